@@ -1,0 +1,3 @@
+"""aibroker: an AI mortgage-broker chat for lead-generation businesses."""
+
+__version__ = "0.1.0"
