@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 (async) persistence: SQLite by default, PostgreSQL with DATABASE_URL."""

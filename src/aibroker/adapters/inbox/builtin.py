@@ -1,0 +1,146 @@
+"""The built-in inbox: conversations and messages in our own database, for deployments without Chatwoot.
+
+It behaves like Chatwoot where the use cases can tell (statuses, tagged outgoing messages, private notes,
+attribute merging), so one contract test suite covers both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aibroker.adapters.db.models import InboxContact, InboxConversation, InboxMessage, utcnow
+from aibroker.domain.conversation import ChatMessage, ContactInfo, ConversationStatus, Role
+from aibroker.errors import NotFound
+
+
+def _to_chat_message(row: InboxMessage) -> ChatMessage:
+    role = Role.SYSTEM if row.activity else Role(row.role)
+    return ChatMessage(id=str(row.id), role=role, content=row.content, created_at=row.created_at,
+                       private=row.private, source_id=row.source_id)
+
+
+class BuiltinInbox:
+    name = "builtin"
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def find_or_create_contact(self, contact: ContactInfo) -> str:
+        email = contact.email.lower() if contact.email else None
+        for _ in range(2):  # a concurrent insert of the same e-mail loses the race once, then finds the row
+            async with self._sessions() as session:
+                if email:
+                    found = await session.scalar(select(InboxContact.id).where(InboxContact.email == email))
+                    if found is not None:
+                        return str(found)
+                row = InboxContact(name=contact.name, email=email, phone=contact.phone)
+                session.add(row)
+                try:
+                    await session.commit()
+                except IntegrityError:
+                    await session.rollback()
+                    continue
+                return str(row.id)
+        raise RuntimeError("contact insert kept conflicting")  # pragma: no cover
+
+    async def create_conversation(self, contact_id: str, attributes: Mapping[str, Any]) -> str:
+        async with self._sessions() as session, session.begin():
+            row = InboxConversation(contact_id=int(contact_id), attributes=dict(attributes), labels=[],
+                                    status=ConversationStatus.PENDING.value)
+            session.add(row)
+        return str(row.id)
+
+    async def _add_message(self, conversation_id: str, role: Role, content: str, *, source_id: str | None = None,
+                           private: bool = False, activity: bool = False) -> ChatMessage:
+        async with self._sessions() as session:
+            conversation = await self._conversation(session, conversation_id)
+            if source_id is not None:
+                existing = await session.scalar(select(InboxMessage).where(
+                    InboxMessage.conversation_id == conversation.id, InboxMessage.source_id == source_id))
+                if existing is not None:  # the same tagged message twice is one message, as in Chatwoot
+                    return _to_chat_message(existing)
+            row = InboxMessage(conversation_id=conversation.id, role=role.value, content=content,
+                               source_id=source_id, private=private, activity=activity, created_at=utcnow())
+            session.add(row)
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                existing = await session.scalar(select(InboxMessage).where(
+                    InboxMessage.conversation_id == conversation.id, InboxMessage.source_id == source_id))
+                if existing is None:
+                    raise
+                return _to_chat_message(existing)
+            return _to_chat_message(row)
+
+    async def post_customer_message(self, conversation_id: str, content: str) -> ChatMessage:
+        return await self._add_message(conversation_id, Role.CUSTOMER, content)
+
+    async def send_message(self, conversation_id: str, content: str, *, source_id: str,
+                           private: bool = False) -> ChatMessage:
+        return await self._add_message(conversation_id, Role.BOT, content, source_id=source_id, private=private)
+
+    async def post_human_message(self, conversation_id: str, content: str) -> ChatMessage:
+        """A reply typed by a human agent (operator console)."""
+        return await self._add_message(conversation_id, Role.HUMAN, content)
+
+    async def post_activity(self, conversation_id: str, content: str) -> None:
+        await self._add_message(conversation_id, Role.SYSTEM, content, activity=True)
+
+    async def set_typing(self, conversation_id: str, on: bool) -> None:
+        async with self._sessions() as session, session.begin():
+            (await self._conversation(session, conversation_id)).typing = on
+
+    async def is_typing(self, conversation_id: str) -> bool:
+        async with self._sessions() as session:
+            return (await self._conversation(session, conversation_id)).typing
+
+    async def set_status(self, conversation_id: str, status: ConversationStatus) -> None:
+        async with self._sessions() as session, session.begin():
+            (await self._conversation(session, conversation_id)).status = status.value
+
+    async def merge_attributes(self, conversation_id: str, attributes: Mapping[str, Any]) -> None:
+        async with self._sessions() as session, session.begin():
+            conversation = await self._conversation(session, conversation_id)
+            conversation.attributes = {**conversation.attributes, **attributes}
+
+    async def add_labels(self, conversation_id: str, labels: list[str]) -> None:
+        async with self._sessions() as session, session.begin():
+            conversation = await self._conversation(session, conversation_id)
+            conversation.labels = sorted({*conversation.labels, *labels})
+
+    async def list_messages(self, conversation_id: str, *, before: str | None = None,
+                            limit: int = 100) -> list[ChatMessage]:
+        async with self._sessions() as session:
+            conversation = await self._conversation(session, conversation_id)
+            query = select(InboxMessage).where(InboxMessage.conversation_id == conversation.id)
+            if before is not None:
+                query = query.where(InboxMessage.id < int(before))
+            rows = (await session.scalars(query.order_by(InboxMessage.id.desc()).limit(limit))).all()
+        return [_to_chat_message(row) for row in reversed(rows)]
+
+    async def find_sent_message(self, conversation_id: str, source_id: str) -> ChatMessage | None:
+        async with self._sessions() as session:
+            conversation = await self._conversation(session, conversation_id)
+            row = await session.scalar(select(InboxMessage).where(
+                InboxMessage.conversation_id == conversation.id, InboxMessage.source_id == source_id))
+        return _to_chat_message(row) if row else None
+
+    async def status_of(self, conversation_id: str) -> ConversationStatus:
+        async with self._sessions() as session:
+            return ConversationStatus((await self._conversation(session, conversation_id)).status)
+
+    async def aclose(self) -> None:
+        return None
+
+    @staticmethod
+    async def _conversation(session: AsyncSession, conversation_id: str) -> InboxConversation:
+        row = await session.get(InboxConversation, int(conversation_id)) if conversation_id.isdigit() else None
+        if row is None:
+            raise NotFound(f"inbox conversation {conversation_id} not found")
+        return row

@@ -1,0 +1,128 @@
+"""The only module that imports bullmq. Every Queue and Worker is built here, with the guard rails of
+ARCHITECTURE §3 applied once (socket timeouts, autorun, Redis version read before running, tuned
+stalled-job recovery, JSON payloads, our own enqueue timeout)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bullmq import Job as BullJob
+from bullmq import Queue, Worker
+from redis.exceptions import RedisError
+
+from aibroker.adapters.queue.redis_options import connection_options
+from aibroker.config import Settings
+from aibroker.domain.jobs import JOB_TYPES, Job
+from aibroker.errors import DependencyUnavailable
+from aibroker.logging import get_logger
+
+log = get_logger(__name__)
+
+# FACTS §S: keep completed jobs 24 h / 1000, failed jobs 7 days.
+KEEP_COMPLETED = {"age": 24 * 3600, "count": 1000}
+KEEP_FAILED = {"age": 7 * 24 * 3600}
+
+JobHandler = Callable[[Job, int], Awaitable[Any]]
+"""Called with the typed job payload and the attempt number (1-based)."""
+
+
+class BullJobQueue:
+    """`JobQueue` port over a bullmq Queue."""
+
+    def __init__(self, settings: Settings, redis_url: str) -> None:
+        self._settings = settings
+        self._queue = Queue(settings.queue_name, {"connection": connection_options(redis_url),
+                                                   "prefix": settings.queue_prefix})
+
+    async def enqueue(self, job: Job, *, delay_ms: int = 0, priority: int = 0) -> bool:
+        opts: dict[str, Any] = {
+            "jobId": job.job_id,
+            "attempts": self._settings.job_attempts,
+            "backoff": {"type": "exponential", "delay": self._settings.job_backoff_ms},
+            "removeOnComplete": KEEP_COMPLETED,
+            "removeOnFail": KEEP_FAILED,
+        }
+        if delay_ms > 0:
+            opts["delay"] = delay_ms
+        if priority > 0:
+            opts["priority"] = priority
+        # Queue.add blocks while Redis is down (the client retries for a long time): bound it, so the
+        # HTTP caller gets a 503 it can retry instead of a hung request.
+        try:
+            async with asyncio.timeout(self._settings.enqueue_timeout_s):
+                existed = await self._queue.getJob(job.job_id) is not None
+                if not existed:
+                    await self._queue.add(job.name, job.model_dump(mode="json"), opts)
+        except (TimeoutError, RedisError, OSError) as error:
+            raise DependencyUnavailable("redis", f"could not enqueue {job.name}: {type(error).__name__}") from error
+        return not existed
+
+    async def counts(self) -> dict[str, int]:
+        try:
+            async with asyncio.timeout(self._settings.enqueue_timeout_s):
+                counts = await self._queue.getJobCounts("waiting", "active", "delayed", "prioritized",
+                                                        "completed", "failed", "paused")
+        except (TimeoutError, RedisError, OSError) as error:
+            raise DependencyUnavailable("redis", f"could not read queue counts: {type(error).__name__}") from error
+        return {key: int(value) for key, value in counts.items()}
+
+    async def failed_jobs(self, limit: int = 50) -> list[dict[str, Any]]:
+        jobs = await self._queue.getJobs(["failed"], 0, limit - 1)
+        return [{"id": j.id, "name": j.name, "reason": j.failedReason, "attempts": j.attemptsMade}
+                for j in jobs]
+
+    async def aclose(self) -> None:
+        await self._queue.close()
+
+
+def parse_job(name: str, data: dict[str, Any]) -> Job:
+    """Typed payload from the queue; unknown names fail loudly (a newer producer, an older worker)."""
+    model = JOB_TYPES.get(name)
+    if model is None:
+        raise ValueError(f"unknown job name {name!r}")
+    return model.model_validate(data)
+
+
+async def start_worker(settings: Settings, redis_url: str, handler: JobHandler, *,
+                       on_failed: Callable[[Job, str, bool], Awaitable[None]] | None = None) -> Worker:
+    """Build and start a Worker inside the running event loop.
+
+    `on_failed(job, reason, final)` runs for every failed attempt; `final` is True on the last one
+    (the apology-and-handoff hook). It is registered as a sync listener that schedules the coroutine,
+    because bullmq drops `async def` listeners silently.
+    """
+
+    async def process(bull_job: BullJob, _token: str) -> Any:
+        job = parse_job(bull_job.name, bull_job.data)
+        return await handler(job, int(bull_job.attemptsMade) + 1)
+
+    worker = Worker(settings.queue_name, process, {
+        "connection": connection_options(redis_url),
+        "prefix": settings.queue_prefix,
+        "concurrency": settings.worker_concurrency,
+        "lockDuration": settings.lock_duration_ms,
+        "stalledInterval": settings.stalled_interval_ms,
+        "maxStalledCount": 2,
+        "autorun": False,
+    })
+    if on_failed is not None:
+        def _failed(bull_job: BullJob, error: Exception, *_: Any) -> None:
+            attempts = int((bull_job.opts or {}).get("attempts", 1))
+            final = int(bull_job.attemptsMade) >= attempts
+            try:
+                job = parse_job(bull_job.name, bull_job.data)
+            except ValueError:
+                return
+            asyncio.ensure_future(on_failed(job, str(error), final))
+
+        worker.on("failed", _failed)
+    # Read the server version on both connections before running; otherwise delays and backoffs are
+    # computed with the wrong blocking-timeout capabilities and run up to a second late.
+    if worker.redisConnection is not None:
+        await worker.redisConnection.getRedisVersion()
+    if worker.blockingRedisConnection is not None:
+        await worker.blockingRedisConnection.getRedisVersion()
+    asyncio.ensure_future(worker.run())
+    return worker

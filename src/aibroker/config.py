@@ -1,0 +1,177 @@
+"""Settings from the environment (and `.env`), validated once at start-up.
+
+Every name the design documents used (FACTS §S) keeps working; a bad value stops start-up with a
+message naming the variable and what it accepts (see `describe_validation_error`).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("var")
+
+Percentage = Annotated[int, Field(ge=0, le=100)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      populate_by_name=True)
+
+    # --- where things live -------------------------------------------------------------------
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, validation_alias="AIBROKER_DATA_DIR")
+    database_url: str | None = Field(default=None,
+                                     validation_alias=AliasChoices("DATABASE_URL", "SUPABASE_DB_URL"))
+    supabase_url: str | None = Field(default=None, validation_alias="SUPABASE_URL")
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    queue_prefix: str = Field(default="bull", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$",
+                              validation_alias="QUEUE_PREFIX")
+    queue_name: str = Field(default="aibroker", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$",
+                            validation_alias="QUEUE_NAME")
+
+    # --- HTTP ------------------------------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", validation_alias="HOST")
+    port: int = Field(default=8000, ge=1, le=65535, validation_alias="PORT")
+    admin_token: SecretStr | None = Field(default=None, validation_alias="AIBROKER_ADMIN_TOKEN")
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024,
+                                validation_alias="MAX_BODY_BYTES")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", validation_alias="LOG_LEVEL")
+
+    # --- worker and queue (FACTS §S: legacy concurrency 3 / 10 jobs/s; ours waits cheaply) --------
+    worker_concurrency: int = Field(default=100, ge=1, le=10_000, validation_alias="WORKER_CONCURRENCY")
+    queue_rate_limit: int = Field(default=10, ge=1, le=100_000, validation_alias="QUEUE_RATE_LIMIT")
+    job_attempts: int = Field(default=3, ge=1, le=20, validation_alias="JOB_ATTEMPTS")
+    job_backoff_ms: int = Field(default=2000, ge=0, le=600_000, validation_alias="JOB_BACKOFF_MS")
+    stalled_interval_ms: int = Field(default=5000, ge=500, le=300_000, validation_alias="STALLED_INTERVAL_MS")
+    lock_duration_ms: int = Field(default=10_000, ge=1000, le=600_000, validation_alias="LOCK_DURATION_MS")
+    enqueue_timeout_s: float = Field(default=2.0, gt=0, le=30, validation_alias="ENQUEUE_TIMEOUT_S")
+
+    # --- rollout (FACTS §S) -----------------------------------------------------------------------
+    enable_bullmq_broker: bool = Field(default=True, validation_alias="ENABLE_BULLMQ_BROKER")
+    rollout_percentage: Percentage = Field(
+        default=100, validation_alias=AliasChoices("BULLMQ_ROLLOUT_PERCENTAGE", "BULLMQ_TRAFFIC_PERCENTAGE"))
+    enable_ai_broker: bool = Field(default=True, validation_alias="ENABLE_AI_BROKER")
+    n8n_webhook_url: str | None = Field(default=None, validation_alias="N8N_AI_BROKER_WEBHOOK_URL")
+
+    # --- reply timing (FACTS §S: P95 < 5 s from customer message to visible reply) ---------------
+    reply_sla_ms: int = Field(default=5000, ge=500, le=600_000, validation_alias="REPLY_SLA_MS")
+    pacing_enabled: bool = Field(default=True, validation_alias="PACING_ENABLED")
+
+    # --- LLM (any OpenAI-compatible server) -------------------------------------------------------
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    openai_model: str = Field(default="gpt-4o-mini", min_length=1, validation_alias="OPENAI_MODEL")
+    openai_timeout_s: float = Field(default=20.0, gt=0, le=300, validation_alias="OPENAI_TIMEOUT_S")
+
+    # --- Chatwoot (see docs/chatwoot.md) ----------------------------------------------------------
+    chatwoot_base_url: str | None = Field(default=None, validation_alias="CHATWOOT_BASE_URL")
+    chatwoot_api_token: SecretStr | None = Field(default=None, validation_alias="CHATWOOT_API_TOKEN")
+    chatwoot_bot_token: SecretStr | None = Field(default=None, validation_alias="CHATWOOT_BOT_TOKEN")
+    chatwoot_account_id: int | None = Field(default=None, ge=1, validation_alias="CHATWOOT_ACCOUNT_ID")
+    chatwoot_inbox_id: int | None = Field(default=None, ge=1, validation_alias="CHATWOOT_INBOX_ID")
+    chatwoot_website_token: SecretStr | None = Field(default=None, validation_alias="CHATWOOT_WEBSITE_TOKEN")
+    chatwoot_webhook_secret: SecretStr | None = Field(default=None, validation_alias="CHATWOOT_WEBHOOK_SECRET")
+    chatwoot_allow_unsigned: bool = Field(default=False, validation_alias="CHATWOOT_ALLOW_UNSIGNED")
+    safe_fetch_allow_private_network: bool = Field(default=False,
+                                                   validation_alias="SAFE_FETCH_ALLOW_PRIVATE_NETWORK")
+
+    # --- notifications and realtime ---------------------------------------------------------------
+    slack_webhook_url: str | None = Field(default=None, validation_alias="SLACK_WEBHOOK_URL")
+    enable_ably_realtime: bool = Field(default=False, validation_alias="ENABLE_ABLY_REALTIME")
+    ably_api_key: SecretStr | None = Field(default=None, validation_alias="ABLY_API_KEY")
+
+    @field_validator("database_url", "redis_url", "openai_base_url", "chatwoot_base_url", "n8n_webhook_url",
+                     "slack_webhook_url", "supabase_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("postgres://", "postgresql", "sqlite")):
+            raise ValueError("must be a postgresql:// or sqlite:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _chatwoot_complete(self) -> Settings:
+        if self.chatwoot_base_url:
+            missing = [name for name, value in (("CHATWOOT_ACCOUNT_ID", self.chatwoot_account_id),
+                                                ("CHATWOOT_INBOX_ID", self.chatwoot_inbox_id)) if value is None]
+            if self.chatwoot_api_token is None and self.chatwoot_bot_token is None:
+                missing.append("CHATWOOT_API_TOKEN (or CHATWOOT_BOT_TOKEN)")
+            if missing:
+                raise ValueError("CHATWOOT_BASE_URL is set, so these are needed too: " + ", ".join(missing))
+        if self.supabase_url and not self.database_url:
+            if self.supabase_url.startswith(("postgres://", "postgresql")):
+                self.database_url = self.supabase_url
+            else:
+                raise ValueError("SUPABASE_URL is the project's https URL; set DATABASE_URL to its "
+                                 "PostgreSQL connection string instead")
+        return self
+
+    # --- derived -----------------------------------------------------------------------------------
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        """The async SQLAlchemy URL: asyncpg for PostgreSQL, aiosqlite for the embedded default."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'aibroker.db').as_posix()}"
+        for plain, driver in (("postgres://", "postgresql+asyncpg://"), ("postgresql://", "postgresql+asyncpg://"),
+                              ("sqlite://", "sqlite+aiosqlite://")):
+            if url.startswith(plain):
+                return driver + url[len(plain):]
+        return url
+
+    @property
+    def uses_chatwoot(self) -> bool:
+        return self.chatwoot_base_url is not None
+
+    @property
+    def uses_llm(self) -> bool:
+        return self.openai_api_key is not None or self.openai_base_url is not None
+
+
+class ConfigurationError(Exception):
+    """Raised at start-up when the environment holds an invalid setting."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per bad variable, naming it as the operator wrote it and what it accepts."""
+    lines = []
+    for item in error.errors():
+        name = _env_name(item["loc"])
+        given = item.get("input")
+        shown = "" if given is None or isinstance(given, dict) or name.endswith(("TOKEN", "KEY", "SECRET")) \
+            else f"={given}"
+        lines.append(f"{name}{shown}: {item['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return "configuration"
+    field = Settings.model_fields.get(str(loc[0]))
+    alias = field.validation_alias if field else None
+    if isinstance(alias, str):
+        return alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return str(loc[0]).upper()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; raise ConfigurationError with a readable message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigurationError(describe_validation_error(error)) from error

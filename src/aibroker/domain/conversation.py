@@ -1,0 +1,46 @@
+"""Conversation vocabulary shared by every layer: who owns a conversation and who said what."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class Owner(StrEnum):
+    BOT = "bot"
+    HUMAN = "human"
+
+
+class ConversationStatus(StrEnum):
+    """Chatwoot's statuses, mirrored by the built-in inbox: the bot owns `pending`, humans own `open`."""
+
+    PENDING = "pending"
+    OPEN = "open"
+    RESOLVED = "resolved"
+    SNOOZED = "snoozed"
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    BOT = "bot"
+    HUMAN = "human"
+    SYSTEM = "system"
+
+
+class ChatMessage(BaseModel):
+    """One message as an inbox holds it. `id` is the inbox's own message id, as a string."""
+
+    id: str
+    role: Role
+    content: str
+    created_at: datetime
+    private: bool = False
+    source_id: str | None = Field(default=None, description="our tag on messages we sent (echo detection)")
+
+
+class ContactInfo(BaseModel):
+    name: str
+    email: str | None = None
+    phone: str | None = None

@@ -1,0 +1,40 @@
+"""The jobs the worker runs, as typed payloads with deterministic ids.
+
+Ids make enqueueing idempotent: adding a job whose id exists is a no-op, so a webhook delivered twice or
+a lead form submitted twice never creates two jobs. (BullMQ's Redis keys use ':' as separator, so ids
+use '-' to stay unambiguous for other BullMQ tooling reading the same Redis.)
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel
+
+
+class NewConversationJob(BaseModel):
+    name: ClassVar[Literal["new-conversation"]] = "new-conversation"
+    conversation_id: int
+    lead_score: int = 0
+
+    @property
+    def job_id(self) -> str:
+        return f"new-conversation-{self.conversation_id}"
+
+
+class IncomingMessageJob(BaseModel):
+    name: ClassVar[Literal["incoming-message"]] = "incoming-message"
+    conversation_id: int
+    message_id: str
+    lead_score: int = 0
+
+    @property
+    def job_id(self) -> str:
+        return f"incoming-message-{self.conversation_id}-{self.message_id}"
+
+
+Job = NewConversationJob | IncomingMessageJob
+JOB_TYPES: dict[str, type[NewConversationJob] | type[IncomingMessageJob]] = {
+    NewConversationJob.name: NewConversationJob,
+    IncomingMessageJob.name: IncomingMessageJob,
+}

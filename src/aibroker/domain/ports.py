@@ -1,0 +1,103 @@
+"""The interfaces the use cases need from the outside world. Adapters implement them; tests pass real ones."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from aibroker.domain.conversation import ChatMessage, ContactInfo, ConversationStatus
+from aibroker.domain.jobs import Job
+from aibroker.domain.leads import LeadForm
+from aibroker.domain.personas import Persona
+
+
+class Inbox(Protocol):
+    """Where conversations live and customers see replies: Chatwoot, or the built-in inbox.
+
+    All ids are the inbox's own, as strings. Implementations raise `TransientInboxError` for failures
+    worth retrying and `PermanentInboxError` for the rest.
+    """
+
+    name: str
+
+    async def find_or_create_contact(self, contact: ContactInfo) -> str: ...
+
+    async def create_conversation(self, contact_id: str, attributes: Mapping[str, Any]) -> str: ...
+
+    async def post_customer_message(self, conversation_id: str, content: str) -> ChatMessage:
+        """A message written by the customer in our own chat UI."""
+        ...
+
+    async def send_message(self, conversation_id: str, content: str, *, source_id: str,
+                           private: bool = False) -> ChatMessage:
+        """Post an outgoing message tagged with `source_id` so its echo and retries are recognisable."""
+        ...
+
+    async def post_activity(self, conversation_id: str, content: str) -> None: ...
+
+    async def set_typing(self, conversation_id: str, on: bool) -> None: ...
+
+    async def set_status(self, conversation_id: str, status: ConversationStatus) -> None: ...
+
+    async def merge_attributes(self, conversation_id: str, attributes: Mapping[str, Any]) -> None: ...
+
+    async def add_labels(self, conversation_id: str, labels: list[str]) -> None: ...
+
+    async def list_messages(self, conversation_id: str, *, before: str | None = None,
+                            limit: int = 100) -> list[ChatMessage]:
+        """Messages oldest first; `before` pages back from an inbox message id."""
+        ...
+
+    async def find_sent_message(self, conversation_id: str, source_id: str) -> ChatMessage | None:
+        """Our message with this tag, if the inbox already has it (crash between send and record)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class JobQueue(Protocol):
+    async def enqueue(self, job: Job, *, delay_ms: int = 0, priority: int = 0) -> bool:
+        """Add a job; False when a job with the same id already exists. Raises DependencyUnavailable."""
+        ...
+
+    async def counts(self) -> dict[str, int]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyContext:
+    """What a reply generator needs to answer the customer's latest message(s)."""
+
+    persona: Persona
+    customer_first_name: str
+    lead: LeadForm | None
+    history: list[ChatMessage]
+    new_messages: list[ChatMessage]
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffSignal:
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+    source: str = "offline"
+    handoff: HandoffSignal | None = None
+    facts_used: list[str] = field(default_factory=list)
+
+
+class ReplyGenerator(Protocol):
+    async def generate(self, context: ReplyContext) -> Reply: ...
+
+    def stream(self, context: ReplyContext) -> AsyncIterator[str]: ...
+
+
+class EventPublisher(Protocol):
+    async def publish(self, conversation_id: int, event_type: str, payload: Mapping[str, Any]) -> None: ...

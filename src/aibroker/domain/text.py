@@ -1,0 +1,124 @@
+"""Whole-word and phrase matching for chat text: the one matcher pacing and handoff share.
+
+Why not substrings: the legacy bot matched "now" inside "know" and "snow" (FACTS §P). Here a
+phrase matches only at word boundaries, after both the text and the phrase go through the same
+`normalize`, so phrase lists can be written naturally ("don't", "non-resident", "OTP").
+
+Rules, in order:
+- `normalize`: Unicode NFKC (full-width "？" becomes "?"), case-folded, apostrophes dropped
+  ("don't" → "dont", "today's" → "todays", so "today" does not match "today's"), hyphens and
+  underscores become spaces, whitespace collapsed.
+- A phrase ending in " $" matches only at the end of a clause: "call me $" matches "call me."
+  and "please call me" but not "call me John".
+- Latin phrases need word boundaries on both sides; a CJK edge needs none, because Chinese is
+  written without spaces ("我要转人工" holds "转人工").
+- Exclusions veto overlapping matches: "人工智能" (artificial intelligence) vetoes "人工",
+  "human resources" vetoes "human".
+- Negation: a match is dropped when one of the three words before it, in the same clause, is a
+  negator ("I am not frustrated", "no need to call me", "no rush"), or when a Chinese negator
+  comes right before it ("不急", "不要人工"). A question keeps its match, because a negative
+  question is still a request ("can't I talk to a human?", "why don't you call me?").
+  "can't"/"cannot" are not negators for the same reason ("I can't get a real person").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_APOSTROPHES = re.compile(r"['’‘`´]")
+_DASHES = re.compile(r"[-‐‑‒–—_]")
+_SPACES = re.compile(r"\s+")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# Clause boundaries limit how far a negator reaches: "no, I want a human" is a request.
+_CLAUSE_BREAK = re.compile(r"[.,;:!?()\[\]…。，！？；、]|\bbut\b|\bhowever\b")
+_END_OF_CLAUSE = r"(?=\s*(?:[.,;:!?…。，！？]|$))"
+
+# Written as they look after `normalize` (apostrophes dropped).
+NEGATORS: frozenset[str] = frozenset({
+    "not", "no", "never", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent",
+    "without", "nor", "neither", "hardly", "tak", "tidak", "bukan", "jangan", "usah",
+})
+# A CJK negator right before the match; the intensifiers in between are skipped ("不是很急").
+_CJK_NEGATORS: tuple[str, ...] = ("不需要", "不用", "不要", "无需", "没有", "别", "不", "没")
+_CJK_FILLERS = "很太是那么这么怎么"
+NEGATION_WINDOW = 3
+
+
+def normalize(text: str) -> str:
+    """The comparable form of chat text or of a phrase (see the module docstring)."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = _APOSTROPHES.sub("", text)
+    text = _DASHES.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def is_cjk(char: str) -> bool:
+    return bool(_CJK.match(char))
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseMatch:
+    phrase: str  # the phrase as listed (normalized, without the "$" marker)
+    start: int  # offsets in the normalized text
+    end: int
+
+
+def _compile(phrase: str) -> tuple[str, re.Pattern[str]]:
+    at_clause_end = phrase.endswith(" $")
+    core = normalize(phrase[:-2] if at_clause_end else phrase)
+    if not core:
+        raise ValueError(f"empty phrase: {phrase!r}")
+    body = r"\s+".join(re.escape(word) for word in core.split(" "))
+    left = "" if is_cjk(core[0]) else r"(?<!\w)"
+    right = _END_OF_CLAUSE if at_clause_end else ("" if is_cjk(core[-1]) else r"(?!\w)")
+    return core, re.compile(left + body + right)
+
+
+def _negated(text: str, start: int, end: int) -> bool:
+    clause_after = _CLAUSE_BREAK.search(text, end)
+    if clause_after and text[clause_after.start()] in "?？":
+        return False
+    before = _CLAUSE_BREAK.split(text[:start])[-1].rstrip()
+    if before and is_cjk(before[-1]):
+        return before.rstrip(_CJK_FILLERS).endswith(_CJK_NEGATORS)
+    return any(word in NEGATORS for word in before.split()[-NEGATION_WINDOW:])
+
+
+class PhraseMatcher:
+    """Finds listed phrases in chat text. Immutable once built; build once per phrase list."""
+
+    __slots__ = ("_exclusions", "_negation", "_phrases")
+
+    def __init__(self, phrases: Iterable[str], *, exclusions: Iterable[str] = (),
+                 negation: bool = True) -> None:
+        self._phrases = tuple(_compile(p) for p in phrases)
+        self._exclusions = tuple(pattern for _, pattern in (_compile(e) for e in exclusions))
+        self._negation = negation
+        if not self._phrases:
+            raise ValueError("a PhraseMatcher needs at least one phrase")
+
+    def find_all(self, text: str) -> list[PhraseMatch]:
+        """Every surviving match in `text`, leftmost first, longer first at the same place."""
+        norm = normalize(text)
+        vetoed = [(m.start(), m.end()) for pattern in self._exclusions for m in pattern.finditer(norm)]
+        found: list[PhraseMatch] = []
+        for phrase, pattern in self._phrases:
+            for m in pattern.finditer(norm):
+                if any(m.start() < v_end and v_start < m.end() for v_start, v_end in vetoed):
+                    continue
+                if self._negation and _negated(norm, m.start(), m.end()):
+                    continue
+                found.append(PhraseMatch(phrase, m.start(), m.end()))
+        found.sort(key=lambda pm: (pm.start, pm.start - pm.end))
+        return found
+
+    def find(self, text: str) -> PhraseMatch | None:
+        """The first surviving match, or None."""
+        matches = self.find_all(text)
+        return matches[0] if matches else None
+
+    def __contains__(self, text: object) -> bool:
+        return isinstance(text, str) and self.find(text) is not None

@@ -1,0 +1,61 @@
+"""One error tree for the whole application.
+
+    AibrokerError
+    ├── NotFound              a conversation, message or broker that does not exist   → 404
+    ├── InvalidRequest        well-formed but unacceptable input                     → 422/400
+    ├── Unauthorized          missing or wrong credentials / signature               → 401
+    ├── Conflict              the request collides with the current state            → 409
+    └── DependencyUnavailable Redis, the database or the inbox cannot be reached      → 503
+        └── InboxError        the inbox (Chatwoot or built-in) failed
+            ├── TransientInboxError  worth retrying (429, 5xx, timeouts)
+            └── PermanentInboxError  retrying will not help (4xx other than 429)
+"""
+
+from __future__ import annotations
+
+
+class AibrokerError(Exception):
+    """Base of every error we raise on purpose."""
+
+
+class NotFound(AibrokerError):
+    pass
+
+
+class InvalidRequest(AibrokerError):
+    pass
+
+
+class Unauthorized(AibrokerError):
+    pass
+
+
+class Conflict(AibrokerError):
+    pass
+
+
+class DependencyUnavailable(AibrokerError):
+    """A part we depend on is down; callers should retry later (HTTP 503)."""
+
+    def __init__(self, part: str, reason: str) -> None:
+        super().__init__(f"{part} unavailable: {reason}")
+        self.part = part
+        self.reason = reason
+
+
+class InboxError(DependencyUnavailable):
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
+        super().__init__("inbox", reason)
+        self.status = status
+
+
+class TransientInboxError(InboxError):
+    """Retry with backoff: rate limited, server error, timeout, connection refused, open circuit."""
+
+    def __init__(self, reason: str, *, status: int | None = None, retry_after_s: float | None = None) -> None:
+        super().__init__(reason, status=status)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentInboxError(InboxError):
+    """The inbox refused the request for a reason a retry cannot fix."""

@@ -1,0 +1,37 @@
+"""Structured (key=value) logs with PII redaction: e-mail addresses and phone numbers never reach a log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+# Phone-like runs: optional +, 8+ digits possibly split by spaces or dashes (SG numbers are 8 digits).
+_PHONE = re.compile(r"(?<![\w.])\+?\d(?:[ \-]?\d){7,14}(?![\w.])")
+
+
+def redact(text: str) -> str:
+    """Mask e-mails (keep the domain's first letter for debugging) and phone numbers (keep last 2 digits)."""
+    text = _EMAIL.sub(lambda m: "***@" + m.group(0).split("@", 1)[1][:1] + "***", text)
+    return _PHONE.sub(lambda m: "***" + re.sub(r"\D", "", m.group(0))[-2:], text)
+
+
+class RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Third-party loggers that would otherwise echo request bodies or URLs with query strings.
+    for noisy in ("httpx", "httpcore", "openai"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def get_logger(name: str) -> logging.Logger:
+    return logging.getLogger(name)
