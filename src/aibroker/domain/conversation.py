@@ -44,3 +44,32 @@ class ContactInfo(BaseModel):
     name: str
     email: str | None = None
     phone: str | None = None
+
+
+class ConversationRecord(BaseModel):
+    """Our record of a conversation (the inbox keeps the messages)."""
+
+    id: int
+    inbox: str
+    inbox_conversation_id: str
+    inbox_contact_id: str
+    loan_type: str
+    lead: dict[str, object]
+    lead_score: int
+    persona_name: str
+    broker_id: int | None
+    owner: Owner
+    status: ConversationStatus
+    created_at: datetime
+    last_activity_at: datetime
+
+
+class BrokerRecord(BaseModel):
+    id: int
+    name: str
+    title: str
+    persona_type: str
+    is_available: bool
+    current_workload: int
+    max_concurrent_chats: int
+    last_active: datetime | None = None

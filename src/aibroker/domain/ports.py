@@ -7,9 +7,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from aibroker.domain.conversation import ChatMessage, ContactInfo, ConversationStatus
+from aibroker.domain.conversation import (
+    BrokerRecord,
+    ChatMessage,
+    ContactInfo,
+    ConversationRecord,
+    ConversationStatus,
+    Owner,
+)
 from aibroker.domain.jobs import Job
 from aibroker.domain.leads import LeadForm
+from aibroker.domain.ledger import LedgerClaim
 from aibroker.domain.personas import Persona
 
 
@@ -101,3 +109,56 @@ class ReplyGenerator(Protocol):
 
 class EventPublisher(Protocol):
     async def publish(self, conversation_id: int, event_type: str, payload: Mapping[str, Any]) -> None: ...
+
+
+class ConversationStore(Protocol):
+    """Our own records: conversations, brokers, the reply ledger, webhook receipts."""
+
+    async def create_conversation(self, *, inbox: str, inbox_conversation_id: str, inbox_contact_id: str,
+                                  loan_type: str, lead: dict[str, Any], lead_score: int, persona_name: str,
+                                  broker_id: int | None) -> ConversationRecord: ...
+
+    async def get_conversation(self, conversation_id: int) -> ConversationRecord | None: ...
+
+    async def find_by_inbox_id(self, inbox: str, inbox_conversation_id: str) -> ConversationRecord | None: ...
+
+    async def find_reusable(self, *, inbox: str, inbox_contact_id: str, loan_type: str,
+                            since: datetime) -> ConversationRecord | None: ...
+
+    async def set_ownership(self, conversation_id: int, *, owner: Owner | None = None,
+                            status: ConversationStatus | None = None) -> None: ...
+
+    async def touch(self, conversation_id: int, at: datetime | None = None) -> None: ...
+
+    async def set_broker(self, conversation_id: int, broker_id: int | None) -> None: ...
+
+    async def list_brokers(self) -> list[BrokerRecord]: ...
+
+    async def broker_by_name(self, name: str) -> BrokerRecord | None: ...
+
+    async def claim_reply(self, conversation_id: int, key: str) -> LedgerClaim: ...
+
+    async def complete_reply(self, conversation_id: int, key: str, token: str, *, state: str = "sent",
+                             sent_message_id: str | None = None, note: str | None = None) -> bool: ...
+
+    async def first_receipt(self, source: str, event: str, external_id: str) -> bool: ...
+
+    async def forget_receipt(self, source: str, event: str, external_id: str) -> None: ...
+
+
+class MessageHistoryStore(Protocol):
+    """Our own copy of an inbox conversation's messages, for inboxes we cannot read back.
+
+    A Chatwoot agent-bot token may post messages but not list them, so the Chatwoot adapter records what it
+    sends here and the webhook path records what customers and humans write. Ids are the inbox's message ids;
+    recording the same id twice keeps one message.
+    """
+
+    async def record(self, conversation_id: str, message: ChatMessage) -> None: ...
+
+    async def list_messages(self, conversation_id: str, *, before: str | None = None,
+                            limit: int = 100) -> list[ChatMessage]:
+        """Oldest first; `before` pages back from a message id, like `Inbox.list_messages`."""
+        ...
+
+    async def find_by_source_id(self, conversation_id: str, source_id: str) -> ChatMessage | None: ...

@@ -1,0 +1,181 @@
+"""SQL repository for conversations, brokers, the reply ledger and webhook receipts.
+
+Each method is one short transaction. Capacity and ledger changes are single guarded statements,
+never read-modify-write in Python, so they hold under concurrent workers on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aibroker.adapters.db.models import Broker, ChatEvent, Conversation, ReplyLedgerEntry, WebhookReceipt, utcnow
+from aibroker.domain.conversation import BrokerRecord, ConversationRecord, ConversationStatus, Owner
+from aibroker.domain.ledger import ClaimOutcome, LedgerClaim
+
+
+def _conversation(row: Conversation) -> ConversationRecord:
+    return ConversationRecord.model_validate(row, from_attributes=True)
+
+
+def _broker(row: Broker) -> BrokerRecord:
+    return BrokerRecord.model_validate(row, from_attributes=True)
+
+
+class SqlStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    # --- conversations -----------------------------------------------------------------------------
+    async def create_conversation(self, *, inbox: str, inbox_conversation_id: str, inbox_contact_id: str,
+                                  loan_type: str, lead: dict[str, Any], lead_score: int, persona_name: str,
+                                  broker_id: int | None) -> ConversationRecord:
+        async with self.sessions() as session, session.begin():
+            row = Conversation(inbox=inbox, inbox_conversation_id=inbox_conversation_id,
+                               inbox_contact_id=inbox_contact_id, loan_type=loan_type, lead=lead,
+                               lead_score=lead_score, persona_name=persona_name, broker_id=broker_id,
+                               owner=Owner.BOT.value, status=ConversationStatus.PENDING.value)
+            session.add(row)
+        return _conversation(row)
+
+    async def get_conversation(self, conversation_id: int) -> ConversationRecord | None:
+        async with self.sessions() as session:
+            row = await session.get(Conversation, conversation_id)
+            return _conversation(row) if row else None
+
+    async def find_by_inbox_id(self, inbox: str, inbox_conversation_id: str) -> ConversationRecord | None:
+        async with self.sessions() as session:
+            row = await session.scalar(select(Conversation).where(
+                Conversation.inbox == inbox, Conversation.inbox_conversation_id == inbox_conversation_id))
+            return _conversation(row) if row else None
+
+    async def find_reusable(self, *, inbox: str, inbox_contact_id: str, loan_type: str,
+                            since: datetime) -> ConversationRecord | None:
+        """The newest open or pending conversation of this contact and loan type active since `since`."""
+        async with self.sessions() as session:
+            row = await session.scalar(select(Conversation).where(
+                Conversation.inbox == inbox, Conversation.inbox_contact_id == inbox_contact_id,
+                Conversation.loan_type == loan_type,
+                Conversation.status.in_([ConversationStatus.OPEN.value, ConversationStatus.PENDING.value]),
+                Conversation.last_activity_at >= since,
+            ).order_by(Conversation.last_activity_at.desc()).limit(1))
+            return _conversation(row) if row else None
+
+    async def set_ownership(self, conversation_id: int, *, owner: Owner | None = None,
+                            status: ConversationStatus | None = None) -> None:
+        values: dict[str, Any] = {}
+        if owner is not None:
+            values["owner"] = owner.value
+        if status is not None:
+            values["status"] = status.value
+        if values:
+            async with self.sessions() as session, session.begin():
+                await session.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))
+
+    async def touch(self, conversation_id: int, at: datetime | None = None) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.execute(update(Conversation).where(Conversation.id == conversation_id)
+                                  .values(last_activity_at=at or utcnow()))
+
+    async def set_broker(self, conversation_id: int, broker_id: int | None) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.execute(update(Conversation).where(Conversation.id == conversation_id)
+                                  .values(broker_id=broker_id))
+
+    # --- brokers -----------------------------------------------------------------------------------
+    async def list_brokers(self) -> list[BrokerRecord]:
+        async with self.sessions() as session:
+            rows = (await session.scalars(select(Broker).order_by(Broker.id))).all()
+            return [_broker(row) for row in rows]
+
+    async def broker_by_name(self, name: str) -> BrokerRecord | None:
+        async with self.sessions() as session:
+            row = await session.scalar(select(Broker).where(Broker.name == name))
+            return _broker(row) if row else None
+
+    async def get_broker(self, broker_id: int) -> BrokerRecord | None:
+        async with self.sessions() as session:
+            row = await session.get(Broker, broker_id)
+            return _broker(row) if row else None
+
+    # --- reply ledger ------------------------------------------------------------------------------
+    async def claim_reply(self, conversation_id: int, key: str) -> LedgerClaim:
+        """Claim the right to answer `key`. A row already sent/skipped means DONE; a row still claimed
+        means an earlier attempt died mid-way (BullMQ only runs a job on one worker at a time), so it is
+        taken over and the caller must look for our tagged message in the inbox before sending."""
+        token = uuid.uuid4().hex
+        async with self.sessions() as session:
+            session.add(ReplyLedgerEntry(conversation_id=conversation_id, key=key, claim_token=token))
+            try:
+                await session.commit()
+                return LedgerClaim(ClaimOutcome.CLAIMED, token, 1)
+            except IntegrityError:
+                await session.rollback()
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(ReplyLedgerEntry)
+                .where(ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.key == key,
+                       ReplyLedgerEntry.state == "claimed")
+                .values(claim_token=token, attempts=ReplyLedgerEntry.attempts + 1, claimed_at=utcnow())
+                .returning(ReplyLedgerEntry.attempts))
+            attempts = result.scalar_one_or_none()
+        if attempts is None:
+            return LedgerClaim(ClaimOutcome.DONE, token, 0)
+        return LedgerClaim(ClaimOutcome.RECLAIMED, token, int(attempts))
+
+    async def complete_reply(self, conversation_id: int, key: str, token: str, *, state: str = "sent",
+                             sent_message_id: str | None = None, note: str | None = None) -> bool:
+        """Mark the claim finished; False when another attempt took the claim over meanwhile."""
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(ReplyLedgerEntry)
+                .where(ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.key == key,
+                       ReplyLedgerEntry.claim_token == token)
+                .values(state=state, sent_message_id=sent_message_id, note=note, completed_at=utcnow()))
+            return bool(getattr(result, "rowcount", 0))
+
+    async def ledger_entries(self, conversation_id: int) -> list[dict[str, Any]]:
+        async with self.sessions() as session:
+            rows = (await session.scalars(select(ReplyLedgerEntry).where(
+                ReplyLedgerEntry.conversation_id == conversation_id).order_by(ReplyLedgerEntry.id))).all()
+            return [{"key": r.key, "state": r.state, "attempts": r.attempts, "sent_message_id": r.sent_message_id}
+                    for r in rows]
+
+    # --- webhook receipts and events ---------------------------------------------------------------
+    async def first_receipt(self, source: str, event: str, external_id: str) -> bool:
+        """True the first time this delivery is seen (deduplication that survives restarts)."""
+        async with self.sessions() as session:
+            session.add(WebhookReceipt(source=source, event=event, external_id=external_id))
+            try:
+                await session.commit()
+                return True
+            except IntegrityError:
+                await session.rollback()
+                return False
+
+    async def forget_receipt(self, source: str, event: str, external_id: str) -> None:
+        """Undo a receipt whose processing could not be queued, so the sender's retry is accepted."""
+        async with self.sessions() as session, session.begin():
+            row = await session.scalar(select(WebhookReceipt).where(
+                WebhookReceipt.source == source, WebhookReceipt.event == event,
+                WebhookReceipt.external_id == external_id))
+            if row is not None:
+                await session.delete(row)
+
+    async def record_event(self, conversation_id: int | None, event_type: str, payload: dict[str, Any]) -> None:
+        async with self.sessions() as session, session.begin():
+            session.add(ChatEvent(conversation_id=conversation_id, type=event_type, payload=payload))
+
+    async def count_events(self, event_type: str) -> int:
+        async with self.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(ChatEvent)
+                                            .where(ChatEvent.type == event_type)) or 0)
+
+    async def ping(self) -> None:
+        async with self.sessions() as session:
+            await session.execute(select(1))

@@ -1,0 +1,1 @@
+"""HTTP API: create_app, dependencies, error mapping and thin routers."""

@@ -1,0 +1,33 @@
+"""Request dependencies as `Annotated` aliases (one place to read the container and check the admin token)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from aibroker.bootstrap import Container
+from aibroker.errors import Unauthorized
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None,
+                  x_admin_token: Annotated[str | None, Header()] = None) -> str:
+    expected = request.app.state.container.settings.admin_token
+    if expected is None:
+        raise Unauthorized("admin routes are disabled: set AIBROKER_ADMIN_TOKEN")
+    given = x_admin_token or (authorization[7:] if authorization and authorization.startswith("Bearer ") else "")
+    if not given or not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+        raise Unauthorized("missing or wrong admin token (Authorization: Bearer <AIBROKER_ADMIN_TOKEN>)")
+    return "admin"
+
+
+AdminDep = Annotated[str, Depends(require_admin)]

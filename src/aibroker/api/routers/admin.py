@@ -1,0 +1,22 @@
+"""Operator routes (admin token)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from aibroker.api.deps import AdminDep, ContainerDep
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+@router.get("/brokers")
+async def brokers(container: ContainerDep, _admin: AdminDep) -> dict[str, Any]:
+    rows = await container.store.list_brokers()
+    return {"brokers": [row.model_dump(mode="json") for row in rows]}
+
+
+@router.get("/queue/failed")
+async def failed_jobs(container: ContainerDep, _admin: AdminDep) -> dict[str, Any]:
+    return {"failed": await container.queue.failed_jobs()}

@@ -1,0 +1,63 @@
+"""The built-in chat: a customer's messages in, the conversation's messages out; operator handoff."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, status
+
+from aibroker.api.deps import AdminDep, ContainerDep
+from aibroker.api.schemas import ConversationOut, CustomerMessageIn, MessageAccepted, MessageOut, MessagesOut
+from aibroker.bootstrap import Container
+from aibroker.domain.conversation import ConversationRecord
+from aibroker.domain.handoff import HandoffDecision
+from aibroker.domain.jobs import IncomingMessageJob
+from aibroker.domain.scoring import queue_priority
+from aibroker.errors import NotFound
+
+router = APIRouter(prefix="/api/conversations", tags=["conversations"])
+
+
+async def _conversation(container: Container, conversation_id: int) -> ConversationRecord:
+    record = await container.store.get_conversation(conversation_id)
+    if record is None:
+        raise NotFound(f"conversation {conversation_id} not found")
+    return record
+
+
+@router.get("/{conversation_id}", response_model=ConversationOut)
+async def get_conversation(conversation_id: int, container: ContainerDep) -> ConversationOut:
+    return ConversationOut.of(await _conversation(container, conversation_id))
+
+
+@router.get("/{conversation_id}/messages", response_model=MessagesOut)
+async def list_messages(conversation_id: int, container: ContainerDep,
+                        before: str | None = Query(default=None, max_length=32),
+                        limit: int = Query(default=100, ge=1, le=500)) -> MessagesOut:
+    record = await _conversation(container, conversation_id)
+    messages = await container.inbox.list_messages(record.inbox_conversation_id, before=before, limit=limit)
+    # Private notes are for agents; the customer's view never shows them.
+    return MessagesOut(messages=[MessageOut(id=m.id, role=m.role.value, content=m.content, created_at=m.created_at)
+                                 for m in messages if not m.private])
+
+
+@router.post("/{conversation_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted)
+async def post_message(conversation_id: int, body: CustomerMessageIn, container: ContainerDep) -> MessageAccepted:
+    record = await _conversation(container, conversation_id)
+    message = await container.inbox.post_customer_message(record.inbox_conversation_id, body.content)
+    queued = await container.queue.enqueue(
+        IncomingMessageJob(conversation_id=record.id, message_id=message.id, lead_score=record.lead_score),
+        priority=queue_priority(record.lead_score))
+    return MessageAccepted(message_id=message.id, queued=queued)
+
+
+@router.post("/{conversation_id}/handoff", response_model=ConversationOut)
+async def hand_off(conversation_id: int, container: ContainerDep, operator: AdminDep) -> ConversationOut:
+    record = await _conversation(container, conversation_id)
+    await container.handoffs.hand_off(record, HandoffDecision.by_operator(operator))
+    return ConversationOut.of(await _conversation(container, conversation_id))
+
+
+@router.post("/{conversation_id}/handback", response_model=ConversationOut)
+async def hand_back(conversation_id: int, container: ContainerDep, operator: AdminDep) -> ConversationOut:
+    record = await _conversation(container, conversation_id)
+    await container.handoffs.hand_back(record, operator)
+    return ConversationOut.of(await _conversation(container, conversation_id))

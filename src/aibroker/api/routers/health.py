@@ -1,0 +1,82 @@
+"""Health, worker status and migration status (the seeds' paths kept as aliases)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from aibroker.adapters.db.migrate import migration_status
+from aibroker.api.deps import AdminDep, ContainerDep
+from aibroker.bootstrap import Container
+from aibroker.worker.heartbeat import HEARTBEAT_TTL_S, read_heartbeats
+
+router = APIRouter(tags=["operations"])
+CHECK_TIMEOUT_S = 2.0
+
+
+async def _check(name: str, probe: Any) -> tuple[str, dict[str, Any]]:
+    try:
+        detail = await asyncio.wait_for(probe, CHECK_TIMEOUT_S)
+        return name, {"status": "ok", **(detail or {})}
+    except Exception as error:  # a health check reports failures, it does not raise them
+        return name, {"status": "down", "error": f"{type(error).__name__}: {error}"[:200]}
+
+
+async def _database(container: Container) -> dict[str, Any]:
+    status = await migration_status(container.engine)
+    if not status["up_to_date"]:
+        raise RuntimeError(f"migrations pending: at {status['current']}, head is {status['head']}")
+    return {"backend": container.engine.dialect.name, "revision": status["current"]}
+
+
+async def _redis(container: Container) -> dict[str, Any]:
+    await container.redis.ping()
+    return {}
+
+
+async def _workers(container: Container) -> dict[str, Any]:
+    beats = await read_heartbeats(container.redis, container.settings.queue_prefix, container.settings.queue_name)
+    if not beats:
+        raise RuntimeError(f"no worker heartbeat in the last {HEARTBEAT_TTL_S} s")
+    return {"count": len(beats), "last_heartbeat_age_s": round(time.time() - max(b["last_heartbeat"]
+                                                                                    for b in beats), 1)}
+
+
+async def _queue(container: Container) -> dict[str, Any]:
+    return {"counts": await container.queue.counts()}
+
+
+@router.get("/api/health")
+async def health(container: ContainerDep) -> JSONResponse:
+    parts = dict(await asyncio.gather(_check("database", _database(container)), _check("redis", _redis(container)),
+                                      _check("worker", _workers(container)), _check("queue", _queue(container))))
+    failing = [name for name, part in parts.items() if part["status"] != "ok"]
+    body = {"status": "ok" if not failing else "degraded", "failing": failing, "parts": parts,
+            "inbox": container.inbox.name, "responder": "llm" if container.settings.uses_llm else "offline"}
+    return JSONResponse(body, status_code=503 if failing else 200)
+
+
+@router.get("/api/worker/status")
+@router.get("/api/worker/start", include_in_schema=False)
+async def worker_status(container: ContainerDep) -> dict[str, Any]:
+    try:
+        beats = await asyncio.wait_for(read_heartbeats(container.redis, container.settings.queue_prefix,
+                                                       container.settings.queue_name), CHECK_TIMEOUT_S)
+    except Exception as error:
+        return {"running": False, "error": f"redis: {type(error).__name__}", "workers": []}
+    return {
+        "running": bool(beats),
+        "paused": bool(beats) and all(b.get("paused") for b in beats),
+        "concurrency": sum(int(b.get("concurrency", 0)) for b in beats),
+        "last_heartbeat": max((b["last_heartbeat"] for b in beats), default=None),
+        "workers": beats,
+    }
+
+
+@router.get("/api/admin/migration-status")
+async def migrations(container: ContainerDep, _admin: AdminDep) -> dict[str, Any]:
+    return await migration_status(container.engine)

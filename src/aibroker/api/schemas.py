@@ -1,0 +1,65 @@
+"""Response and request models of the public HTTP contract."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from aibroker.domain.conversation import ConversationRecord
+from aibroker.domain.personas import PERSONAS_BY_NAME, Persona
+
+
+class BrokerOut(BaseModel):
+    name: str
+    title: str
+    persona_type: str
+
+    @classmethod
+    def of(cls, persona: Persona) -> BrokerOut:
+        return cls(name=persona.name, title=persona.title, persona_type=persona.persona_type.value)
+
+
+class LeadAccepted(BaseModel):
+    conversation_id: int
+    broker: BrokerOut
+    reused: bool
+
+
+class CustomerMessageIn(BaseModel):
+    content: str = Field(min_length=1, max_length=4000)
+
+
+class MessageAccepted(BaseModel):
+    message_id: str
+    queued: bool
+
+
+class MessageOut(BaseModel):
+    id: str
+    role: str
+    content: str
+    created_at: datetime
+
+
+class MessagesOut(BaseModel):
+    messages: list[MessageOut]
+
+
+class ConversationOut(BaseModel):
+    id: int
+    status: str
+    owner: str
+    broker: BrokerOut
+    lead_score: int
+    loan_type: str
+    inbox: str
+    created_at: datetime
+    last_activity_at: datetime
+
+    @classmethod
+    def of(cls, record: ConversationRecord) -> ConversationOut:
+        return cls(id=record.id, status=record.status.value, owner=record.owner.value,
+                   broker=BrokerOut.of(PERSONAS_BY_NAME[record.persona_name]), lead_score=record.lead_score,
+                   loan_type=record.loan_type, inbox=record.inbox, created_at=record.created_at,
+                   last_activity_at=record.last_activity_at)

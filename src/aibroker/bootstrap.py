@@ -1,0 +1,86 @@
+"""The composition root: the one place adapters are chosen and wired to use cases.
+
+`api/app.py` and `worker/main.py` both build a `Container` here, so the API and the worker can never
+disagree about which inbox, database or responder is in use.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aibroker.adapters.db.engine import create_engine, session_factory
+from aibroker.adapters.db.store import SqlStore
+from aibroker.adapters.inbox.builtin import BuiltinInbox
+from aibroker.adapters.llm import build_responder
+from aibroker.adapters.queue.bullmq_queue import BullJobQueue
+from aibroker.adapters.queue.redis_options import redis_client
+from aibroker.adapters.realtime.events import RedisEventBus
+from aibroker.config import Settings
+from aibroker.domain.pacing import DEFAULT_PACING
+from aibroker.domain.ports import Inbox, ReplyGenerator
+from aibroker.usecases.handoff import HandoffService
+from aibroker.usecases.intake import LeadIntake
+from aibroker.usecases.replies import ReplyService
+
+# What pacing assumes a reply takes to generate, so delay + generation stays inside the SLA budget.
+EXPECTED_GENERATION_MS = {"llm": 1500, "offline": 100}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_inbox(settings: Settings, store: SqlStore) -> Inbox:
+    if settings.uses_chatwoot:
+        from aibroker.adapters.inbox.chatwoot import ChatwootInbox  # only needed with Chatwoot configured
+
+        return ChatwootInbox.from_settings(settings)
+    return BuiltinInbox(store.sessions)
+
+
+@dataclass
+class Container:
+    settings: Settings
+    redis_url: str
+    engine: AsyncEngine
+    store: SqlStore
+    inbox: Inbox
+    queue: BullJobQueue
+    redis: aioredis.Redis
+    events: RedisEventBus
+    generator: ReplyGenerator
+    intake: LeadIntake
+    handoffs: HandoffService
+    replies: ReplyService
+    extras: dict[str, object] = field(default_factory=dict)
+
+    async def aclose(self) -> None:
+        await self.queue.aclose()
+        await self.inbox.aclose()
+        await self.redis.aclose()
+        await self.engine.dispose()
+
+
+def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine | None = None,
+                    rng: random.Random | None = None) -> Container:
+    engine = engine or create_engine(settings.sqlalchemy_url)
+    store = SqlStore(session_factory(engine))
+    inbox = build_inbox(settings, store)
+    queue = BullJobQueue(settings, redis_url)
+    redis = redis_client(redis_url)
+    events = RedisEventBus(redis, store, settings.queue_prefix)
+    generator = build_responder(settings)
+    handoffs = HandoffService(store, inbox, events)
+    replies = ReplyService(
+        store, inbox, generator, events, handoffs, pacing=DEFAULT_PACING, sla_budget_ms=settings.reply_sla_ms,
+        expected_generation_ms=EXPECTED_GENERATION_MS["llm" if settings.uses_llm else "offline"],
+        clock=utcnow, rng=rng, pacing_enabled=settings.pacing_enabled)
+    intake = LeadIntake(store, inbox, queue, events, clock=utcnow)
+    return Container(settings=settings, redis_url=redis_url, engine=engine, store=store, inbox=inbox, queue=queue,
+                     redis=redis, events=events, generator=generator, intake=intake, handoffs=handoffs,
+                     replies=replies)

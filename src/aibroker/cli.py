@@ -1,0 +1,116 @@
+"""`aibroker` command line: dev, serve, worker, migrate."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+from contextlib import ExitStack
+from typing import Annotated
+
+import typer
+from pydantic import SecretStr
+
+from aibroker.config import ConfigurationError, Settings, load_settings
+from aibroker.logging import configure_logging, get_logger
+
+app = typer.Typer(help="aibroker: AI mortgage-broker chat.", no_args_is_help=True, add_completion=False)
+log = get_logger("aibroker")
+
+HostOption = Annotated[str | None, typer.Option(help="interface to listen on (default HOST or 127.0.0.1)")]
+PortOption = Annotated[int | None, typer.Option(help="port to listen on (default PORT or 8000)")]
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigurationError as error:
+        typer.echo(f"aibroker: {error}", err=True)
+        raise typer.Exit(code=2) from error
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _redis_url(settings: Settings, stack: ExitStack) -> str:
+    """REDIS_URL, or a private embedded Redis that lives as long as this command."""
+    if settings.redis_url:
+        return settings.redis_url
+    from aibroker.adapters.queue.embedded_redis import EmbeddedRedis
+
+    return stack.enter_context(EmbeddedRedis(settings.data_dir / "redis"))
+
+
+async def _migrate(settings: Settings) -> None:
+    from aibroker.adapters.db.engine import create_engine
+    from aibroker.adapters.db.migrate import migrate
+
+    engine = create_engine(settings.sqlalchemy_url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+def _serve(settings: Settings, redis_url: str, *, inline_worker: bool) -> None:
+    import uvicorn
+
+    from aibroker.api.app import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, redis_url, inline_worker=inline_worker),
+                                           host=settings.host, port=settings.port, log_config=None,
+                                           proxy_headers=True))
+    server.run()
+
+
+@app.command()
+def dev(host: HostOption = None, port: PortOption = None) -> None:
+    """Everything in one process: API + worker + embedded Redis + SQLite (unless configured otherwise)."""
+    settings = _settings(host=host, port=port)
+    if settings.admin_token is None:
+        settings.admin_token = SecretStr(secrets.token_urlsafe(18))
+        typer.echo(f"admin token for this run (set AIBROKER_ADMIN_TOKEN to fix it): "
+                   f"{settings.admin_token.get_secret_value()}")
+    with ExitStack() as stack:
+        redis_url = _redis_url(settings, stack)
+        asyncio.run(_migrate(settings))
+        typer.echo(f"aibroker is running on http://{settings.host}:{settings.port}  (API docs: /docs)")
+        _serve(settings, redis_url, inline_worker=True)
+
+
+@app.command()
+def serve(host: HostOption = None, port: PortOption = None,
+          with_worker: Annotated[bool, typer.Option(help="also run a queue worker in this process")] = False) -> None:
+    """The HTTP API. Without REDIS_URL a private Redis and an in-process worker are started too."""
+    settings = _settings(host=host, port=port)
+    with ExitStack() as stack:
+        inline = with_worker or settings.redis_url is None
+        _serve(settings, _redis_url(settings, stack), inline_worker=inline)
+
+
+@app.command()
+def worker() -> None:
+    """A queue worker. Needs REDIS_URL: the API and its workers must share one Redis."""
+    settings = _settings()
+    if not settings.redis_url:
+        typer.echo("aibroker: REDIS_URL is not set; a separate worker must use the API's Redis "
+                   "(or run `aibroker dev`, which runs a worker in-process)", err=True)
+        raise typer.Exit(code=2)
+    from aibroker.worker.main import worker_main
+
+    asyncio.run(worker_main(settings, settings.redis_url))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations and seed the broker pool (safe to run repeatedly)."""
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+    typer.echo("database is up to date")
+
+
+def main() -> None:
+    app(prog_name="aibroker")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Use cases: orchestrate the ports, own transactions and idempotency. No framework imports."""

@@ -1,0 +1,48 @@
+"""Handoff to a human and back. The bot stays silent while humans own a conversation."""
+
+from __future__ import annotations
+
+from aibroker.domain.conversation import ConversationRecord, ConversationStatus, Owner
+from aibroker.domain.handoff import HandoffDecision
+from aibroker.domain.ports import ConversationStore, EventPublisher, Inbox
+from aibroker.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class HandoffService:
+    def __init__(self, store: ConversationStore, inbox: Inbox, events: EventPublisher) -> None:
+        self._store = store
+        self._inbox = inbox
+        self._events = events
+
+    async def hand_off(self, conversation: ConversationRecord, decision: HandoffDecision) -> bool:
+        """Move the conversation to humans (Chatwoot `open`). False if humans already owned it."""
+        if conversation.owner == Owner.HUMAN:
+            return False
+        await self._store.set_ownership(conversation.id, owner=Owner.HUMAN, status=ConversationStatus.OPEN)
+        await self._inbox.set_status(conversation.inbox_conversation_id, ConversationStatus.OPEN)
+        await self._inbox.post_activity(conversation.inbox_conversation_id, decision.note)
+        await self._inbox.merge_attributes(conversation.inbox_conversation_id,
+                                           {"handoff_reason": decision.reason.value})
+        await self._inbox.add_labels(conversation.inbox_conversation_id, ["human-handoff"])
+        await self._events.publish(conversation.id, "handoff", {"reason": decision.reason.value,
+                                                                "matched": decision.matched})
+        log.info("conversation %s handed to a human: %s", conversation.id, decision.reason.value)
+        return True
+
+    async def hand_back(self, conversation: ConversationRecord, operator: str = "operator") -> bool:
+        """Return the conversation to the bot (Chatwoot `pending`). False if the bot already owned it."""
+        if conversation.owner == Owner.BOT:
+            return False
+        await self._store.set_ownership(conversation.id, owner=Owner.BOT, status=ConversationStatus.PENDING)
+        await self._inbox.set_status(conversation.inbox_conversation_id, ConversationStatus.PENDING)
+        await self._inbox.post_activity(conversation.inbox_conversation_id, f"Handed back to the bot by {operator}")
+        await self._events.publish(conversation.id, "handback", {"operator": operator})
+        return True
+
+    async def mark_human_owned(self, conversation: ConversationRecord) -> None:
+        """A human agent replied publicly in the inbox: from now on the bot stands down."""
+        if conversation.owner != Owner.HUMAN:
+            await self._store.set_ownership(conversation.id, owner=Owner.HUMAN)
+            await self._events.publish(conversation.id, "owner:human", {"by": "agent reply"})

@@ -1,0 +1,67 @@
+"""Lead intake: lead form → contact + conversation in the inbox → greeting job on the queue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from aibroker.domain.conversation import ContactInfo, ConversationRecord
+from aibroker.domain.jobs import NewConversationJob
+from aibroker.domain.leads import LeadForm
+from aibroker.domain.personas import PERSONAS_BY_NAME, Persona, persona_for_score
+from aibroker.domain.ports import ConversationStore, EventPublisher, Inbox, JobQueue
+from aibroker.domain.scoring import queue_priority, score_lead
+
+# FACTS §S: an open or pending conversation of the same contact and loan type within 30 days is reused.
+REUSE_WINDOW = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    conversation: ConversationRecord
+    persona: Persona
+    reused: bool
+
+
+class LeadIntake:
+    def __init__(self, store: ConversationStore, inbox: Inbox, queue: JobQueue, events: EventPublisher,
+                 clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._inbox = inbox
+        self._queue = queue
+        self._events = events
+        self._clock = clock
+
+    async def submit(self, lead: LeadForm) -> IntakeResult:
+        score = score_lead(lead)
+        contact_id = await self._inbox.find_or_create_contact(
+            ContactInfo(name=lead.name, email=str(lead.email), phone=lead.phone))
+        reusable = await self._store.find_reusable(inbox=self._inbox.name, inbox_contact_id=contact_id,
+                                                   loan_type=lead.loan_type.value,
+                                                   since=self._clock() - REUSE_WINDOW)
+        if reusable is not None:
+            record, reused = reusable, True
+            persona = PERSONAS_BY_NAME[record.persona_name]
+        else:
+            persona = persona_for_score(score.total)
+            record, reused = await self._open_conversation(lead, contact_id, score.total, persona), False
+            await self._events.publish(record.id, "conversation:created",
+                                       {"persona": persona.name, "lead_score": score.total})
+        # Enqueued on reuse too: if an earlier submission's enqueue failed (Redis down → 503), the form's
+        # retry lands here. The job id makes a second add a no-op; the reply ledger keeps one greeting.
+        await self._queue.enqueue(NewConversationJob(conversation_id=record.id, lead_score=record.lead_score),
+                                  priority=queue_priority(record.lead_score))
+        return IntakeResult(conversation=record, persona=persona, reused=reused)
+
+    async def _open_conversation(self, lead: LeadForm, contact_id: str, score: int,
+                                 persona: Persona) -> ConversationRecord:
+        attributes = {"lead_score": score, "broker": persona.name, "loan_type": lead.loan_type.value,
+                      "property_type": lead.property_type.value if lead.property_type else None,
+                      "timeline": lead.timeline.value if lead.timeline else None}
+        inbox_conversation_id = await self._inbox.create_conversation(contact_id, attributes)
+        broker = await self._store.broker_by_name(persona.name)
+        return await self._store.create_conversation(
+            inbox=self._inbox.name, inbox_conversation_id=inbox_conversation_id, inbox_contact_id=contact_id,
+            loan_type=lead.loan_type.value, lead=lead.model_dump(mode="json"),
+            lead_score=score, persona_name=persona.name, broker_id=broker.id if broker else None)

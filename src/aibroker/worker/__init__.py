@@ -1,0 +1,1 @@
+"""The worker process: consumes the queue and runs the reply use cases."""
