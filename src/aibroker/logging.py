@@ -7,8 +7,9 @@ import re
 import sys
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
-# Phone-like runs: optional +, 8+ digits possibly split by spaces or dashes (SG numbers are 8 digits).
-_PHONE = re.compile(r"(?<![\w.])\+?\d(?:[ \-]?\d){7,14}(?![\w.])")
+# International numbers (+ then 8-15 digits, spaces/dashes allowed) and local 8-digit SG numbers
+# ("91234567", "9123 4567"). Dates and times ("2026-11-22 04:25") do not match either shape.
+_PHONE = re.compile(r"(?<![\w+])(?:\+\d(?:[ \-]?\d){7,14}|\d{4}[ \-]?\d{4})(?![\w])")
 
 
 def redact(text: str) -> str:
@@ -18,8 +19,13 @@ def redact(text: str) -> str:
 
 
 class RedactingFormatter(logging.Formatter):
+    """Redacts the message and any exception text; the timestamp and logger name are left alone."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        record.msg = redact(record.getMessage())
+        record.args = None
+        formatted = super().format(record)
+        return redact(formatted) if record.exc_info or record.exc_text else formatted
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -1,0 +1,99 @@
+"""Repository contract, run on SQLite and on PostgreSQL (`db_url` is parametrized over both)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aibroker.adapters.db.engine import session_factory
+from aibroker.adapters.db.migrate import migrate, migration_status
+from aibroker.adapters.db.store import SqlStore
+from aibroker.domain.conversation import ConversationStatus, Owner
+from aibroker.domain.ledger import ClaimOutcome
+from aibroker.domain.personas import PERSONAS
+
+
+async def _conversation(store: SqlStore, inbox_id: str = "1", contact: str = "c1", loan_type: str = "refinance"):
+    return await store.create_conversation(inbox="builtin", inbox_conversation_id=inbox_id, inbox_contact_id=contact,
+                                           loan_type=loan_type, lead={"name": "Ann"}, lead_score=50,
+                                           persona_name="Sarah Wong", broker_id=None)
+
+
+async def test_migrations_are_current_and_brokers_seeded_once(engine: AsyncEngine) -> None:
+    await migrate(engine)  # a second run changes nothing
+    status = await migration_status(engine)
+    assert status["up_to_date"] and status["current"] == status["head"]
+    brokers = await SqlStore(session_factory(engine)).list_brokers()
+    assert [b.name for b in brokers] == [p.name for p in PERSONAS]
+    assert all(b.current_workload == 0 and b.max_concurrent_chats == 10 and b.is_available for b in brokers)
+
+
+async def test_conversation_round_trip_and_ownership(engine: AsyncEngine) -> None:
+    store = SqlStore(session_factory(engine))
+    created = await _conversation(store)
+    assert created.owner == Owner.BOT and created.status == ConversationStatus.PENDING
+    assert created.created_at.tzinfo is not None
+    assert (await store.find_by_inbox_id("builtin", "1")) == created
+    await store.set_ownership(created.id, owner=Owner.HUMAN, status=ConversationStatus.OPEN)
+    again = await store.get_conversation(created.id)
+    assert again is not None and again.owner == Owner.HUMAN and again.status == ConversationStatus.OPEN
+    assert await store.get_conversation(999_999) is None
+
+
+async def test_reusable_conversation_matches_contact_loan_type_status_and_window(engine: AsyncEngine) -> None:
+    store = SqlStore(session_factory(engine))
+    created = await _conversation(store)
+    now = datetime.now(UTC)
+    assert (await store.find_reusable(inbox="builtin", inbox_contact_id="c1", loan_type="refinance",
+                                      since=now - timedelta(days=30))) == created
+    assert await store.find_reusable(inbox="builtin", inbox_contact_id="c1", loan_type="new_purchase",
+                                     since=now - timedelta(days=30)) is None
+    assert await store.find_reusable(inbox="builtin", inbox_contact_id="c2", loan_type="refinance",
+                                     since=now - timedelta(days=30)) is None
+    assert await store.find_reusable(inbox="builtin", inbox_contact_id="c1", loan_type="refinance",
+                                     since=now + timedelta(seconds=5)) is None
+    await store.set_ownership(created.id, status=ConversationStatus.RESOLVED)
+    assert await store.find_reusable(inbox="builtin", inbox_contact_id="c1", loan_type="refinance",
+                                     since=now - timedelta(days=30)) is None
+
+
+async def test_reply_ledger_claims_once_then_reports_done(engine: AsyncEngine) -> None:
+    store = SqlStore(session_factory(engine))
+    conversation = await _conversation(store)
+    first = await store.claim_reply(conversation.id, "message:7")
+    assert first.outcome == ClaimOutcome.CLAIMED and first.attempts == 1
+    # A retry before completion (the first attempt died): taken over, and told to check the inbox.
+    retry = await store.claim_reply(conversation.id, "message:7")
+    assert retry.outcome == ClaimOutcome.RECLAIMED and retry.attempts == 2
+    # The dead attempt's token no longer completes the claim; the live one does.
+    assert not await store.complete_reply(conversation.id, "message:7", first.token, sent_message_id="x")
+    assert await store.complete_reply(conversation.id, "message:7", retry.token, sent_message_id="42")
+    done = await store.claim_reply(conversation.id, "message:7")
+    assert done.outcome == ClaimOutcome.DONE
+    assert await store.ledger_entries(conversation.id) == [
+        {"key": "message:7", "state": "sent", "attempts": 2, "sent_message_id": "42"}]
+
+
+async def test_concurrent_claims_let_exactly_one_claim_first(engine: AsyncEngine) -> None:
+    store = SqlStore(session_factory(engine))
+    conversation = await _conversation(store)
+    outcomes = await asyncio.gather(*(store.claim_reply(conversation.id, "greeting") for _ in range(8)))
+    assert sum(o.outcome == ClaimOutcome.CLAIMED for o in outcomes) == 1
+
+
+async def test_webhook_receipts_deduplicate_and_can_be_forgotten(engine: AsyncEngine) -> None:
+    store = SqlStore(session_factory(engine))
+    assert await store.first_receipt("chatwoot", "message_created", "55")
+    assert not await store.first_receipt("chatwoot", "message_created", "55")
+    assert await store.first_receipt("chatwoot", "message_updated", "55")
+    await store.forget_receipt("chatwoot", "message_created", "55")
+    assert await store.first_receipt("chatwoot", "message_created", "55")
+
+
+async def test_events_are_mirrored(engine: AsyncEngine) -> None:
+    store = SqlStore(session_factory(engine))
+    await store.record_event(1, "message:ai", {"message_id": "9"})
+    await store.record_event(1, "message:ai", {"message_id": "10"})
+    assert await store.count_events("message:ai") == 2
