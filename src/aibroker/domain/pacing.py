@@ -36,7 +36,7 @@ _URGENT = PhraseMatcher(
         "within 24 hours", "otp expiring", "otp expires", "otp is expiring", "otp will expire",
         "otp expiry", "option expires", "option is expiring", "exercise the otp", "exercise my otp",
         # Chinese, Malay
-        "急", "紧急", "马上", "立刻", "尽快", "segera", "cepat", "sekarang", "hari ini",
+        "急", "紧急", "马上", "立刻", "尽快", "今天", "赶时间", "segera", "cepat", "sekarang", "hari ini",
     ),
     # Time words that point away from the present: "3 months from now", "just now" (Singlish: a
     # moment ago), "fine for now".

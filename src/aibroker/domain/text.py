@@ -13,7 +13,9 @@ Rules, in order:
 - Latin phrases need word boundaries on both sides; a CJK edge needs none, because Chinese is
   written without spaces ("我要转人工" holds "转人工").
 - Exclusions veto overlapping matches: "人工智能" (artificial intelligence) vetoes "人工",
-  "human resources" vetoes "human".
+  "human resources" vetoes "talk to human".
+- Phrases are indexed by their first word (first character for CJK), so the cost of a message
+  grows with its length, not with the length of the phrase lists.
 - Negation: a match is dropped when one of the three words before it, in the same clause, is a
   negator ("I am not frustrated", "no need to call me", "no rush"), or when a Chinese negator
   comes right before it ("不急", "不要人工"). A question keeps its match, because a negative
@@ -25,8 +27,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 _APOSTROPHES = re.compile(r"['’‘`´]")
 _DASHES = re.compile(r"[-‐‑‒–—_]")
@@ -66,15 +69,57 @@ class PhraseMatch:
     end: int
 
 
-def _compile(phrase: str) -> tuple[str, re.Pattern[str]]:
+@dataclass(frozen=True, slots=True)
+class _Phrase:
+    core: str
+    pattern: re.Pattern[str]
+    key: str  # the first word, or the first character of a CJK phrase
+
+
+_RUN = re.compile(r"\w+")
+
+
+def _compile(phrase: str) -> _Phrase:
     at_clause_end = phrase.endswith(" $")
     core = normalize(phrase[:-2] if at_clause_end else phrase)
-    if not core:
-        raise ValueError(f"empty phrase: {phrase!r}")
+    first_word = _RUN.match(core)
+    if first_word is None:
+        raise ValueError(f"a phrase must start with a letter or digit: {phrase!r}")
+    cjk_start = is_cjk(core[0])
     body = r"\s+".join(re.escape(word) for word in core.split(" "))
-    left = "" if is_cjk(core[0]) else r"(?<!\w)"
+    left = "" if cjk_start else r"(?<!\w)"
     right = _END_OF_CLAUSE if at_clause_end else ("" if is_cjk(core[-1]) else r"(?!\w)")
-    return core, re.compile(left + body + right)
+    return _Phrase(core, re.compile(left + body + right), core[0] if cjk_start else first_word.group())
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """Phrases keyed by where they can start, so a message costs one lookup per word, not one
+    regex scan per phrase: Latin phrases by their first word, CJK phrases by their first character."""
+
+    latin: Mapping[str, tuple[_Phrase, ...]]
+    cjk: Mapping[str, tuple[_Phrase, ...]]
+
+    @classmethod
+    def build(cls, phrases: Iterable[str]) -> _Index:
+        latin: dict[str, list[_Phrase]] = {}
+        cjk: dict[str, list[_Phrase]] = {}
+        for phrase in map(_compile, phrases):
+            table = cjk if is_cjk(phrase.key) else latin
+            table.setdefault(phrase.key, []).append(phrase)
+        return cls(MappingProxyType({k: tuple(v) for k, v in latin.items()}),
+                   MappingProxyType({k: tuple(v) for k, v in cjk.items()}))
+
+    def __bool__(self) -> bool:
+        return bool(self.latin or self.cjk)
+
+    def scan(self, norm: str) -> Iterator[tuple[str, int, int]]:
+        """(phrase, start, end) of every match, overlapping ones included."""
+        for table, starts in ((self.latin, _RUN), (self.cjk, _CJK)):
+            for at in starts.finditer(norm):
+                for phrase in table.get(at.group(), ()):
+                    if (m := phrase.pattern.match(norm, at.start())) is not None:
+                        yield phrase.core, m.start(), m.end()
 
 
 def _negated(text: str, start: int, end: int) -> bool:
@@ -94,8 +139,8 @@ class PhraseMatcher:
 
     def __init__(self, phrases: Iterable[str], *, exclusions: Iterable[str] = (),
                  negation: bool = True) -> None:
-        self._phrases = tuple(_compile(p) for p in phrases)
-        self._exclusions = tuple(pattern for _, pattern in (_compile(e) for e in exclusions))
+        self._phrases = _Index.build(phrases)
+        self._exclusions = _Index.build(exclusions)
         self._negation = negation
         if not self._phrases:
             raise ValueError("a PhraseMatcher needs at least one phrase")
@@ -103,15 +148,12 @@ class PhraseMatcher:
     def find_all(self, text: str) -> list[PhraseMatch]:
         """Every surviving match in `text`, leftmost first, longer first at the same place."""
         norm = normalize(text)
-        vetoed = [(m.start(), m.end()) for pattern in self._exclusions for m in pattern.finditer(norm)]
-        found: list[PhraseMatch] = []
-        for phrase, pattern in self._phrases:
-            for m in pattern.finditer(norm):
-                if any(m.start() < v_end and v_start < m.end() for v_start, v_end in vetoed):
-                    continue
-                if self._negation and _negated(norm, m.start(), m.end()):
-                    continue
-                found.append(PhraseMatch(phrase, m.start(), m.end()))
+        vetoed = [(start, end) for _, start, end in self._exclusions.scan(norm)]
+        found = [
+            PhraseMatch(phrase, start, end) for phrase, start, end in self._phrases.scan(norm)
+            if not any(start < v_end and v_start < end for v_start, v_end in vetoed)
+            and not (self._negation and _negated(norm, start, end))
+        ]
         found.sort(key=lambda pm: (pm.start, pm.start - pm.end))
         return found
 

@@ -1,0 +1,169 @@
+"""Pacing: whole-word urgency, the legacy delay table, the SLA clip, and the greeting timing."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aibroker.domain.pacing import (
+    DEFAULT_PACING,
+    LEGACY_DELAYS_MS,
+    PacingPolicy,
+    detect_urgency,
+    find_urgency,
+    greeting_choreography,
+    reply_delay,
+)
+from aibroker.domain.personas import PersonaType
+
+URGENT = [
+    "urgent", "This is URGENT!", "very urgent pls", "need it asap", "ASAP please", "can you reply now?",
+    "I need an answer right now", "I need the loan today", "please do it right away",
+    "respond immediately", "my deadline is Friday", "OTP expiring tomorrow", "my OTP expires on Monday",
+    "the OTP is expiring soon", "I need to exercise the OTP", "I'm in a hurry", "in a rush, sorry",
+    "as soon as possible", "it's an emergency", "time-sensitive matter", "need it by tomorrow",
+    "can finish this week?", "chop chop", "not urgent but I need it today",
+    "我很急", "今天要", "马上回复", "请尽快", "perlu segera", "boleh cepat sikit", "hari ini boleh?",
+]
+NOT_URGENT = [
+    "I don't know", "I know the price", "snow in Japan", "I acknowledge the terms", "knowledge is power",
+    "nowhere near ready", "not urgent", "it's not urgent", "no rush", "no hurry at all",
+    "3 months from now", "just now I asked about CPF", "for now I'm only exploring",
+    "now that you mention it",
+    "what are today's packages?", "there is no deadline", "don't hurry", "我不急", "我不是很急",
+    "tidak segera", "", "hello",
+]
+
+
+@pytest.mark.parametrize("text", URGENT)
+def test_urgent_phrases(text: str) -> None:
+    assert detect_urgency(text), text
+
+
+@pytest.mark.parametrize("text", NOT_URGENT)
+def test_not_urgent_phrases(text: str) -> None:
+    assert not detect_urgency(text), (text, find_urgency(text))
+
+
+def test_find_urgency_names_the_phrase() -> None:
+    hit = find_urgency("My OTP expires on Monday")
+    assert hit is not None and hit.phrase == "otp expires"
+
+
+EXACT = PacingPolicy(jitter_ratio=0)
+ROOMY = 100_000  # a budget that never clips
+
+
+@pytest.mark.parametrize(("persona_type", "calm", "hurried"), [
+    (PersonaType.AGGRESSIVE, 2000, 1000), (PersonaType.BALANCED, 4000, 2000),
+    (PersonaType.CONSERVATIVE, 6000, 3000),
+])
+def test_legacy_table_without_jitter_or_clip(persona_type: PersonaType, calm: int, hurried: int) -> None:
+    rng = random.Random(1)
+    assert LEGACY_DELAYS_MS[persona_type] == (calm, hurried)
+    assert EXACT.reply_delay(persona_type, False, 0, ROOMY, 0, rng=rng).ms == calm
+    assert EXACT.reply_delay(persona_type, True, 0, ROOMY, 0, rng=rng).ms == hurried
+
+
+def test_conservative_delay_is_clipped_to_the_sla() -> None:
+    delay = EXACT.reply_delay(PersonaType.CONSERVATIVE, False, 1500, 5000, 500, rng=random.Random(0))
+    assert delay.ms == 3000 and delay.base_ms == 6000 and delay.clipped and not delay.over_budget
+    assert delay.seconds == 3.0
+
+
+def test_delay_is_zero_when_generation_alone_breaks_the_budget() -> None:
+    delay = reply_delay(PersonaType.AGGRESSIVE, True, 6000, rng=random.Random(0))
+    assert delay.ms == 0 and delay.clipped and delay.over_budget
+
+
+def test_jitter_is_small_and_replays_with_the_seed() -> None:
+    first = reply_delay(PersonaType.BALANCED, False, 0, ROOMY, 0, rng=random.Random(42))
+    again = reply_delay(PersonaType.BALANCED, False, 0, ROOMY, 0, rng=random.Random(42))
+    assert first == again
+    assert 3400 <= first.ms <= 4600 and not first.clipped
+    spread = {reply_delay(PersonaType.BALANCED, False, 0, ROOMY, 0, rng=random.Random(seed)).ms
+              for seed in range(20)}
+    assert len(spread) > 1
+
+
+def test_one_random_draw_per_call() -> None:
+    rng, twin = random.Random(7), random.Random(7)
+    reply_delay(PersonaType.AGGRESSIVE, False, 100, rng=rng)
+    twin.random()
+    assert rng.random() == twin.random()
+
+
+@pytest.mark.parametrize(("generation", "budget", "margin"), [(-1, 5000, 0), (0, 0, 0), (0, 5000, -1)])
+def test_invalid_inputs_are_refused(generation: int, budget: int, margin: int) -> None:
+    with pytest.raises(ValueError):
+        reply_delay(PersonaType.BALANCED, False, generation, budget, margin, rng=random.Random(0))
+
+
+def test_policy_refuses_urgent_slower_than_calm_and_wild_jitter() -> None:
+    table = {**LEGACY_DELAYS_MS, PersonaType.BALANCED: (1000, 2000)}
+    with pytest.raises(ValueError):
+        PacingPolicy(delays_ms=table)
+    with pytest.raises(ValueError):
+        PacingPolicy(jitter_ratio=1.5)
+
+
+def test_custom_policy_is_used() -> None:
+    fast = {t: (800, 400) for t in PersonaType}
+    delay = PacingPolicy(delays_ms=fast, jitter_ratio=0).reply_delay(
+        PersonaType.CONSERVATIVE, True, 0, rng=random.Random(0))
+    assert delay.ms == 400
+
+
+persona_types = st.sampled_from(PersonaType)
+ms = st.integers(0, 20_000)
+
+
+@given(persona_types, st.booleans(), ms, st.integers(1, 20_000), st.integers(0, 5_000), st.integers(0, 2**32))
+def test_delay_is_never_negative_and_fits_the_budget(persona_type: PersonaType, urgent: bool, generation: int,
+                                                     budget: int, margin: int, seed: int) -> None:
+    delay = reply_delay(persona_type, urgent, generation, budget, margin, rng=random.Random(seed))
+    assert delay.ms >= 0
+    assert delay.ms <= delay.jittered_ms
+    assert abs(delay.jittered_ms - delay.base_ms) <= 0.15 * delay.base_ms + 1
+    if generation + margin <= budget:
+        assert delay.ms + generation + margin <= budget
+        assert not delay.over_budget
+    else:
+        assert delay.ms == 0 and delay.over_budget
+
+
+@given(persona_types, ms, st.integers(1, 20_000), st.integers(0, 5_000), st.integers(0, 2**32))
+def test_urgent_never_waits_longer_than_calm(persona_type: PersonaType, generation: int, budget: int,
+                                             margin: int, seed: int) -> None:
+    hurried = reply_delay(persona_type, True, generation, budget, margin, rng=random.Random(seed))
+    calm = reply_delay(persona_type, False, generation, budget, margin, rng=random.Random(seed))
+    assert hurried.ms <= calm.ms
+
+
+@given(persona_types, st.booleans(), st.integers(0, 2**32))
+def test_a_roomy_budget_keeps_the_persona_pace(persona_type: PersonaType, urgent: bool, seed: int) -> None:
+    delay = reply_delay(persona_type, urgent, 0, ROOMY, 0, rng=random.Random(seed))
+    assert not delay.clipped and delay.ms == delay.jittered_ms
+
+
+def test_greeting_choreography_follows_the_service_levels() -> None:
+    schedule = greeting_choreography(rng=random.Random(3))
+    assert 425 <= schedule.joined_after_ms <= 575
+    assert 1700 <= schedule.greeting_after_ms <= 2300
+    assert schedule.typing_ms == schedule.greeting_after_ms - schedule.joined_after_ms > 0
+    assert greeting_choreography(rng=random.Random(3)) == schedule
+
+
+@given(st.integers(0, 2**32), st.floats(0, 0.99), st.integers(0, 5_000), st.integers(0, 5_000))
+def test_greeting_always_comes_after_joined(seed: int, ratio: float, joined: int, greeting: int) -> None:
+    schedule = PacingPolicy(jitter_ratio=ratio).greeting_choreography(
+        rng=random.Random(seed), joined_ms=joined, greeting_ms=greeting)
+    assert 0 <= schedule.joined_after_ms < schedule.greeting_after_ms
+
+
+def test_default_policy_is_the_legacy_table() -> None:
+    assert dict(DEFAULT_PACING.delays_ms) == dict(LEGACY_DELAYS_MS)
+    assert len(URGENT) + len(NOT_URGENT) >= 40
