@@ -50,6 +50,8 @@ def to_decimal(value: object, name: str) -> Decimal:
         raise ValueError(f"{name} must be a number, got {type(value).__name__}")
     if not result.is_finite():
         raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if result.as_tuple().exponent > 0:  # type: ignore[operator]  # finite, so the exponent is an int
+        result = result.quantize(ONE_DOLLAR)  # "1E+6" would otherwise reach the JSON the bot reads
     return result
 
 
@@ -97,7 +99,7 @@ def check_date(value: object, name: str) -> date:
     return value
 
 
-def property_type(value: object) -> PropertyType:
+def check_property_type(value: object) -> PropertyType:
     """Accept the lead-form enum or its value in any case ("hdb", "Private", …)."""
     if isinstance(value, PropertyType):
         return value
@@ -109,7 +111,7 @@ def property_type(value: object) -> PropertyType:
     raise ValueError(f"property_type must be one of {allowed}, got {value!r}")
 
 
-def loan_kind(value: object) -> LoanKind:
+def check_loan_kind(value: object) -> LoanKind:
     if value == "bank":
         return "bank"
     if value == "hdb":
@@ -143,11 +145,16 @@ def ages_and_incomes(ages: Sequence[object], incomes: Sequence[object]) -> tuple
 
 def floor_to(amount: Decimal, step: Decimal) -> Decimal:
     """Round down to a multiple of `step` (e.g. loan eligibility to the nearest $1,000, FACTS A.9)."""
-    return (amount / step).to_integral_value(rounding=ROUND_FLOOR) * step
+    return _plain((amount / step).to_integral_value(rounding=ROUND_FLOOR) * step, step)
 
 
 def ceil_to(amount: Decimal, step: Decimal) -> Decimal:
-    return (amount / step).to_integral_value(rounding=ROUND_CEILING) * step
+    return _plain((amount / step).to_integral_value(rounding=ROUND_CEILING) * step, step)
+
+
+def _plain(amount: Decimal, step: Decimal) -> Decimal:
+    # 600 * 1000 can come out as 6.00E+5; pin the exponent to the step's (whole dollars or cents).
+    return amount.quantize(ONE_DOLLAR if step >= 1 else step)
 
 
 def cents(amount: Decimal) -> Decimal:

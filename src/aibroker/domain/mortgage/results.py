@@ -42,3 +42,16 @@ class CalcResult(BaseModel):
     notes: tuple[str, ...] = ()
     indicative_only: bool = True
     disclaimer: str = DISCLAIMER
+
+
+def merge_citations(*groups: tuple[Citation, ...]) -> tuple[Citation, ...]:
+    """Concatenate the citations of sub-results, keeping the first of each key."""
+    seen: dict[str, Citation] = {}
+    for group in groups:
+        for citation in group:
+            seen.setdefault(citation.key, citation)
+    return tuple(seen.values())
+
+
+def merge_notes(*groups: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(note for group in groups for note in group))
