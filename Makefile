@@ -1,0 +1,45 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both set everything up themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck check bench browsers clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "aibroker needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## run: install, migrate and start everything on http://127.0.0.1:8000 (embedded Redis + SQLite)
+run: $(STAMP)
+	$(BIN)/aibroker migrate
+	$(BIN)/aibroker dev
+
+## test: install and run the whole test suite (TEST_REDIS_URL / TEST_DATABASE_URL use real servers)
+test: $(STAMP) browsers
+	$(BIN)/python -m pytest
+
+## lint / typecheck: what CI runs before the tests
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+## browsers: headless Chromium for the UI tests (Debian's package; Playwright drives it)
+browsers:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) \
+	      || echo "note: could not install chromium; browser tests will be skipped"; \
+	  else echo "note: chromium not found; browser tests will be skipped"; fi; }
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
