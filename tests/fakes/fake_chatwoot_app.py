@@ -127,7 +127,7 @@ def build_app(state: FakeState, faults: FaultPlan, emit: Emit, *,
     async def create_conversation(body: dict[str, Any], _: Actor = Depends(anyone)) -> Any:
         if body.get("inbox_id") != state.inbox["id"] or body.get("contact_id") not in state.contacts:
             raise _not_found()
-        status = body.get("status") if body.get("status") in STATUSES else "open"
+        status = str(body["status"]) if body.get("status") in STATUSES else "open"
         if state.inbox_has_bot:
             status = "pending"  # an inbox with an active bot forces pending (determine_conversation_status)
         created = state.add_conversation(int(body["contact_id"]), status=status,

@@ -72,8 +72,8 @@ class FakeState:
     def __init__(self, *, account_id: int = 1, inbox_id: int = 1, channel: str = "Channel::Api",
                  inbox_has_bot: bool = True) -> None:
         self.lock = threading.RLock()
-        self.account = {"id": account_id, "name": "Acme Mortgages"}
-        self.inbox = {"id": inbox_id, "name": "Website"}
+        self.account: dict[str, Any] = {"id": account_id, "name": "Acme Mortgages"}
+        self.inbox: dict[str, Any] = {"id": inbox_id, "name": "Website"}
         self.channel = channel
         self.inbox_has_bot = inbox_has_bot
         self.user = Actor("User", 1, "Agent Smith", "agent@example.com")
