@@ -1,0 +1,222 @@
+"""`OfflineResponder`: useful answers without an LLM, from the calculators and the knowledge base.
+
+The default when no LLM is configured, and the fallback when it fails. Per turn:
+1. handoff first: `aibroker.domain.handoff.detect_handoff` on the new messages (explicit requests,
+   frustration, the FACTS A.11 compliance topics) gives a handoff reply, no figures;
+2. memory: the lead form, then every customer message of the current episode (after the last
+   resolved/reopened marker, `prompts.current_episode`), parsed into `Slots`, newest winning; a bare
+   "8k" answers the bot's own previous question;
+3. intents of the new messages (a bare answer continues the last topic), answered by the calculators
+   (`answers`, `answers_loans`), at most `max_answers` of them;
+4. the persona's voice around it (tone by persona type), the FACTS A.11 indicative-only note after
+   any figure, and a question for the inputs still missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date
+
+from aibroker.config import Settings
+from aibroker.domain.conversation import ChatMessage, Role
+from aibroker.domain.handoff import HandoffReason, detect_handoff
+from aibroker.domain.mortgage import DISCLAIMER
+from aibroker.domain.personas import PersonaType
+from aibroker.domain.ports import HandoffSignal, Reply, ReplyContext
+
+from . import answers, answers_loans, knowledge
+from .answers import ASK, Answer
+from .guard import extract_figures
+from .intents import TOPICAL, Intent, detect_intents
+from .prompts import current_episode
+from .slots import Slots, asked_slots, from_lead, parse
+
+
+@dataclass(frozen=True)
+class Voice:
+    greeting: str
+    opener: str
+    ask: str
+    next_step: str
+    thanks: str
+    bye: str
+    menu: str
+
+
+_VOICES = {
+    PersonaType.AGGRESSIVE: Voice(
+        "Hi {name}, {me} here, {title}. Let's get you the numbers fast: stamp duties, how much you can "
+        "borrow, monthly instalments or CPF. Where do we start?",
+        "", "Send me {items} and I'll run the exact numbers.", "Want me to run {topic} next?",
+        "My pleasure, {name}. Ready when you are for the next step.",
+        "Speak soon, {name}. I'm here whenever you're ready to move.",
+        "I can run stamp duties (BSD, ABSD, SSD), your maximum loan, monthly instalments, TDSR/MSR, LTV and "
+        "CPF usage. Which one first?"),
+    PersonaType.BALANCED: Voice(
+        "Hi {name}! I'm {me}, {title}. I can walk you through stamp duties, how much you can borrow, "
+        "monthly repayments and using your CPF. What would you like to look at first?",
+        "Good question, {name}.", "Could you share {items}? Then I can work out your figures.",
+        "Would you like me to look at {topic} next?",
+        "You're welcome, {name}! Anything else I can help you plan?",
+        "Take care, {name}! Message me here anytime.",
+        "I can help with stamp duties (BSD, ABSD, SSD), how much you can borrow, monthly repayments, "
+        "TDSR/MSR, LTV and downpayment, HDB vs bank loans and CPF. What would you like to start with?"),
+    PersonaType.CONSERVATIVE: Voice(
+        "Hi {name}, I'm {me}, {title}. There's no rush; we can take this one step at a time. Would you like "
+        "to start with how much you can borrow, or with the costs of buying, like stamp duty?",
+        "Happy to explain, {name}.",
+        "Whenever you're ready, could you tell me {items}? We'll go step by step.",
+        "Would it help to go through {topic} next, or shall I explain anything in more detail?",
+        "You're very welcome, {name}. Any question at all, just ask; no question is too small.",
+        "Take care, {name}. I'm here whenever you'd like to continue.",
+        "We can go through it together: stamp duties, how much you can borrow, monthly repayments, the TDSR "
+        "and MSR limits, the downpayment, HDB vs bank loans or using your CPF. Which would help most?"),
+}
+_TOPICS = {"absd_remission_refund": "ABSD remission and refund", "trusts_entities": "trust and company "
+                                                                                    "purchase",
+           "foreign_buyer": "foreign-buyer", "cpf_edge_case": "CPF lease and retirement-sum",
+           "refinancing_after_mop": "refinancing-after-MOP", "decoupling": "decoupling"}
+_BRING_IN = "I'll bring in one of our human specialists; they'll continue right here with you shortly."
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+class OfflineResponder:
+    """ReplyGenerator with no network: intents + calculators + KB, in the persona's voice."""
+
+    source = "offline"
+
+    def __init__(self, *, max_answers: int = 2) -> None:
+        self.max_answers = max_answers
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> OfflineResponder:
+        return cls()
+
+    async def generate(self, context: ReplyContext) -> Reply:
+        return self.answer(context)
+
+    async def stream(self, context: ReplyContext) -> AsyncIterator[str]:
+        yield self.answer(context).text  # computed at once: nothing to gain from splitting it
+
+    # --- the turn --------------------------------------------------------------------------------
+    def answer(self, context: ReplyContext) -> Reply:
+        voice = _VOICES[context.persona.persona_type]
+        name = context.customer_first_name
+        new_text = "\n".join(m.content for m in context.new_messages if m.role == Role.CUSTOMER)
+        if (decision := detect_handoff(new_text)) is not None:
+            return self._handoff(decision.reason, decision.detail or decision.matched, name)
+        new_ids = {m.id for m in context.new_messages}
+        earlier = [m for m in context.history if m.id not in new_ids]
+        episode = [*current_episode(earlier), *context.new_messages]
+        slots, fresh = _remember(episode, from_lead(context.lead), new_ids, context.now.date())
+        intents = detect_intents(new_text)
+        if intents == [Intent.UNKNOWN] and fresh:
+            intents = _last_topic(episode, new_ids) or intents
+        topical = [i for i in intents if i in TOPICAL][:self.max_answers]
+        if not topical:
+            return self._small_talk(intents[0], voice, context, new_text)
+        parts = [_answer(intent, slots, context.now.date()) for intent in topical]
+        topic = ("the stamp duty for this purchase" if Intent.MAX_LOAN in topical
+                 else "how much you can borrow")
+        return self._compose(parts, voice, name, topic)
+
+    def _compose(self, parts: list[Answer], voice: Voice, name: str, topic: str) -> Reply:
+        text = " ".join(p.text for p in parts if p.text)
+        handoff = next((p.handoff for p in parts if p.handoff), None)
+        if any(p.has_figures for p in parts) or extract_figures(text):
+            text += " " + DISCLAIMER
+        missing = list(dict.fromkeys(k for p in parts for k in p.missing))
+        if handoff is not None:
+            text += " " + _BRING_IN
+        elif missing:
+            text += " " + voice.ask.format(items=_join([ASK[k] for k in missing[:2]]))
+        else:
+            text += " " + voice.next_step.format(topic=topic)
+        opener = voice.opener.format(name=name)
+        facts = list(dict.fromkeys(f for p in parts for f in p.facts))
+        return Reply(text=f"{opener} {text}".strip(), source=self.source, handoff=handoff, facts_used=facts)
+
+    def _small_talk(self, intent: Intent, voice: Voice, context: ReplyContext, text: str) -> Reply:
+        p = context.persona
+        fill = {"name": context.customer_first_name, "me": p.first_name, "title": p.title}
+        if intent is Intent.GREETING:
+            return Reply(voice.greeting.format(**fill), self.source)
+        if intent is Intent.THANKS:
+            return Reply(voice.thanks.format(**fill), self.source)
+        if intent is Intent.BYE:
+            return Reply(voice.bye.format(**fill), self.source)
+        found = knowledge.search(text, limit=1) if len(text.split()) >= 2 else []
+        if found:
+            entry = found[0]
+            reply = f"Here's what I have on that: {entry.text} ({entry.effective})."
+            if extract_figures(reply):
+                reply += " " + DISCLAIMER
+            return Reply(f"{reply} {voice.next_step.format(topic='how much you can borrow')}", self.source,
+                         facts_used=[entry.key])
+        return Reply(voice.menu.format(**fill), self.source)
+
+    def _handoff(self, reason: HandoffReason, detail: str, name: str) -> Reply:
+        if reason is HandoffReason.COMPLIANCE:
+            topic = _TOPICS.get(detail, "this kind of")
+            text = (f"That's one for a specialist, {name}: {topic} cases need a careful look at your "
+                    "situation.")
+        elif reason is HandoffReason.FRUSTRATION:
+            text = f"I'm sorry this hasn't been smooth, {name}."
+        else:
+            text = f"Of course, {name}."
+        return Reply(f"{text} {_BRING_IN}", self.source, handoff=HandoffSignal(reason.value, detail))
+
+
+def _remember(episode: list[ChatMessage], base: Slots, new_ids: set[str], today: date) -> tuple[Slots, bool]:
+    """Slots from the lead and the episode's customer messages; and whether the new ones added any."""
+    slots, fresh, last_bot = base, False, ""
+    for message in episode:
+        if message.role in (Role.BOT, Role.HUMAN):
+            last_bot = message.content
+        elif message.role == Role.CUSTOMER:
+            parsed = parse(message.content, asked=asked_slots(last_bot), today=today)
+            slots = slots.merged(parsed)
+            fresh = fresh or (message.id in new_ids and bool(parsed.seen))
+    return slots, fresh
+
+
+def _last_topic(episode: list[ChatMessage], new_ids: set[str]) -> list[Intent]:
+    for message in reversed(episode):
+        if message.role == Role.CUSTOMER and message.id not in new_ids:
+            topical = [i for i in detect_intents(message.content) if i in TOPICAL]
+            if topical:
+                return topical
+    return []
+
+
+def _answer(intent: Intent, s: Slots, today: date) -> Answer:
+    match intent:
+        case Intent.BSD:
+            return answers.bsd(s)
+        case Intent.ABSD:
+            return answers.absd(s)
+        case Intent.SSD:
+            return answers.ssd(s, today)
+        case Intent.MAX_LOAN:
+            return answers_loans.max_loan(s)
+        case Intent.INSTALMENT:
+            return answers_loans.instalment(s)
+        case Intent.TDSR | Intent.MSR:
+            return answers_loans.debt_ratio(s, intent.value.upper())
+        case Intent.STRESS_RATE:
+            return answers_loans.stress_rate(s)
+        case Intent.LTV:
+            return answers_loans.ltv(s)
+        case Intent.TENURE:
+            return answers_loans.tenure(s)
+        case Intent.HDB_VS_BANK:
+            return answers_loans.hdb_vs_bank(s)
+        case Intent.CPF:
+            return answers_loans.cpf(s)
+        case Intent.REFINANCING:
+            return answers_loans.refinancing(s)
+    return Answer()

@@ -1,0 +1,310 @@
+"""What the customer has told us so far, parsed from chat text: the offline responder's memory.
+
+Each customer message is parsed into `Slots` (price, income, ages, residency, …); merging the
+messages of the current episode oldest first, over the lead form, gives what we know, newest
+wins. A bare answer ("8k") is understood from the bot's question just before it ("What is your
+monthly income?"), so the memory lives in the history itself and needs no state of its own.
+
+Amounts: "$1.2m", "1,200,000", "S$800k", "8k a month", "1.2 million". Each amount is classified by
+the words around it; without a cue, below S$100,000 is read as a monthly income and above as a
+price, which is how these numbers appear in a home-loan chat.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from aibroker.domain.leads import LeadForm, LoanType, PropertyCategory
+
+Residency = Literal["citizen", "pr", "foreigner"]
+Slot = Literal["price", "income", "age", "residency", "owned", "loans", "property_type", "loan_amount",
+               "rate", "tenure", "dates", "lease", "debts"]
+
+_MULT = {"k": 1000, "m": 10**6, "mil": 10**6, "mio": 10**6, "million": 10**6, "mn": 10**6}
+_AMOUNT = re.compile(r"(?<![\w.])(s\$|sgd\s?|\$)?\s?(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+                     r"(?:\s?(million|mil|mio|mn|k|m)\b)?(\s?%|\s?percent\b|\s?per\s?cent\b)?", re.I)
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
+                                       "nov", "dec"), start=1)}
+_MON = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_DATE = re.compile(rf"\b(?:(\d{{1,2}})\s+{_MON}\s+(\d{{4}})|{_MON}\s+(\d{{4}})|(\d{{4}})-(\d{{2}})-(\d{{2}})"
+                   rf"|(\d{{1,2}})/(\d{{1,2}})/(\d{{4}}))\b", re.I)
+_AGE = re.compile(r"\b(?:age[ds]?|i\s?am|i'?m|we\s+are|we'?re|both)\s*(\d{2})(?:\s*(?:and|&|,)\s*(\d{2}))?\b"
+                  r"|\b(\d{2})\s*(?:years?\s*old|yo\b|y/o\b|yrs?\s*old)", re.I)
+_YEARS = re.compile(r"\b(\d{1,2})[\s-]*(?:years?|yrs?)\b", re.I)
+_ORDINAL = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3}
+_WORD_NUM = {"no": 0, "zero": 0, "one": 1, "a": 1, "an": 1, "two": 2, "three": 3}
+
+
+@dataclass(frozen=True)
+class Slots:
+    price: Decimal | None = None
+    incomes: tuple[Decimal, ...] = ()
+    ages: tuple[int, ...] = ()
+    residency: Residency | None = None
+    properties_owned: int | None = None  # residential properties owned before this purchase
+    loans_outstanding: int | None = None
+    property_type: str | None = None  # "HDB", "EC", "Private", "Landed"
+    bto: bool | None = None
+    loan_kind: Literal["bank", "hdb"] | None = None
+    loan_amount: Decimal | None = None
+    rate_pct: Decimal | None = None
+    tenure_years: int | None = None
+    purchase_date: date | None = None
+    sale_date: date | None = None
+    remaining_lease: int | None = None
+    monthly_debts: Decimal | None = None
+    refinancing: bool = False
+    lock_in_months: int | None = None
+    seen: frozenset[str] = field(default_factory=frozenset)  # which slots the customer gave explicitly
+
+    @property
+    def monthly_income(self) -> Decimal | None:
+        return sum(self.incomes, Decimal(0)) if self.incomes else None
+
+    def merged(self, newer: Slots) -> Slots:
+        """`newer` wins wherever it has a value."""
+        changes = {f.name: value for f in fields(newer) if f.name != "seen"
+                   and (value := getattr(newer, f.name)) is not None and value != () and value is not False}
+        return replace(self, **changes, seen=self.seen | newer.seen)
+
+
+def from_lead(lead: LeadForm | None) -> Slots:
+    if lead is None:
+        return Slots()
+    ptype = lead.property_type.value if lead.property_type else None
+    return Slots(
+        price=_dec(lead.property_price), incomes=tuple(Decimal(str(i)) for i in lead.actual_incomes if i > 0),
+        ages=tuple(lead.actual_ages), property_type=None if ptype == "Commercial" else ptype,
+        bto=lead.property_category == PropertyCategory.BTO if lead.property_category else None,
+        loan_amount=_dec(lead.outstanding_loan), rate_pct=_dec(lead.current_rate),
+        refinancing=lead.loan_type == LoanType.REFINANCE, lock_in_months=lead.lock_in_months_left)
+
+
+def _dec(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def asked_slots(bot_text: str) -> frozenset[Slot]:
+    """Which inputs the bot's message asked for, so a bare reply ("8k, 35") lands in the right slots."""
+    text = bot_text.lower()
+    if "?" not in text:
+        return frozenset()
+    cues: tuple[tuple[Slot, tuple[str, ...]], ...] = (
+        ("income", ("income", "earn", "salary")), ("price", ("price", "budget", "how much is the property")),
+        ("age", ("how old", "your age", "age")), ("loan_amount", ("loan amount", "how much you'd like to "
+                                                                                 "borrow")),
+        ("loans", ("outstanding housing loan", "existing housing loan", "other housing loan")),
+        ("owned", ("how many properties", "how many residential properties", "properties you own",
+                   "properties do you own")),
+        ("residency", ("citizen", "residency", " pr")), ("lease", ("remaining lease", "lease left")),
+        ("dates", ("when did you buy", "purchase date", "date you bought")))
+    return frozenset(slot for slot, words in cues if any(word in text for word in words))
+
+
+def _around(text: str, start: int, end: int, before: int = 32, after: int = 24) -> tuple[str, str]:
+    return text[max(0, start - before):start].lower(), text[end:end + after].lower()
+
+
+def parse(text: str, *, asked: frozenset[Slot] = frozenset(), today: date | None = None) -> Slots:
+    """The slots one customer message fills (see the module docstring)."""
+    low = text.lower()
+    seen: set[str] = set()
+    values: dict[str, object] = {}
+    incomes: list[Decimal] = []
+    ages = [int(a) for m in _AGE.finditer(text) for a in m.groups() if a and 18 <= int(a) <= 100]
+    age_spans = [m.span() for m in _AGE.finditer(text)]
+    date_spans = [m.span() for m in _DATE.finditer(text)]
+
+    for m in _AMOUNT.finditer(text):
+        if any(s <= m.start() < e for s, e in age_spans + date_spans):
+            continue
+        currency, digits, suffix, percent = m.groups()
+        value = Decimal(digits.replace(",", "")) * _MULT.get((suffix or "").lower(), 1)
+        pre, post = _around(text, m.start(), m.end())
+        if percent:
+            if value < 30 and not re.search(r"ltv|tdsr|msr|absd|bsd|ssd|down", pre):
+                values["rate_pct"] = value
+            continue
+        if not (currency or suffix) and re.match(
+                r"\s*[-\s]?(?:years?|yrs?|months?|mths?|properties|property|loans?|units?)\b", post):
+            continue  # a count or a duration, handled below
+        if not (currency or suffix) and ("." not in digits and 1990 <= value <= 2100):
+            continue  # a year ("bought in 2021"), not money
+        if not (currency or suffix) and value < 1000:
+            _bare_answer(int(value) if value == int(value) else None, asked, ages, values)
+            continue
+        slot = _classify_amount(pre, post, value, asked)
+        if slot == "income":
+            incomes.append(value)
+        elif slot == "debts":
+            values["monthly_debts"] = value
+        else:
+            values[slot] = value
+    if incomes:
+        values["incomes"] = tuple(incomes)
+    if ages:
+        values["ages"] = tuple(dict.fromkeys(ages))
+
+    _parse_words(low, values)
+    if word := re.fullmatch(r"\W*(none|no|zero|nil|not yet|nope|one|two|three)\b.*", low):
+        count = _WORD_NUM.get(word.group(1), 0)
+        for slot, key in (("owned", "properties_owned"), ("loans", "loans_outstanding")):
+            if slot in asked:
+                values.setdefault(key, count)
+                break
+    _parse_durations(low, values, today)
+    _parse_dates(text, values, today)
+    for key in values:
+        seen.add(key)
+    return Slots(**values, seen=frozenset(seen))  # type: ignore[arg-type]
+
+
+_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("debts", re.compile(r"car loan|debts?|commitments?|owe|credit card|other loans?|student "
+                         r"loan|renovation")),
+    ("loan_amount", re.compile(r"loan of|borrow|loan amount|mortgage of|outstanding|principal|loan is|"
+                               r"loan left|remaining loan|instal+ments? (?:on|for)|repayments? (?:on|for)|"
+                               r"payments? (?:on|for)|(?:housing |home |bank |hdb )?(?:loan|mortgage)\b")),
+    ("income", re.compile(r"income|earn|salary|make|\bpay\b|per month|a month|/month|monthly|\bpm\b|"
+                          r"p\.m\.|/mth|\bmth\b|household")),
+    ("price", re.compile(r"price|cost|buy|purchase|worth|valued|condo|flat|house|property|home|unit|sell|"
+                         r"sold|bsd|absd|ssd|stamp")),
+)
+_CLAUSE = re.compile(r"[.?!;]")
+
+
+def _bare_answer(value: int | None, asked: frozenset[Slot], ages: list[int],
+                 values: dict[str, object]) -> None:
+    """A small bare number is only meaningful as the answer to the bot's question."""
+    if value is None:
+        return
+    if "owned" in asked and value <= 5:
+        values["properties_owned"] = value
+    elif "loans" in asked and value <= 5:
+        values["loans_outstanding"] = value
+    elif "lease" in asked and 1 <= value <= 99:
+        values["remaining_lease"] = value
+    elif "age" in asked and 18 <= value <= 100:
+        ages.append(value)
+
+
+def _classify_amount(pre: str, post: str, value: Decimal, asked: frozenset[Slot]) -> str:
+    """The slot whose cue words sit closest to the amount, within its clause (ties: list order)."""
+    pre = _CLAUSE.split(pre)[-1]
+    post = _CLAUSE.split(post)[0]
+    best: tuple[int, int, str] | None = None
+    for rank, (slot, cue) in enumerate(_CUES):
+        # "car loan of $800": the kind of loan, written before the amount, outweighs the nearer "loan of".
+        bonus = 12 if slot == "debts" else 0
+        distances = ([len(pre) - m.end() - bonus for m in cue.finditer(pre)]
+                     + [m.start() for m in cue.finditer(post)])
+        if distances and (best is None or (min(distances), rank) < best[:2]):
+            best = (min(distances), rank, slot)
+    if best is not None:
+        return best[2]
+    money_asked = [slot for slot in ("loan_amount", "price", "income") if slot in asked]
+    if len(money_asked) == 1:
+        return money_asked[0]
+    return "income" if value < 100_000 else "price"
+
+
+def _parse_words(low: str, values: dict[str, object]) -> None:
+    if re.search(r"\b(?:singapore(?:an)? citizens?|singaporeans?|citizens?|\bsc\b)", low):
+        values["residency"] = "citizen"
+    if re.search(r"\b(?:pr|permanent residents?|sprs?)\b", low):
+        values["residency"] = "pr"
+    if re.search(r"\b(?:foreigners?|foreign buyer|expats?|employment pass|ep holder)\b", low):
+        values["residency"] = "foreigner"
+    if m := re.search(r"\b(first|1st|second|2nd|third|3rd|fourth|4th)\s+(?:\w+\s+)?(?:property|home|house|"
+                      r"condo|flat|unit|investment)", low):
+        values["properties_owned"] = _ORDINAL[m.group(1)]
+    elif m := re.search(r"\b(?:own|have|already have|owns)\s+(no|one|a|an|two|three|\d)\s+(?:other\s+)?"
+                        r"(?:propert|home|house|condo|flat|hdb|unit)", low):
+        values["properties_owned"] = _WORD_NUM.get(m.group(1)) if not m.group(1).isdigit() \
+            else int(m.group(1))
+    elif re.search(r"\b(?:first[- ]time|no property|don'?t own any|do not own any)\b", low):
+        values["properties_owned"] = 0
+    if re.search(r"\bno (?:other |existing |outstanding )?(?:housing |home |property "
+                 r")?(?:loans?|mortgages?)\b"
+                 r"|\bfully paid\b|\bdon'?t have any (?:housing )?loans?", low):
+        values["loans_outstanding"] = 0
+    elif m := re.search(r"\b(one|two|three|\d) (?:existing |outstanding |other )?(?:housing |home )?"
+                        r"(?:loans?|mortgages?)\b", low):
+        values["loans_outstanding"] = int(m.group(1)) if m.group(1).isdigit() else _WORD_NUM[m.group(1)]
+    elif re.search(r"\b(?:existing|outstanding|current|still (?:paying|have)) (?:a |my )?(?:housing |home )?"
+                   r"(?:loan|mortgage)\b", low):
+        values["loans_outstanding"] = 1
+    kinds = ((r"\bbto\b|\bhdb\b|\bflat\b|resale flat", "HDB"), (r"\bec\b|executive condo", "EC"),
+             (r"\bcondo|private|apartment", "Private"), (r"\blanded|terrace|bungalow|semi-d", "Landed"))
+    for pattern, kind in kinds:
+        if re.search(pattern, low):
+            values["property_type"] = kind
+            break
+    if re.search(r"\bbto\b", low):
+        values["bto"] = True
+    if re.search(r"\bhdb (?:concessionary )?loan|\bhdb's loan|\bloan from hdb", low):
+        values["loan_kind"] = "hdb"
+    elif re.search(r"\bbank loan|\bfrom (?:a |the )?bank", low):
+        values["loan_kind"] = "bank"
+    if re.search(r"\brefinanc|\breprice|\brepricing|\brefi\b", low):
+        values["refinancing"] = True
+
+
+def _parse_durations(low: str, values: dict[str, object], today: date | None) -> None:
+    for m in _YEARS.finditer(low):
+        n = int(m.group(1))
+        pre, post = _around(low, m.start(), m.end(), 30, 25)
+        if re.search(r"lease|left on", pre + post):
+            values["remaining_lease"] = n
+        elif re.search(r"\bago\b", post) and today is not None:
+            values["purchase_date"] = _shift(today, -n)
+            values.setdefault("sale_date", today)
+        elif re.search(r"\b(?:held|hold|had|owned|kept)\b", pre) and today is not None:
+            values["purchase_date"] = _shift(today, -n)  # held for n years up to now
+            values.setdefault("sale_date", today)
+        elif re.search(r"sell|sold|after|within", pre) and today is not None:
+            values["_holding_years"] = n
+        elif re.search(r"tenure|loan|over|for|term|repay|mortgage", pre + post[:8]) and 1 <= n <= 35:
+            values["tenure_years"] = n
+    if lock := re.search(r"(\d{1,2})\s*(?:months?|mths?) (?:of )?lock", low):
+        values["lock_in_months"] = int(lock.group(1))
+
+
+def _parse_dates(text: str, values: dict[str, object], today: date | None) -> None:
+    found: list[tuple[date, str]] = []
+    for m in _DATE.finditer(text):
+        g = m.groups()
+        try:
+            if g[0]:
+                when = date(int(g[2]), _MONTHS[g[1][:3].lower()], int(g[0]))
+            elif g[3]:
+                when = date(int(g[4]), _MONTHS[g[3][:3].lower()], 1)
+            elif g[5]:
+                when = date(int(g[5]), int(g[6]), int(g[7]))
+            else:
+                when = date(int(g[10]), int(g[9]), int(g[8]))
+        except (ValueError, KeyError):
+            continue
+        found.append((when, text[max(0, m.start() - 30):m.start()].lower()))
+    for when, pre in found:
+        selling = re.search(r"sell|sold|sale", pre) and not re.search(r"bought|buy|purchas", pre[-12:])
+        key = "sale_date" if selling else None
+        key = key or ("purchase_date" if "purchase_date" not in values else "sale_date")
+        values[key] = when
+    holding = values.pop("_holding_years", None)
+    if isinstance(holding, int) and today is not None:
+        start = values.get("purchase_date")
+        start = start if isinstance(start, date) else today
+        values.setdefault("purchase_date", start)
+        values["sale_date"] = _shift(start, holding)
+
+
+def _shift(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 Feb
+        return day.replace(year=day.year + years, day=28)
