@@ -13,16 +13,23 @@ for an already-sent message with the same tag first, and before every retry of i
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from aibroker.adapters.inbox.chatwoot_http import ChatwootHttp, CircuitBreaker
-from aibroker.adapters.inbox.chatwoot_messages import NOTE_PREFIX, our_tag, to_chat_message
+from aibroker.adapters.inbox.chatwoot_messages import (
+    NOTE_PREFIX,
+    contact_id_of,
+    e164,
+    our_tag,
+    payload_list,
+    to_chat_message,
+)
 from aibroker.adapters.inbox.history import InMemoryMessageHistoryStore
 from aibroker.domain.conversation import ChatMessage, ContactInfo, ConversationStatus
 from aibroker.domain.ports import MessageHistoryStore
@@ -37,29 +44,6 @@ log = get_logger(__name__)
 PAGE_SIZE = 20  # Chatwoot's MessageFinder page
 SEARCH_DEPTH = 100  # how far back find_sent_message looks through listed messages
 RECENT = PAGE_SIZE  # how far back send_message looks for its own earlier attempt (one request)
-_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
-
-
-def _e164(phone: str | None) -> str | None:
-    """Chatwoot only accepts E.164 phone numbers (422 otherwise); anything else is left out."""
-    if not phone:
-        return None
-    compact = re.sub(r"[\s\-().]", "", phone)
-    return compact if _E164.match(compact) else None
-
-
-def _payload_list(data: Any) -> list[dict[str, Any]]:
-    """The `payload` list of a Chatwoot list response, keeping only objects with an id."""
-    rows = data.get("payload") if isinstance(data, dict) else None
-    return [row for row in rows if isinstance(row, dict) and "id" in row] if isinstance(rows, list) else []
-
-
-def _contact_id(data: Any) -> str:
-    payload = data.get("payload", data) if isinstance(data, dict) else None
-    contact = payload.get("contact", payload) if isinstance(payload, dict) else None
-    if not isinstance(contact, dict) or "id" not in contact:
-        raise PermanentInboxError("contact create: unexpected response shape")
-    return str(contact["id"])
 
 
 class ChatwootInbox:
@@ -124,7 +108,7 @@ class ChatwootInbox:
     async def find_or_create_contact(self, contact: ContactInfo) -> str:
         token = self._user_only("contact lookup")
         email = contact.email.strip().lower() if contact.email else None
-        phone = _e164(contact.phone)
+        phone = e164(contact.phone)
         found = await self._find_contact(token, email, None if email else phone)
         if found is not None:
             return found
@@ -142,7 +126,7 @@ class ChatwootInbox:
             if found is None:
                 raise
             return found
-        return _contact_id(data)
+        return contact_id_of(data)
 
     async def _find_contact(self, token: str, email: str | None, phone: str | None) -> str | None:
         for key, value in (("email", email), ("phone_number", phone)):
@@ -166,9 +150,11 @@ class ChatwootInbox:
                 raise
             data = await self._http.request("GET", f"{self._prefix}/contacts/search", token=token,
                                             params={"q": value})
-        return _payload_list(data)
+        return payload_list(data)
 
     async def create_conversation(self, contact_id: str, attributes: Mapping[str, Any]) -> str:
+        if not contact_id.isdigit():
+            raise PermanentInboxError(f"not a Chatwoot contact id: {contact_id[:40]!r}", status=404)
         body = {"inbox_id": self._inbox_id, "contact_id": int(contact_id), "status": "pending",
                 "custom_attributes": dict(attributes)}
         data = await self._http.request("POST", f"{self._prefix}/conversations", token=self._bot_capable(),
@@ -222,14 +208,14 @@ class ChatwootInbox:
         raws = await self._fetch(conversation_id, before=before, limit=limit)
         return [to_chat_message(raw) for raw in raws]
 
-    async def _pages(self, conversation_id: str, before: str | None) -> AsyncIterator[list[dict[str, Any]]]:
+    async def _pages(self, conversation_id: str, before: str | None) -> AsyncGenerator[list[dict[str, Any]]]:
         """Pages newest first (each page oldest first, 20 per page) back to the conversation's start."""
         token = self._user_only("listing messages")
         cursor = before
         while True:
             data = await self._http.request("GET", f"{self._conv(conversation_id)}/messages", token=token,
                                             params={"before": cursor} if cursor else None)
-            page = _payload_list(data)
+            page = payload_list(data)
             yield page
             if len(page) < PAGE_SIZE:
                 return
@@ -239,10 +225,11 @@ class ChatwootInbox:
         collected: list[dict[str, Any]] = []
         if limit <= 0:
             return collected
-        async for page in self._pages(conversation_id, before):
-            collected = page + collected
-            if len(collected) >= limit:
-                break
+        async with aclosing(self._pages(conversation_id, before)) as pages:
+            async for page in pages:
+                collected = page + collected
+                if len(collected) >= limit:
+                    break
         return collected[-limit:]
 
     async def _find_tagged(self, conversation_id: str, tag: str,
@@ -250,13 +237,14 @@ class ChatwootInbox:
         if self._user_token is None:
             return None
         seen = 0
-        async for page in self._pages(conversation_id, None):
-            for raw in reversed(page):
-                if raw.get("source_id") == tag:
-                    return raw
-            seen += len(page)
-            if seen >= depth:
-                break
+        async with aclosing(self._pages(conversation_id, None)) as pages:
+            async for page in pages:
+                for raw in reversed(page):
+                    if raw.get("source_id") == tag:
+                        return raw
+                seen += len(page)
+                if seen >= depth:
+                    break
         return None
 
     async def find_sent_message(self, conversation_id: str, source_id: str) -> ChatMessage | None:

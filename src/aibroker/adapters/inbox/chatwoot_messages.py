@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from aibroker.domain.conversation import ChatMessage, Role
+from aibroker.errors import PermanentInboxError
 
 TAG_PREFIX = "aibroker:"
 NOTE_PREFIX = "aibroker-note:"
@@ -133,3 +134,30 @@ def to_chat_message(message: Mapping[str, Any]) -> ChatMessage:
                        content=str(message.get("content") or ""),
                        created_at=parse_created_at(message.get("created_at")) or datetime.now(UTC),
                        private=bool(message.get("private")), source_id=untag(message.get("source_id")))
+
+
+# --- REST payload helpers ------------------------------------------------------------------------------
+
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+
+
+def e164(phone: str | None) -> str | None:
+    """Chatwoot only accepts E.164 phone numbers (422 otherwise); anything else is left out."""
+    if not phone:
+        return None
+    compact = re.sub(r"[\s\-().]", "", phone)
+    return compact if E164.match(compact) else None
+
+
+def payload_list(data: Any) -> list[dict[str, Any]]:
+    """The `payload` list of a Chatwoot list response, keeping only objects with an id."""
+    rows = data.get("payload") if isinstance(data, dict) else None
+    return [row for row in rows if isinstance(row, dict) and "id" in row] if isinstance(rows, list) else []
+
+
+def contact_id_of(data: Any) -> str:
+    payload = data.get("payload", data) if isinstance(data, dict) else None
+    contact = payload.get("contact", payload) if isinstance(payload, dict) else None
+    if not isinstance(contact, dict) or "id" not in contact:
+        raise PermanentInboxError("contact create: unexpected response shape")
+    return str(contact["id"])
