@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import sys
 from contextlib import ExitStack
 from typing import Annotated
 
@@ -108,9 +107,28 @@ def migrate() -> None:
     typer.echo("database is up to date")
 
 
+@app.command()
+def reconcile() -> None:
+    """Recompute each broker's workload from its open assignments (also runs in every worker)."""
+    settings = _settings()
+
+    async def _run() -> dict[str, int]:
+        from aibroker.adapters.db.capacity import SqlCapacity
+        from aibroker.adapters.db.engine import create_engine, session_factory
+
+        engine = create_engine(settings.sqlalchemy_url)
+        try:
+            return await SqlCapacity(session_factory(engine)).reconcile()
+        finally:
+            await engine.dispose()
+
+    corrections = asyncio.run(_run())
+    typer.echo(f"workloads corrected: {corrections}" if corrections else "workloads were already right")
+
+
 def main() -> None:
     app(prog_name="aibroker")
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from aibroker.domain.brokers import AssignmentFacts
 from aibroker.domain.conversation import (
     BrokerRecord,
     ChatMessage,
@@ -162,3 +163,18 @@ class MessageHistoryStore(Protocol):
         ...
 
     async def find_by_source_id(self, conversation_id: str, source_id: str) -> ChatMessage | None: ...
+
+
+class BrokerCapacity(Protocol):
+    """Atomic broker slots: taken on assignment, given back on handoff, resolution or final failure."""
+
+    async def assign(self, conversation_id: int, persona_type: str,
+                     facts: AssignmentFacts) -> BrokerRecord | None:
+        """The assigned broker, or None when every broker is full (the lead waits for the next free one)."""
+        ...
+
+    async def release(self, conversation_id: int, *, handoff_reason: str | None = None) -> int | None: ...
+
+    async def waiting_conversations(self, limit: int = 50) -> list[tuple[int, int]]: ...
+
+    async def reconcile(self) -> dict[str, int]: ...

@@ -6,13 +6,16 @@ from aibroker.domain.conversation import ConversationRecord, ConversationStatus,
 from aibroker.domain.handoff import HandoffDecision
 from aibroker.domain.ports import ConversationStore, EventPublisher, Inbox
 from aibroker.logging import get_logger
+from aibroker.usecases.assignment import BrokerAssignment
 
 log = get_logger(__name__)
 
 
 class HandoffService:
-    def __init__(self, store: ConversationStore, inbox: Inbox, events: EventPublisher) -> None:
+    def __init__(self, store: ConversationStore, inbox: Inbox, events: EventPublisher,
+                 assignment: BrokerAssignment) -> None:
         self._store = store
+        self._assignment = assignment
         self._inbox = inbox
         self._events = events
 
@@ -21,6 +24,7 @@ class HandoffService:
         if conversation.owner == Owner.HUMAN:
             return False
         await self._store.set_ownership(conversation.id, owner=Owner.HUMAN, status=ConversationStatus.OPEN)
+        await self._assignment.release(conversation, handoff_reason=decision.reason.value)
         await self._inbox.set_status(conversation.inbox_conversation_id, ConversationStatus.OPEN)
         await self._inbox.post_activity(conversation.inbox_conversation_id, decision.note)
         await self._inbox.merge_attributes(conversation.inbox_conversation_id,
@@ -36,6 +40,7 @@ class HandoffService:
         if conversation.owner == Owner.BOT:
             return False
         await self._store.set_ownership(conversation.id, owner=Owner.BOT, status=ConversationStatus.PENDING)
+        await self._assignment.assign(conversation)
         await self._inbox.set_status(conversation.inbox_conversation_id, ConversationStatus.PENDING)
         await self._inbox.post_activity(conversation.inbox_conversation_id, f"Handed back to the bot by {operator}")
         await self._events.publish(conversation.id, "handback", {"operator": operator})
@@ -45,4 +50,11 @@ class HandoffService:
         """A human agent replied publicly in the inbox: from now on the bot stands down."""
         if conversation.owner != Owner.HUMAN:
             await self._store.set_ownership(conversation.id, owner=Owner.HUMAN)
+            await self._assignment.release(conversation, handoff_reason="agent_replied")
             await self._events.publish(conversation.id, "owner:human", {"by": "agent reply"})
+
+    async def resolved(self, conversation: ConversationRecord) -> None:
+        """The inbox marked the conversation resolved: its broker's slot is free again."""
+        await self._store.set_ownership(conversation.id, status=ConversationStatus.RESOLVED)
+        await self._assignment.release(conversation)
+        await self._events.publish(conversation.id, "conversation:resolved", {})

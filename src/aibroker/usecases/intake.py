@@ -12,6 +12,7 @@ from aibroker.domain.leads import LeadForm
 from aibroker.domain.personas import PERSONAS_BY_NAME, Persona, persona_for_score
 from aibroker.domain.ports import ConversationStore, EventPublisher, Inbox, JobQueue
 from aibroker.domain.scoring import queue_priority, score_lead
+from aibroker.usecases.assignment import BrokerAssignment
 
 # FACTS §S: an open or pending conversation of the same contact and loan type within 30 days is reused.
 REUSE_WINDOW = timedelta(days=30)
@@ -26,8 +27,9 @@ class IntakeResult:
 
 class LeadIntake:
     def __init__(self, store: ConversationStore, inbox: Inbox, queue: JobQueue, events: EventPublisher,
-                 clock: Callable[[], datetime]) -> None:
+                 assignment: BrokerAssignment, clock: Callable[[], datetime]) -> None:
         self._store = store
+        self._assignment = assignment
         self._inbox = inbox
         self._queue = queue
         self._events = events
@@ -44,24 +46,31 @@ class LeadIntake:
             record, reused = reusable, True
             persona = PERSONAS_BY_NAME[record.persona_name]
         else:
-            persona = persona_for_score(score.total)
-            record, reused = await self._open_conversation(lead, contact_id, score.total, persona), False
+            record, reused = await self._open_conversation(lead, contact_id, score.total), False
+            persona = PERSONAS_BY_NAME[record.persona_name]
             await self._events.publish(record.id, "conversation:created",
-                                       {"persona": persona.name, "lead_score": score.total})
+                                       {"persona": persona.name, "lead_score": score.total,
+                                        "broker_assigned": record.broker_id is not None})
         # Enqueued on reuse too: if an earlier submission's enqueue failed (Redis down → 503), the form's
         # retry lands here. The job id makes a second add a no-op; the reply ledger keeps one greeting.
         await self._queue.enqueue(NewConversationJob(conversation_id=record.id, lead_score=record.lead_score),
                                   priority=queue_priority(record.lead_score))
         return IntakeResult(conversation=record, persona=persona, reused=reused)
 
-    async def _open_conversation(self, lead: LeadForm, contact_id: str, score: int,
-                                 persona: Persona) -> ConversationRecord:
+    async def _open_conversation(self, lead: LeadForm, contact_id: str, score: int) -> ConversationRecord:
+        """Create the conversation with the score band's persona, then take a broker slot; the broker
+        actually assigned (same persona type, lowest workload) speaks. No slot: the lead waits."""
+        persona = persona_for_score(score)
         attributes = {"lead_score": score, "broker": persona.name, "loan_type": lead.loan_type.value,
                       "property_type": lead.property_type.value if lead.property_type else None,
                       "timeline": lead.timeline.value if lead.timeline else None}
         inbox_conversation_id = await self._inbox.create_conversation(contact_id, attributes)
-        broker = await self._store.broker_by_name(persona.name)
-        return await self._store.create_conversation(
+        record = await self._store.create_conversation(
             inbox=self._inbox.name, inbox_conversation_id=inbox_conversation_id, inbox_contact_id=contact_id,
             loan_type=lead.loan_type.value, lead=lead.model_dump(mode="json"),
-            lead_score=score, persona_name=persona.name, broker_id=broker.id if broker else None)
+            lead_score=score, persona_name=persona.name, broker_id=None)
+        if await self._assignment.assign(record) is None:
+            return record
+        assigned = await self._store.get_conversation(record.id)
+        assert assigned is not None
+        return assigned

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from aibroker.domain.conversation import ChatMessage, ConversationRecord, Owner, Role
-from aibroker.domain.greetings import greeting_for, joined_activity
+from aibroker.domain.greetings import greeting_for, joined_activity, waiting_greeting
 from aibroker.domain.handoff import ConversationProgress, HandoffDecision, HandoffReason, detect_handoff
 from aibroker.domain.jobs import IncomingMessageJob, NewConversationJob
 from aibroker.domain.leads import LeadForm
@@ -77,12 +77,16 @@ class ReplyService:
             return "recovered: greeting was already sent"
         persona = PERSONAS_BY_NAME[conversation.persona_name]
         schedule = self._pacing.greeting_choreography(rng=self._rng)
-        await self._wait(schedule.joined_after_ms)
-        await self._inbox.post_activity(inbox_id, joined_activity(persona))
-        await self._events.publish(conversation.id, "broker:joined", {"broker": persona.name})
         lead = _lead_of(conversation)
-        text = greeting_for(persona, lead.first_name if lead else "there", conversation.loan_type,
-                            lead.property_type.value if lead and lead.property_type else None)
+        first_name = lead.first_name if lead else None
+        await self._wait(schedule.joined_after_ms)
+        if conversation.broker_id is None:  # every broker is full: say so honestly, the lead is queued
+            text = waiting_greeting(first_name)
+        else:
+            await self._inbox.post_activity(inbox_id, joined_activity(persona))
+            await self._events.publish(conversation.id, "broker:joined", {"broker": persona.name})
+            text = greeting_for(persona, first_name, conversation.loan_type,
+                                lead.property_type.value if lead and lead.property_type else None)
         sent = await self._send_with_typing(conversation, text, tag, schedule.typing_ms)
         await self._store.complete_reply(conversation.id, key, claim.token, sent_message_id=sent.id)
         return "greeted"

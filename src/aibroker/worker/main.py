@@ -20,6 +20,7 @@ from aibroker.worker.heartbeat import Heartbeat
 log = get_logger(__name__)
 
 SHUTDOWN_GRACE_S = 20.0
+RECONCILE_EVERY_S = 60.0
 
 
 class JobDispatcher:
@@ -56,6 +57,17 @@ class JobDispatcher:
                 log.error("job %s: apology/handoff failed: %s", job.job_id, error)
 
 
+async def reconcile_periodically(container: Container, stop: asyncio.Event) -> None:
+    """Recompute broker workloads from open assignments and give freed slots to waiting leads."""
+    while not stop.is_set():
+        try:
+            await container.assignment.reconcile()
+        except Exception as error:  # the database may be briefly away; try again next round
+            log.warning("reconcile failed: %s", type(error).__name__)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), RECONCILE_EVERY_S)
+
+
 async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
                      container: Container | None = None) -> None:
     """Run until `stop` is set. Owns `container` only if it built it."""
@@ -68,6 +80,7 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
     dispatcher = JobDispatcher(container, heartbeat)
     worker = await start_worker(settings, redis_url, dispatcher.handle, on_failed=dispatcher.on_failed)
     beating = asyncio.create_task(heartbeat.run(stop))
+    reconciling = asyncio.create_task(reconcile_periodically(container, stop))
     log.info("worker started: queue=%s concurrency=%d", settings.queue_name, settings.worker_concurrency)
     try:
         await stop.wait()
@@ -79,9 +92,10 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
             log.warning("active jobs did not finish in time; they return to the queue when their locks expire")
             with suppress(Exception):
                 await worker.close(force=True)
-        beating.cancel()
-        with suppress(asyncio.CancelledError):
-            await beating
+        for task in (beating, reconciling):
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
         await heartbeat.clear()
         if owned:
             await container.aclose()

@@ -1,0 +1,61 @@
+"""Who answers: assign a broker when a lead arrives, give the slot back when the bot is done, and hand
+freed slots to waiting leads. Capacity itself is enforced by the database (adapters/db/capacity.py)."""
+
+from __future__ import annotations
+
+from aibroker.domain.brokers import AssignmentFacts
+from aibroker.domain.conversation import BrokerRecord, ConversationRecord, Owner
+from aibroker.domain.greetings import joined_activity
+from aibroker.domain.personas import PERSONAS_BY_NAME
+from aibroker.domain.ports import BrokerCapacity, ConversationStore, EventPublisher, Inbox
+from aibroker.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class BrokerAssignment:
+    def __init__(self, capacity: BrokerCapacity, store: ConversationStore, inbox: Inbox,
+                 events: EventPublisher) -> None:
+        self._capacity = capacity
+        self._store = store
+        self._inbox = inbox
+        self._events = events
+
+    async def assign(self, conversation: ConversationRecord) -> BrokerRecord | None:
+        persona = PERSONAS_BY_NAME[conversation.persona_name]
+        broker = await self._capacity.assign(conversation.id, persona.persona_type.value,
+                                             AssignmentFacts.of(conversation))
+        if broker is None:
+            log.info("conversation %s waits for a free broker", conversation.id)
+            await self._events.publish(conversation.id, "broker:waiting", {"persona": persona.name})
+        return broker
+
+    async def release(self, conversation: ConversationRecord, *, handoff_reason: str | None = None) -> None:
+        broker_id = await self._capacity.release(conversation.id, handoff_reason=handoff_reason)
+        if broker_id is not None:
+            await self.assign_waiting()
+
+    async def assign_waiting(self, limit: int = 50) -> int:
+        """Give free slots to waiting leads (best score first). Returns how many were assigned."""
+        assigned = 0
+        for conversation_id, _score in await self._capacity.waiting_conversations(limit):
+            conversation = await self._store.get_conversation(conversation_id)
+            if conversation is None or conversation.owner == Owner.HUMAN:
+                continue
+            broker = await self._capacity.assign(conversation.id, PERSONAS_BY_NAME[conversation.persona_name]
+                                                 .persona_type.value, AssignmentFacts.of(conversation))
+            if broker is None:
+                break  # still full: the rest keep waiting, in order
+            assigned += 1
+            await self._inbox.post_activity(conversation.inbox_conversation_id,
+                                            joined_activity(PERSONAS_BY_NAME[broker.name]))
+            await self._events.publish(conversation.id, "broker:joined", {"broker": broker.name})
+        return assigned
+
+    async def reconcile(self) -> dict[str, int]:
+        corrections = await self._capacity.reconcile()
+        if corrections:
+            log.warning("broker workloads corrected: %s", corrections)
+        await self.assign_waiting()
+        return corrections
+
