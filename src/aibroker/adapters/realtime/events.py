@@ -59,5 +59,6 @@ class RedisEventBus:
             log.warning("event %s not mirrored to the database: %s", event_type, type(error).__name__)
 
     async def history(self, conversation_id: int, after: str = "-") -> list[tuple[str, dict[str, Any]]]:
-        entries = await self._redis.xrange(stream_name(self._prefix, conversation_id), min=after)
+        entries: list[tuple[str, dict[str, str]]] = await self._redis.xrange(
+            stream_name(self._prefix, conversation_id), min=after)  # type: ignore[assignment]
         return [(entry_id, json.loads(fields["event"])) for entry_id, fields in entries]

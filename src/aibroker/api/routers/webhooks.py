@@ -1,0 +1,44 @@
+"""Chatwoot webhook: verify, classify, deduplicate, enqueue. Answers in milliseconds (never generates)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from aibroker.adapters.inbox.chatwoot_webhook import Outcome, classify, verify_signature
+from aibroker.api.deps import ContainerDep
+from aibroker.errors import Unauthorized
+from aibroker.logging import get_logger
+from aibroker.usecases.inbound import InboundEvent
+
+router = APIRouter(tags=["webhooks"])
+log = get_logger(__name__)
+
+_KINDS = {Outcome.CUSTOMER_MESSAGE: "customer_message", Outcome.HUMAN_REPLY: "human_reply",
+          Outcome.STATUS_CHANGED: "status_changed", Outcome.IGNORED: "ignored"}
+
+
+@router.post("/api/webhooks/chatwoot")
+@router.post("/api/chatwoot-webhook", include_in_schema=False)
+async def chatwoot_webhook(request: Request, container: ContainerDep) -> JSONResponse:
+    settings = container.settings
+    raw = await request.body()
+    if settings.chatwoot_webhook_secret is not None:
+        verify_signature(raw, request.headers, settings.chatwoot_webhook_secret.get_secret_value(), time.time())
+    elif not settings.chatwoot_allow_unsigned:
+        raise Unauthorized("webhook signatures are required: set CHATWOOT_WEBHOOK_SECRET "
+                           "(or CHATWOOT_ALLOW_UNSIGNED=true for Chatwoot servers that cannot sign)")
+    try:
+        payload: Any = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return JSONResponse({"error": f"malformed JSON: {error}"}, status_code=400)
+    decision = classify(payload)
+    outcome = await container.inbound.handle(InboundEvent(
+        kind=_KINDS[decision.outcome], event=decision.event or "unknown",
+        inbox_conversation_id=decision.conversation_id, message_id=decision.message_id,
+        dedupe_key=decision.dedupe_key, status=decision.status, reason=decision.reason))
+    return JSONResponse({"status": outcome})
