@@ -141,7 +141,8 @@ def ssd(s: Slots, today: date) -> Answer:
             f"{r.holding_band}")
     rule = when(r, r.schedule)
     if r.rate_pct == 0:
-        return Answer(f"{held}, so there's no SSD ({rule}).", has_figures=True).cite(r)
+        return Answer(f"{held}, so SSD is {pct(r.rate_pct)}: nothing to pay ({rule}).",
+                      has_figures=True).cite(r)
     if s.price is None:
         return Answer(f"{held}, so SSD is {pct(r.rate_pct)} of the selling price or market value ({rule}).",
                       has_figures=True, missing=["price"]).cite(r)

@@ -17,6 +17,7 @@ from aibroker.domain.mortgage._fact import Fact
 
 from .answers import Answer, money, pct, short, when
 from .slots import Slots
+from .tools import downpayment
 
 EXAMPLE_TENURE_YEARS = 25  # an illustration the answer names, not a rule
 
@@ -165,9 +166,10 @@ def ltv(s: Slots) -> Answer:
     answer = Answer(text, facts, True, [] if s.loans_outstanding is not None or s.loan_kind == "hdb"
                     else ["loans"])
     if s.price is not None:
-        loan = s.price * cap / 100
-        answer.text += (f" On {money(s.price)}: loan up to {money(loan)}, downpayment {money(s.price - loan)}"
-                        + (f", at least {money(s.price * cash / 100)} of it in cash." if cash else "."))
+        amounts = downpayment(s.price, cap, cash)
+        answer.text += (f" On {money(s.price)}: loan up to {money(amounts['max_loan'])}, downpayment "
+                        f"{money(amounts['downpayment'])}"
+                        + (f", at least {money(amounts['min_cash'])} of it in cash." if cash else "."))
     return answer
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from aibroker.domain.text import PhraseMatcher
+from aibroker.domain.text import PhraseMatcher, normalize
 
 
 class Intent(StrEnum):
@@ -47,7 +47,8 @@ _PHRASES: dict[Intent, tuple[str, ...]] = {
     Intent.MAX_LOAN: ("how much can i borrow", "how much can we borrow", "how much loan", "max loan",
                       "maximum loan", "loan eligibility", "eligible loan", "loan amount can i",
                       "can i afford", "can we afford", "how much can i get", "how much can we get",
-                      "qualify for", "afford", "borrow", "loan quantum", "how big a loan"),
+                      "qualify for", "afford", "borrow", "loan quantum", "how big a loan",
+                      "loan can i get", "loan can we get", "how much hdb loan", "how much bank loan"),
     Intent.INSTALMENT: ("monthly instalment", "monthly installment", "instalment", "installment",
                         "monthly repayment", "monthly payment", "repayment", "monthly mortgage",
                         "how much per month", "how much a month", "pay per month", "pay monthly"),
@@ -84,6 +85,10 @@ def detect_intents(text: str) -> list[Intent]:
              for intent, matcher in _MATCHERS.items()}
     # "additional buyer's stamp duty" and "seller's stamp duty" also contain "stamp duty": not a BSD question.
     other_duties = spans[Intent.ABSD] + spans[Intent.SSD]
+    norm = normalize(text)
+    # "max loan tenure" asks about tenure, not the loan amount.
+    spans[Intent.MAX_LOAN] = [s for s in spans[Intent.MAX_LOAN]
+                              if not norm[s[1]:].startswith((" tenure", " term", " period"))]
     spans[Intent.BSD] = [s for s in spans[Intent.BSD]
                          if not any(s[0] < e and b < s[1] for b, e in other_duties)]
     found = [intent for intent in Intent if spans.get(intent)]

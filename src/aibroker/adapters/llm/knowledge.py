@@ -82,7 +82,9 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset((
     "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how", "i", "if",
     "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "the", "their", "there", "this", "to",
-    "was", "we", "what", "whats", "when", "where", "which", "who", "will", "with", "you", "your"))
+    "was", "we", "what", "whats", "when", "where", "which", "who", "will", "with", "you", "your", "like",
+    "about", "tell", "know", "please", "get", "much", "many", "any", "need", "want", "would", "should",
+    "could", "has", "have", "am", "im"))
 
 
 def _stem(token: str) -> str:

@@ -89,9 +89,12 @@ def _dec(value: float | None) -> Decimal | None:
 
 
 def asked_slots(bot_text: str) -> frozenset[Slot]:
-    """Which inputs the bot's message asked for, so a bare reply ("8k, 35") lands in the right slots."""
-    text = bot_text.lower()
-    if "?" not in text:
+    """Which inputs the bot's questions asked for, so a bare reply ("8k, 35") lands in the right slots.
+
+    Only sentences ending in "?" count: the disclaimer's "final loan amount" is not a question.
+    """
+    text = " ".join(re.findall(r"[^.!?]*\?", bot_text.lower()))
+    if not text:
         return frozenset()
     cues: tuple[tuple[Slot, tuple[str, ...]], ...] = (
         ("income", ("income", "earn", "salary")), ("price", ("price", "budget", "how much is the property")),
@@ -100,7 +103,7 @@ def asked_slots(bot_text: str) -> frozenset[Slot]:
         ("loans", ("outstanding housing loan", "existing housing loan", "other housing loan")),
         ("owned", ("how many properties", "how many residential properties", "properties you own",
                    "properties do you own")),
-        ("residency", ("citizen", "residency", " pr")), ("lease", ("remaining lease", "lease left")),
+        ("residency", ("citizen", "residency", " pr ", " pr,", " pr?")), ("lease", ("remaining lease", "lease left")),
         ("dates", ("when did you buy", "purchase date", "date you bought")))
     return frozenset(slot for slot, words in cues if any(word in text for word in words))
 
@@ -174,7 +177,7 @@ _CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("price", re.compile(r"price|cost|buy|purchase|worth|valued|condo|flat|house|property|home|unit|sell|"
                          r"sold|bsd|absd|ssd|stamp")),
 )
-_CLAUSE = re.compile(r"[.?!;]")
+_CLAUSE = re.compile(r"[.?!;,]|\band\b|\bbut\b")
 
 
 def _bare_answer(value: int | None, asked: frozenset[Slot], ages: list[int],
@@ -196,12 +199,14 @@ def _classify_amount(pre: str, post: str, value: Decimal, asked: frozenset[Slot]
     """The slot whose cue words sit closest to the amount, within its clause (ties: list order)."""
     pre = _CLAUSE.split(pre)[-1]
     post = _CLAUSE.split(post)[0]
-    best: tuple[int, int, str] | None = None
+    best: tuple[float, int, str] | None = None
     for rank, (slot, cue) in enumerate(_CUES):
         # "car loan of $800": the kind of loan, written before the amount, outweighs the nearer "loan of".
         bonus = 12 if slot == "debts" else 0
+        # A cue before the amount describes it ("price is $800k") more often than one after it, so
+        # it wins a tie.
         distances = ([len(pre) - m.end() - bonus for m in cue.finditer(pre)]
-                     + [m.start() for m in cue.finditer(post)])
+                     + [m.start() + 0.5 for m in cue.finditer(post)])
         if distances and (best is None or (min(distances), rank) < best[:2]):
             best = (min(distances), rank, slot)
     if best is not None:

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -83,6 +84,29 @@ class LtvArgs(_Args):
     age: float = Field(ge=18, le=100, description="Borrower's age (income-weighted average if joint)")
     property_is_hdb: bool
     loan_kind: Literal["bank", "hdb"] = "bank"
+    price: float | None = Field(None, gt=0, description="Price (or lower valuation) to turn % into S$")
+
+
+def downpayment(price: Decimal, ltv_pct: Decimal, min_cash_pct: Decimal | None) -> dict[str, Decimal]:
+    """The LTV result in dollars on a price: the loan cap, the downpayment and its minimum cash part.
+
+    Presentation arithmetic only (the percentages come from `ltv_limit`); shared with the offline
+    answers so both paths state the same amounts.
+    """
+    loan = price * ltv_pct / 100
+    amounts = {"price": price, "max_loan": loan, "downpayment": price - loan}
+    if min_cash_pct is not None:
+        amounts["min_cash"] = price * min_cash_pct / 100
+    return amounts
+
+
+def _ltv(a: LtvArgs) -> dict[str, Any]:
+    result = M.ltv_limit(a.loans_outstanding, a.tenure_years, a.age, a.property_is_hdb, a.loan_kind)
+    data = result.model_dump(mode="json")
+    if a.price is not None:
+        amounts = downpayment(Decimal(str(a.price)), result.ltv_pct, result.min_cash_pct)
+        data["amounts"] = {k: str(v.quantize(Decimal(1))) for k, v in amounts.items()}
+    return data
 
 
 class TenureArgs(_Args):
@@ -190,8 +214,8 @@ TOOLS: dict[str, Tool[Any]] = {t.name: t for t in (
     Tool("msr_check", "Mortgage Servicing Ratio check (HDB flats, ECs from developers)", MsrArgs,
          lambda a: M.msr_check(a.monthly_income, a.new_instalment,
                                existing_property_instalments=a.existing_property_instalments)),
-    Tool("loan_to_value", "LTV limit and minimum cash downpayment", LtvArgs,
-         lambda a: M.ltv_limit(a.loans_outstanding, a.tenure_years, a.age, a.property_is_hdb, a.loan_kind)),
+    Tool("loan_to_value", "LTV limit and minimum cash downpayment (in S$ when a price is given)", LtvArgs,
+         _ltv),
     Tool("max_tenure", "Longest loan tenure allowed", TenureArgs,
          lambda a: M.max_tenure(a.property_type, a.loan_kind, a.ages, a.monthly_incomes,
                                 a.remaining_lease_years)),
