@@ -6,12 +6,14 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aibroker.adapters.llm.intents import Intent, detect_intents
 from aibroker.adapters.llm.offline import OfflineResponder
 from aibroker.adapters.llm.slots import asked_slots, parse
 from aibroker.domain.mortgage import DISCLAIMER
-from aibroker.domain.personas import PERSONAS
+from aibroker.domain.personas import PERSONAS, Persona
 from tests.adapters.llm.support import context, message
 
 responder = OfflineResponder()
@@ -140,3 +142,26 @@ async def test_generate_and_stream_agree() -> None:
     ctx = context("what is TDSR?")
     reply = await responder.generate(ctx)
     assert "".join([c async for c in responder.stream(ctx)]) == reply.text
+
+
+_CHAT = st.text(alphabet=st.sampled_from(list("0123456789 $%.,kmKMS/-abcdefghijklmnopqrstuvwxyz?!'")), max_size=80)
+_WORDS = st.lists(st.sampled_from(["$0", "0k", "BSD", "ABSD", "SSD", "borrow", "TDSR", "MSR", "LTV", "CPF", "HDB loan",
+                                   "instalment", "refinance", "tenure", "$1.2m", "8k", "age 35", "PR", "second",
+                                   "property", "bought on 1 Mar 2024", "sell after 2 years", "30 years",
+                                   "3.5%", "0", "none", "999999999999", "lease 10 years", "I'm 99"]),
+                  max_size=8).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_CHAT, _WORDS), st.sampled_from(PERSONAS))
+def test_the_offline_responder_always_answers(text: str, persona: Persona) -> None:
+    """It is the last line of defence: whatever the customer writes, it must reply, never raise."""
+    reply = responder.answer(context(text, persona=persona, history=[("customer", "how much can I borrow"),
+                                                                    ("bot", "What is your income?")]))
+    assert reply.text.strip()
+
+
+@pytest.mark.parametrize("text", ["TDSR on $0 a month income", "BSD on a $0 condo", "CPF for a 0k flat"])
+def test_impossible_inputs_get_a_request_to_check_them(text: str) -> None:
+    reply = responder.answer(context(text))
+    assert "check them" in reply.text and reply.handoff is None

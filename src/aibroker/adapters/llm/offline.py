@@ -194,6 +194,15 @@ def _last_topic(episode: list[ChatMessage], new_ids: set[str]) -> list[Intent]:
 
 
 def _answer(intent: Intent, s: Slots, today: date) -> Answer:
+    """One intent answered; a calculator refusing the inputs ("price must be greater than zero") becomes
+    a request to check them, because the offline responder is the last line of defence and must reply."""
+    try:
+        return _calculate(intent, s, today)
+    except ValueError as error:
+        return Answer(f"I couldn't work that out from those numbers ({error}); could you check them for me?")
+
+
+def _calculate(intent: Intent, s: Slots, today: date) -> Answer:
     match intent:
         case Intent.BSD:
             return answers.bsd(s)

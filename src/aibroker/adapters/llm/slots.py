@@ -20,6 +20,8 @@ from typing import Literal
 
 from aibroker.domain.leads import LeadForm, LoanType, PropertyCategory
 
+from .slot_dates import DATE, around, parse_dates, parse_durations
+
 Residency = Literal["citizen", "pr", "foreigner"]
 Slot = Literal["price", "income", "age", "residency", "owned", "loans", "property_type", "loan_amount",
                "rate", "tenure", "dates", "lease", "debts"]
@@ -27,14 +29,8 @@ Slot = Literal["price", "income", "age", "residency", "owned", "loans", "propert
 _MULT = {"k": 1000, "m": 10**6, "mil": 10**6, "mio": 10**6, "million": 10**6, "mn": 10**6}
 _AMOUNT = re.compile(r"(?<![\w.])(s\$|sgd\s?|\$)?\s?(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
                      r"(?:\s?(million|mil|mio|mn|k|m)\b)?(\s?%|\s?percent\b|\s?per\s?cent\b)?", re.I)
-_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
-                                       "nov", "dec"), start=1)}
-_MON = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
-_DATE = re.compile(rf"\b(?:(\d{{1,2}})\s+{_MON}\s+(\d{{4}})|{_MON}\s+(\d{{4}})|(\d{{4}})-(\d{{2}})-(\d{{2}})"
-                   rf"|(\d{{1,2}})/(\d{{1,2}})/(\d{{4}}))\b", re.I)
 _AGE = re.compile(r"\b(?:age[ds]?|i\s?am|i'?m|we\s+are|we'?re|both)\s*(\d{2})(?:\s*(?:and|&|,)\s*(\d{2}))?\b"
                   r"|\b(\d{2})\s*(?:years?\s*old|yo\b|y/o\b|yrs?\s*old)", re.I)
-_YEARS = re.compile(r"\b(\d{1,2})[\s-]*(?:years?|yrs?)\b", re.I)
 _ORDINAL = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3}
 _WORD_NUM = {"no": 0, "zero": 0, "one": 1, "a": 1, "an": 1, "two": 2, "three": 3}
 
@@ -108,10 +104,6 @@ def asked_slots(bot_text: str) -> frozenset[Slot]:
     return frozenset(slot for slot, words in cues if any(word in text for word in words))
 
 
-def _around(text: str, start: int, end: int, before: int = 32, after: int = 24) -> tuple[str, str]:
-    return text[max(0, start - before):start].lower(), text[end:end + after].lower()
-
-
 def parse(text: str, *, asked: frozenset[Slot] = frozenset(), today: date | None = None) -> Slots:
     """The slots one customer message fills (see the module docstring)."""
     low = text.lower()
@@ -120,14 +112,14 @@ def parse(text: str, *, asked: frozenset[Slot] = frozenset(), today: date | None
     incomes: list[Decimal] = []
     ages = [int(a) for m in _AGE.finditer(text) for a in m.groups() if a and 18 <= int(a) <= 100]
     age_spans = [m.span() for m in _AGE.finditer(text)]
-    date_spans = [m.span() for m in _DATE.finditer(text)]
+    date_spans = [m.span() for m in DATE.finditer(text)]
 
     for m in _AMOUNT.finditer(text):
         if any(s <= m.start() < e for s, e in age_spans + date_spans):
             continue
         currency, digits, suffix, percent = m.groups()
         value = Decimal(digits.replace(",", "")) * _MULT.get((suffix or "").lower(), 1)
-        pre, post = _around(text, m.start(), m.end())
+        pre, post = around(text, m.start(), m.end())
         if percent:
             if value < 30 and not re.search(r"ltv|tdsr|msr|absd|bsd|ssd|down", pre):
                 values["rate_pct"] = value
@@ -159,8 +151,8 @@ def parse(text: str, *, asked: frozenset[Slot] = frozenset(), today: date | None
             if slot in asked:
                 values.setdefault(key, count)
                 break
-    _parse_durations(low, values, today)
-    _parse_dates(text, values, today)
+    parse_durations(low, values, today)
+    parse_dates(text, values, today)
     for key in values:
         seen.add(key)
     return Slots(**values, seen=frozenset(seen))  # type: ignore[arg-type]
@@ -257,59 +249,3 @@ def _parse_words(low: str, values: dict[str, object]) -> None:
         values["loan_kind"] = "bank"
     if re.search(r"\brefinanc|\breprice|\brepricing|\brefi\b", low):
         values["refinancing"] = True
-
-
-def _parse_durations(low: str, values: dict[str, object], today: date | None) -> None:
-    for m in _YEARS.finditer(low):
-        n = int(m.group(1))
-        pre, post = _around(low, m.start(), m.end(), 30, 25)
-        if re.search(r"lease|left on", pre + post):
-            values["remaining_lease"] = n
-        elif re.search(r"\bago\b", post) and today is not None:
-            values["purchase_date"] = _shift(today, -n)
-            values.setdefault("sale_date", today)
-        elif re.search(r"\b(?:held|hold|had|owned|kept)\b", pre) and today is not None:
-            values["purchase_date"] = _shift(today, -n)  # held for n years up to now
-            values.setdefault("sale_date", today)
-        elif re.search(r"sell|sold|after|within", pre) and today is not None:
-            values["_holding_years"] = n
-        elif re.search(r"tenure|loan|over|for|term|repay|mortgage", pre + post[:8]) and 1 <= n <= 35:
-            values["tenure_years"] = n
-    if lock := re.search(r"(\d{1,2})\s*(?:months?|mths?) (?:of )?lock", low):
-        values["lock_in_months"] = int(lock.group(1))
-
-
-def _parse_dates(text: str, values: dict[str, object], today: date | None) -> None:
-    found: list[tuple[date, str]] = []
-    for m in _DATE.finditer(text):
-        g = m.groups()
-        try:
-            if g[0]:
-                when = date(int(g[2]), _MONTHS[g[1][:3].lower()], int(g[0]))
-            elif g[3]:
-                when = date(int(g[4]), _MONTHS[g[3][:3].lower()], 1)
-            elif g[5]:
-                when = date(int(g[5]), int(g[6]), int(g[7]))
-            else:
-                when = date(int(g[10]), int(g[9]), int(g[8]))
-        except (ValueError, KeyError):
-            continue
-        found.append((when, text[max(0, m.start() - 30):m.start()].lower()))
-    for when, pre in found:
-        selling = re.search(r"sell|sold|sale", pre) and not re.search(r"bought|buy|purchas", pre[-12:])
-        key = "sale_date" if selling else None
-        key = key or ("purchase_date" if "purchase_date" not in values else "sale_date")
-        values[key] = when
-    holding = values.pop("_holding_years", None)
-    if isinstance(holding, int) and today is not None:
-        start = values.get("purchase_date")
-        start = start if isinstance(start, date) else today
-        values.setdefault("purchase_date", start)
-        values["sale_date"] = _shift(start, holding)
-
-
-def _shift(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 Feb
-        return day.replace(year=day.year + years, day=28)
