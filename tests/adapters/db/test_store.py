@@ -97,3 +97,21 @@ async def test_events_are_mirrored(engine: AsyncEngine) -> None:
     await store.record_event(1, "message:ai", {"message_id": "9"})
     await store.record_event(1, "message:ai", {"message_id": "10"})
     assert await store.count_events("message:ai") == 2
+
+
+async def test_message_history_orders_numerically_pages_back_and_deduplicates(engine: AsyncEngine) -> None:
+    from aibroker.adapters.db.history import SqlMessageHistory
+    from aibroker.domain.conversation import ChatMessage, Role
+
+    history = SqlMessageHistory(session_factory(engine), "chatwoot")
+    now = datetime.now(UTC)
+    for message_id in ("9", "10", "11", "9"):
+        await history.record("c1", ChatMessage(id=message_id, role=Role.CUSTOMER, content=f"m{message_id}",
+                                               created_at=now, source_id=f"tag-{message_id}"))
+    await history.record("c2", ChatMessage(id="12", role=Role.BOT, content="other", created_at=now))
+    assert [m.id for m in await history.list_messages("c1")] == ["9", "10", "11"]
+    assert [m.id for m in await history.list_messages("c1", before="11")] == ["9", "10"]
+    assert [m.id for m in await history.list_messages("c1", limit=2)] == ["10", "11"]
+    found = await history.find_by_source_id("c1", "tag-10")
+    assert found is not None and found.content == "m10" and found.created_at.tzinfo is not None
+    assert await history.find_by_source_id("c2", "tag-10") is None

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, Dialect, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -111,6 +122,38 @@ class ReplyLedgerEntry(Base):
     sent_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     note: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reply_key: Mapped[str | None] = mapped_column(String(128), nullable=True)  # burst leader's key
+
+
+class InboundMessage(Base):
+    """An accepted customer message, recorded before it is queued (the sweeper re-queues lost ones)."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("conversation_id", "message_id", name="uq_inbound_message"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    message_id: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    queued_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class MessageHistory(Base):
+    """Our copy of an inbox conversation's messages, for inboxes whose API cannot list them."""
+
+    __tablename__ = "message_history"
+    __table_args__ = (UniqueConstraint("inbox", "conversation_id", "message_id", name="uq_message_history"),
+                      Index("ix_message_history_conversation", "inbox", "conversation_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inbox: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ChatEvent(Base):
