@@ -15,15 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aibroker.adapters.db.capacity import SqlCapacity
 from aibroker.adapters.db.engine import create_engine, session_factory
+from aibroker.adapters.db.history import SqlMessageHistory
 from aibroker.adapters.db.store import SqlStore
 from aibroker.adapters.inbox.builtin import BuiltinInbox
 from aibroker.adapters.llm import build_responder
 from aibroker.adapters.queue.bullmq_queue import BullJobQueue
+from aibroker.adapters.queue.conversation_lock import RedisConversationLocks
 from aibroker.adapters.queue.redis_options import redis_client
 from aibroker.adapters.realtime.events import RedisEventBus
 from aibroker.config import Settings
 from aibroker.domain.pacing import DEFAULT_PACING
-from aibroker.domain.ports import Inbox, ReplyGenerator
+from aibroker.domain.ports import Inbox, MessageHistoryStore, ReplyGenerator
 from aibroker.usecases.assignment import BrokerAssignment
 from aibroker.usecases.handoff import HandoffService
 from aibroker.usecases.inbound import InboundEvents
@@ -38,11 +40,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def build_inbox(settings: Settings, store: SqlStore) -> Inbox:
+def build_inbox(settings: Settings, store: SqlStore, history: MessageHistoryStore | None) -> Inbox:
     if settings.uses_chatwoot:
         from aibroker.adapters.inbox.chatwoot import ChatwootInbox  # only needed with Chatwoot configured
 
-        return ChatwootInbox.from_settings(settings)
+        return ChatwootInbox.from_settings(settings, history_store=history)
     return BuiltinInbox(store.sessions)
 
 
@@ -75,19 +77,21 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
                     rng: random.Random | None = None) -> Container:
     engine = engine or create_engine(settings.sqlalchemy_url)
     store = SqlStore(session_factory(engine))
-    inbox = build_inbox(settings, store)
+    history = SqlMessageHistory(store.sessions, "chatwoot") if settings.uses_chatwoot else None
+    inbox = build_inbox(settings, store, history)
     queue = BullJobQueue(settings, redis_url)
     redis = redis_client(redis_url)
     events = RedisEventBus(redis, store, settings.queue_prefix)
     generator = build_responder(settings)
     assignment = BrokerAssignment(SqlCapacity(store.sessions), store, inbox, events)
     handoffs = HandoffService(store, inbox, events, assignment)
+    locks = RedisConversationLocks(redis, settings.queue_prefix, lease_s=settings.lock_duration_ms / 1000)
     replies = ReplyService(
-        store, inbox, generator, events, handoffs, pacing=DEFAULT_PACING, sla_budget_ms=settings.reply_sla_ms,
+        store, inbox, generator, events, handoffs, locks, pacing=DEFAULT_PACING, sla_budget_ms=settings.reply_sla_ms,
         expected_generation_ms=EXPECTED_GENERATION_MS["llm" if settings.uses_llm else "offline"],
         clock=utcnow, rng=rng, pacing_enabled=settings.pacing_enabled)
     intake = LeadIntake(store, inbox, queue, events, assignment, clock=utcnow)
-    inbound = InboundEvents(store, queue, handoffs, inbox.name)
+    inbound = InboundEvents(store, queue, handoffs, inbox.name, history)
     return Container(settings=settings, redis_url=redis_url, engine=engine, store=store, inbox=inbox, queue=queue,
                      redis=redis, events=events, generator=generator, assignment=assignment, intake=intake,
                      handoffs=handoffs, inbound=inbound, replies=replies)

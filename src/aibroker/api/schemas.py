@@ -28,6 +28,8 @@ class LeadAccepted(BaseModel):
 
 class CustomerMessageIn(BaseModel):
     content: str = Field(min_length=1, max_length=4000)
+    client_message_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
+                                          description="idempotency key: a retry with the same id is one message")
 
 
 class MessageAccepted(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,8 +36,10 @@ class Inbox(Protocol):
 
     async def create_conversation(self, contact_id: str, attributes: Mapping[str, Any]) -> str: ...
 
-    async def post_customer_message(self, conversation_id: str, content: str) -> ChatMessage:
-        """A message written by the customer in our own chat UI."""
+    async def post_customer_message(self, conversation_id: str, content: str, *,
+                                    client_message_id: str | None = None) -> ChatMessage:
+        """A message written by the customer in our own chat UI. The same `client_message_id` twice
+        (a retry after a 503) is one message where the inbox can tell."""
         ...
 
     async def send_message(self, conversation_id: str, content: str, *, source_id: str,
@@ -146,6 +149,19 @@ class ConversationStore(Protocol):
 
     async def forget_receipt(self, source: str, event: str, external_id: str) -> None: ...
 
+    async def join_batch(self, conversation_id: int, keys: list[str], leader_key: str, token: str) -> list[str]: ...
+
+    async def complete_batch(self, conversation_id: int, keys: list[str], token: str, *, state: str = "sent",
+                             sent_message_id: str | None = None, note: str | None = None) -> int: ...
+
+    async def reply_key_of(self, conversation_id: int, key: str) -> str: ...
+
+    async def finished_keys(self, conversation_id: int, keys: list[str]) -> set[str]: ...
+
+    async def record_inbound(self, conversation_id: int, message_id: str) -> bool: ...
+
+    async def mark_queued(self, conversation_id: int, message_id: str) -> None: ...
+
 
 class MessageHistoryStore(Protocol):
     """Our own copy of an inbox conversation's messages, for inboxes we cannot read back.
@@ -178,3 +194,9 @@ class BrokerCapacity(Protocol):
     async def waiting_conversations(self, limit: int = 50) -> list[tuple[int, int]]: ...
 
     async def reconcile(self) -> dict[str, int]: ...
+
+
+class ConversationLocks(Protocol):
+    """Only one holder per conversation across all workers (see adapters/queue/conversation_lock.py)."""
+
+    def hold(self, conversation_id: int) -> AbstractAsyncContextManager[None]: ...

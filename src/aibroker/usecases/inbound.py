@@ -1,19 +1,21 @@
 """What an inbox event means for us: queue a customer message, stand down for a human, follow status.
 
-The webhook router classifies a delivery (adapter code, pure) and hands the decision here. Duplicates
-are caught by a receipt row in the database, so a redelivery after a restart is still a duplicate.
+The webhook router classifies a delivery (adapter code, pure) and hands the decision here. Customer
+messages are recorded in the database before they are queued (`inbound_messages`), which both
+deduplicates redeliveries and lets the worker's sweeper queue again any message whose job Redis lost.
+Other events are deduplicated by a receipt row, so a redelivery after a restart is still a duplicate.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 
-from aibroker.domain.conversation import ConversationStatus, Owner
+from aibroker.domain.conversation import ChatMessage, ConversationRecord, ConversationStatus, Owner, Role
 from aibroker.domain.jobs import IncomingMessageJob
-from aibroker.domain.ports import ConversationStore, JobQueue
+from aibroker.domain.ports import ConversationStore, JobQueue, MessageHistoryStore
 from aibroker.domain.scoring import queue_priority
-from aibroker.errors import DependencyUnavailable
 from aibroker.logging import get_logger
 from aibroker.usecases.handoff import HandoffService
 
@@ -31,11 +33,15 @@ class InboundEvent:
     dedupe_key: str | None = None
     status: ConversationStatus | None = None
     reason: str | None = None
+    content: str | None = None
+    created_at: datetime | None = None
 
 
 class InboundEvents:
-    def __init__(self, store: ConversationStore, queue: JobQueue, handoffs: HandoffService, inbox_name: str) -> None:
+    def __init__(self, store: ConversationStore, queue: JobQueue, handoffs: HandoffService, inbox_name: str,
+                 history: MessageHistoryStore | None = None) -> None:
         self._store = store
+        self._history = history
         self._queue = queue
         self._handoffs = handoffs
         self._inbox_name = inbox_name
@@ -55,27 +61,45 @@ class InboundEvents:
         conversation = await self._store.find_by_inbox_id(self._inbox_name, event.inbox_conversation_id)
         if conversation is None:
             return self._done("ignored: conversation not started through aibroker")
-        if not await self._store.first_receipt(self._inbox_name, event.event, event.dedupe_key):
-            return self._done("ignored: duplicate delivery")
+        await self._remember(event)
         if event.kind == "customer_message":
+            assert event.message_id is not None
             if conversation.owner == Owner.HUMAN:
                 return self._done("ignored: a human owns the conversation")
-            assert event.message_id is not None
-            job = IncomingMessageJob(conversation_id=conversation.id, message_id=event.message_id,
-                                     lead_score=conversation.lead_score)
-            try:
-                await self._queue.enqueue(job, priority=queue_priority(conversation.lead_score))
-            except DependencyUnavailable:
-                # Not accepted: forget the receipt so the sender's retry is processed, then answer 503.
-                await self._store.forget_receipt(self._inbox_name, event.event, event.dedupe_key)
-                raise
-            return self._done("queued")
+            first = await self.accept_customer_message(conversation, event.message_id)
+            return self._done("queued" if first else "ignored: duplicate delivery")
+        if not await self._store.first_receipt(self._inbox_name, event.event, event.dedupe_key):
+            return self._done("ignored: duplicate delivery")
         if event.kind == "human_reply":
             await self._handoffs.mark_human_owned(conversation)
             return self._done("human took over")
         if event.kind == "status_changed" and event.status is not None:
             return self._done(await self._status_changed(conversation.id, event.status))
         return self._done(f"ignored: unsupported event kind {event.kind}")
+
+    async def accept_customer_message(self, conversation: ConversationRecord, message_id: str) -> bool:
+        """Record, then queue, a customer message. True the first time this message is seen.
+
+        Queueing is idempotent (job id), so a redelivery is queued again harmlessly: that re-creates a job
+        Redis lost. If Redis is down, DependencyUnavailable propagates (HTTP 503) and the recorded message
+        is queued later by the sweeper: accepted is never lost.
+        """
+        first = await self._store.record_inbound(conversation.id, message_id)
+        await self._queue.enqueue(IncomingMessageJob(conversation_id=conversation.id, message_id=message_id,
+                                                     lead_score=conversation.lead_score),
+                                  priority=queue_priority(conversation.lead_score))
+        await self._store.mark_queued(conversation.id, message_id)
+        return first
+
+    async def _remember(self, event: InboundEvent) -> None:
+        """Keep our own copy of what customers and humans write (bot tokens cannot list messages)."""
+        if self._history is None or event.kind not in ("customer_message", "human_reply") \
+                or not event.message_id or event.content is None or event.created_at is None:
+            return
+        role = Role.CUSTOMER if event.kind == "customer_message" else Role.HUMAN
+        assert event.inbox_conversation_id is not None
+        await self._history.record(event.inbox_conversation_id, ChatMessage(
+            id=event.message_id, role=role, content=event.content, created_at=event.created_at))
 
     async def _status_changed(self, conversation_id: int, status: ConversationStatus) -> str:
         conversation = await self._store.get_conversation(conversation_id)

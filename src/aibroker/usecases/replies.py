@@ -1,8 +1,12 @@
-"""Greeting and answering: pacing, typing, generation, exactly-once sending, handoff detection.
+"""Greeting and answering: pacing, typing, generation, exactly-once sending, bursts, handoff detection.
 
-Exactly once: every reply is claimed in the ledger first (key = greeting, or the customer message id)
-and sent with a deterministic tag. A retried job finds the claim: DONE means send nothing; RECLAIMED
-means an earlier attempt died mid-way, so we look for our tagged message in the inbox before sending.
+Exactly once: every reply is claimed in the ledger first (key = `greeting`, or `message:<id>`) and sent
+with a deterministic tag. A retried job finds the claim: DONE means send nothing; RECLAIMED means an
+earlier attempt died mid-way, so we look for the tagged message in the inbox before sending again.
+
+One at a time: all work on a conversation happens under its lock (Redis, across workers). The pacing
+wait happens under the lock too, so messages that arrive meanwhile are folded into the same reply
+(a burst gets one answer addressing all of it, in order); their own jobs then find nothing left to do.
 """
 
 from __future__ import annotations
@@ -17,10 +21,17 @@ from aibroker.domain.greetings import greeting_for, joined_activity, waiting_gre
 from aibroker.domain.handoff import ConversationProgress, HandoffDecision, HandoffReason, detect_handoff
 from aibroker.domain.jobs import IncomingMessageJob, NewConversationJob
 from aibroker.domain.leads import LeadForm
-from aibroker.domain.ledger import ClaimOutcome, greeting_key, message_key, source_tag
+from aibroker.domain.ledger import ClaimOutcome, LedgerClaim, greeting_key, message_key, source_tag
 from aibroker.domain.pacing import PacingPolicy, detect_urgency
 from aibroker.domain.personas import PERSONAS_BY_NAME
-from aibroker.domain.ports import ConversationStore, EventPublisher, Inbox, ReplyContext, ReplyGenerator
+from aibroker.domain.ports import (
+    ConversationLocks,
+    ConversationStore,
+    EventPublisher,
+    Inbox,
+    ReplyContext,
+    ReplyGenerator,
+)
 from aibroker.errors import NotFound
 from aibroker.logging import get_logger
 from aibroker.usecases.handoff import HandoffService
@@ -29,20 +40,23 @@ log = get_logger(__name__)
 
 APOLOGY = ("Sorry, I'm having trouble answering right now. I've asked one of our human specialists to "
            "pick this up, they will reply here shortly.")
+HANDOFF_TEXT = ("I'll bring in one of our human specialists now; they will continue right here with you "
+                "shortly.")
 Sleep = Callable[[float], Awaitable[None]]
 HISTORY_LIMIT = 50
 
 
 class ReplyService:
     def __init__(self, store: ConversationStore, inbox: Inbox, generator: ReplyGenerator, events: EventPublisher,
-                 handoffs: HandoffService, *, pacing: PacingPolicy, sla_budget_ms: int, expected_generation_ms: int,
-                 clock: Callable[[], datetime], rng: random.Random | None = None, sleep: Sleep = asyncio.sleep,
-                 pacing_enabled: bool = True) -> None:
+                 handoffs: HandoffService, locks: ConversationLocks, *, pacing: PacingPolicy, sla_budget_ms: int,
+                 expected_generation_ms: int, clock: Callable[[], datetime], rng: random.Random | None = None,
+                 sleep: Sleep = asyncio.sleep, pacing_enabled: bool = True) -> None:
         self._store = store
         self._inbox = inbox
         self._generator = generator
         self._events = events
         self._handoffs = handoffs
+        self._locks = locks
         self._pacing = pacing
         self._sla_budget_ms = sla_budget_ms
         self._expected_generation_ms = expected_generation_ms
@@ -61,20 +75,41 @@ class ReplyService:
         if self._pacing_enabled and ms > 0:
             await self._sleep(ms / 1000)
 
+    async def _already_sent(self, conversation: ConversationRecord, key: str, claim: LedgerClaim) -> bool:
+        """After a takeover: did the dead attempt (or its burst leader) get our message out already?"""
+        if claim.outcome != ClaimOutcome.RECLAIMED:
+            return False
+        sent = await self._find_sent(conversation, key)
+        if sent is None:
+            return False
+        await self._store.complete_reply(conversation.id, key, claim.token, sent_message_id=sent.id)
+        return True
+
+    async def _find_sent(self, conversation: ConversationRecord, key: str) -> ChatMessage | None:
+        """The reply to `key` if it is in the inbox: its burst leader's tagged reply, or its own."""
+        leader = await self._store.reply_key_of(conversation.id, key)
+        for candidate in dict.fromkeys((leader, key)):
+            sent = await self._inbox.find_sent_message(conversation.inbox_conversation_id,
+                                                       source_tag(conversation.id, candidate))
+            if sent is not None:
+                return sent
+        return None
+
     # --- greeting ----------------------------------------------------------------------------------
     async def greet(self, job: NewConversationJob) -> str:
-        conversation = await self._conversation(job.conversation_id)
+        async with self._locks.hold(job.conversation_id):
+            return await self._greet(await self._conversation(job.conversation_id))
+
+    async def _greet(self, conversation: ConversationRecord) -> str:
         if conversation.owner == Owner.HUMAN:
             return "skipped: human owns the conversation"
         key = greeting_key()
         claim = await self._store.claim_reply(conversation.id, key)
         if claim.outcome == ClaimOutcome.DONE:
             return "skipped: already greeted"
-        tag = source_tag(conversation.id, key)
-        inbox_id = conversation.inbox_conversation_id
-        if claim.outcome == ClaimOutcome.RECLAIMED and (sent := await self._inbox.find_sent_message(inbox_id, tag)):
-            await self._store.complete_reply(conversation.id, key, claim.token, sent_message_id=sent.id)
+        if await self._already_sent(conversation, key, claim):
             return "recovered: greeting was already sent"
+        inbox_id = conversation.inbox_conversation_id
         persona = PERSONAS_BY_NAME[conversation.persona_name]
         schedule = self._pacing.greeting_choreography(rng=self._rng)
         lead = _lead_of(conversation)
@@ -87,14 +122,22 @@ class ReplyService:
             await self._events.publish(conversation.id, "broker:joined", {"broker": persona.name})
             text = greeting_for(persona, first_name, conversation.loan_type,
                                 lead.property_type.value if lead and lead.property_type else None)
-        sent = await self._send_with_typing(conversation, text, tag, schedule.typing_ms)
+        await self._typing_wait(conversation, schedule.typing_ms)
+        sent = await self._send(conversation, text, source_tag(conversation.id, key), source="greeting")
         await self._store.complete_reply(conversation.id, key, claim.token, sent_message_id=sent.id)
         return "greeted"
 
     # --- answering ---------------------------------------------------------------------------------
     async def answer(self, job: IncomingMessageJob) -> str:
-        conversation = await self._conversation(job.conversation_id)
-        key = message_key(job.message_id)
+        async with self._locks.hold(job.conversation_id):
+            conversation = await self._conversation(job.conversation_id)
+            if conversation.owner == Owner.BOT and not await self._store.finished_keys(conversation.id,
+                                                                                       [greeting_key()]):
+                await self._greet(conversation)  # the greeting always comes before the first answer
+            return await self._answer(conversation, job.message_id)
+
+    async def _answer(self, conversation: ConversationRecord, message_id: str) -> str:
+        key = message_key(message_id)
         claim = await self._store.claim_reply(conversation.id, key)
         if claim.outcome == ClaimOutcome.DONE:
             return "skipped: already answered"
@@ -102,14 +145,11 @@ class ReplyService:
             await self._store.complete_reply(conversation.id, key, claim.token, state="skipped",
                                              note="human owns the conversation")
             return "skipped: human owns the conversation"
-        tag = source_tag(conversation.id, key)
-        inbox_id = conversation.inbox_conversation_id
-        if claim.outcome == ClaimOutcome.RECLAIMED and (sent := await self._inbox.find_sent_message(inbox_id, tag)):
-            await self._store.complete_reply(conversation.id, key, claim.token, sent_message_id=sent.id)
+        if await self._already_sent(conversation, key, claim):
             return "recovered: reply was already sent"
-
+        inbox_id = conversation.inbox_conversation_id
         history = await self._inbox.list_messages(inbox_id, limit=HISTORY_LIMIT)
-        message = next((m for m in history if m.id == job.message_id), None)
+        message = next((m for m in history if m.id == message_id), None)
         if message is None:
             await self._store.complete_reply(conversation.id, key, claim.token, state="skipped",
                                              note="message not found in inbox")
@@ -119,79 +159,91 @@ class ReplyService:
 
         decision = detect_handoff(message.content, _progress(history, message))
         if decision is not None:
-            return await self._hand_off(conversation, decision, key, claim.token)
+            return await self._hand_off(conversation, decision, [key], claim.token, key)
 
         persona = PERSONAS_BY_NAME[conversation.persona_name]
         delay = self._pacing.reply_delay(persona.persona_type, detect_urgency(message.content),
                                          self._expected_generation_ms, self._sla_budget_ms, rng=self._rng)
-        context = ReplyContext(persona=persona, customer_first_name=_first_name(conversation),
-                               lead=_lead_of(conversation), history=[m for m in history if m.id != message.id],
-                               new_messages=[message], now=self._clock())
         await self._inbox.set_typing(inbox_id, True)
         try:
             await self._wait(delay.ms)
+            # Messages that arrived during the wait join this reply (one answer per burst, in order).
+            history = await self._inbox.list_messages(inbox_id, limit=HISTORY_LIMIT)
+            burst = await self._burst(conversation, history, message, key, claim.token)
+            keys = [key, *(message_key(m.id) for m in burst if m.id != message.id)]
+            context = ReplyContext(persona=persona, customer_first_name=_first_name(conversation),
+                                   lead=_lead_of(conversation), history=[m for m in history if m not in burst],
+                                   new_messages=burst, now=self._clock())
             reply = await self._generator.generate(context)
         finally:
             await self._inbox.set_typing(inbox_id, False)
-        if reply.handoff is not None:
-            decision = HandoffDecision(HandoffReason(reply.handoff.reason) if reply.handoff.reason in
-                                       HandoffReason._value2member_map_ else HandoffReason.COMPLIANCE,
-                                       reply.handoff.detail or "responder asked for a human")
         # A human may have taken over while we were generating: re-check right before sending.
         current = await self._conversation(conversation.id)
         if current.owner == Owner.HUMAN:
-            await self._store.complete_reply(conversation.id, key, claim.token, state="skipped",
+            await self._store.complete_batch(conversation.id, keys, claim.token, state="skipped",
                                              note="human took over during generation")
             return "skipped: human took over"
-        sent = await self._send(current, reply.text, tag, source=reply.source)
-        await self._store.complete_reply(conversation.id, key, claim.token, sent_message_id=sent.id)
+        if reply.handoff is not None:
+            reason = HandoffReason(reply.handoff.reason) if reply.handoff.reason in HandoffReason._value2member_map_ \
+                else HandoffReason.COMPLIANCE
+            decision = HandoffDecision(reason, reply.handoff.detail or "responder asked for a human")
+        sent = await self._send(current, reply.text, source_tag(conversation.id, key), source=reply.source)
+        await self._store.complete_batch(conversation.id, keys, claim.token, sent_message_id=sent.id)
         if decision is not None:
             await self._handoffs.hand_off(current, decision)
-            return "answered and handed off"
-        return "answered"
+            return f"answered {len(keys)} message(s) and handed off"
+        return f"answered {len(keys)} message(s)"
+
+    async def _burst(self, conversation: ConversationRecord, history: list[ChatMessage], message: ChatMessage,
+                     leader_key: str, token: str) -> list[ChatMessage]:
+        """The customer's unanswered messages since our last reply, oldest first, claimed for this reply."""
+        last_answer = max((i for i, m in enumerate(history) if m.role in (Role.BOT, Role.HUMAN) and not m.private),
+                          default=-1)
+        candidates = [m for m in history[last_answer + 1:] if m.role == Role.CUSTOMER and m.id != message.id]
+        others = await self._store.join_batch(conversation.id, [message_key(m.id) for m in candidates],
+                                              leader_key, token) if candidates else []
+        joined = {m.id for m in candidates if message_key(m.id) in others}
+        return [m for m in history if m.id == message.id or m.id in joined]
 
     # --- final failure ------------------------------------------------------------------------------
     async def give_up(self, job: NewConversationJob | IncomingMessageJob, reason: str) -> str:
         """The job's last attempt failed: one apology and a handoff to a human, exactly once."""
-        conversation = await self._store.get_conversation(job.conversation_id)
-        if conversation is None:
-            return "skipped: conversation gone"
-        key = greeting_key() if isinstance(job, NewConversationJob) else message_key(job.message_id)
-        claim = await self._store.claim_reply(conversation.id, key)
-        if claim.outcome == ClaimOutcome.DONE:
-            return "skipped: already answered"
-        tag = source_tag(conversation.id, key)
-        if (sent := await self._inbox.find_sent_message(conversation.inbox_conversation_id, tag)) is not None:
-            await self._store.complete_reply(conversation.id, key, claim.token, sent_message_id=sent.id)
-            return "recovered: reply was already sent"
-        if conversation.owner == Owner.HUMAN:
-            await self._store.complete_reply(conversation.id, key, claim.token, state="skipped",
-                                             note="human owns the conversation")
-            return "skipped: human owns the conversation"
-        sent = await self._send(conversation, APOLOGY, tag, source="apology")
-        await self._store.complete_reply(conversation.id, key, claim.token, sent_message_id=sent.id,
-                                         note="job_failed")
-        await self._handoffs.hand_off(conversation, HandoffDecision.for_job_failure(reason))
-        return "apologised and handed off"
+        async with self._locks.hold(job.conversation_id):
+            conversation = await self._store.get_conversation(job.conversation_id)
+            if conversation is None:
+                return "skipped: conversation gone"
+            key = greeting_key() if isinstance(job, NewConversationJob) else message_key(job.message_id)
+            claim = await self._store.claim_reply(conversation.id, key)
+            if claim.outcome == ClaimOutcome.DONE:
+                return "skipped: already answered"
+            if (sent := await self._find_sent(conversation, key)) is not None:
+                await self._store.complete_reply(conversation.id, key, claim.token, sent_message_id=sent.id)
+                return "recovered: reply was already sent"
+            if conversation.owner == Owner.HUMAN:
+                await self._store.complete_reply(conversation.id, key, claim.token, state="skipped",
+                                                 note="human owns the conversation")
+                return "skipped: human owns the conversation"
+            sent = await self._send(conversation, APOLOGY, source_tag(conversation.id, key), source="apology")
+            await self._store.complete_reply(conversation.id, key, claim.token, sent_message_id=sent.id,
+                                             note="job_failed")
+            await self._handoffs.hand_off(conversation, HandoffDecision.for_job_failure(reason))
+            return "apologised and handed off"
 
-    async def _hand_off(self, conversation: ConversationRecord, decision: HandoffDecision, key: str,
-                        token: str) -> str:
-        text = (f"I'll bring in one of our human specialists now, they will continue right here with you "
-                f"shortly. (reason: {decision.reason.value.replace('_', ' ')})")
-        sent = await self._send(conversation, text, source_tag(conversation.id, key), source="handoff")
-        await self._store.complete_reply(conversation.id, key, token, sent_message_id=sent.id,
+    async def _hand_off(self, conversation: ConversationRecord, decision: HandoffDecision, keys: list[str],
+                        token: str, leader_key: str) -> str:
+        sent = await self._send(conversation, HANDOFF_TEXT, source_tag(conversation.id, leader_key),
+                                source="handoff")
+        await self._store.complete_batch(conversation.id, keys, token, sent_message_id=sent.id,
                                          note=f"handoff:{decision.reason.value}")
         await self._handoffs.hand_off(conversation, decision)
         return f"handed off: {decision.reason.value}"
 
-    async def _send_with_typing(self, conversation: ConversationRecord, text: str, tag: str,
-                                typing_ms: int) -> ChatMessage:
+    async def _typing_wait(self, conversation: ConversationRecord, typing_ms: int) -> None:
         await self._inbox.set_typing(conversation.inbox_conversation_id, True)
         try:
             await self._wait(typing_ms)
         finally:
             await self._inbox.set_typing(conversation.inbox_conversation_id, False)
-        return await self._send(conversation, text, tag, source="greeting")
 
     async def _send(self, conversation: ConversationRecord, text: str, tag: str, *, source: str) -> ChatMessage:
         sent = await self._inbox.send_message(conversation.inbox_conversation_id, text, source_id=tag)
@@ -221,4 +273,3 @@ def _progress(history: list[ChatMessage], current: ChatMessage) -> ConversationP
         if item.id == current.id:
             break
     return progress
-

@@ -16,6 +16,7 @@ from aibroker.config import Settings
 from aibroker.domain.jobs import Job, NewConversationJob
 from aibroker.logging import get_logger
 from aibroker.worker.heartbeat import Heartbeat
+from aibroker.worker.sweeper import Sweeper
 
 log = get_logger(__name__)
 
@@ -81,6 +82,7 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
     worker = await start_worker(settings, redis_url, dispatcher.handle, on_failed=dispatcher.on_failed)
     beating = asyncio.create_task(heartbeat.run(stop))
     reconciling = asyncio.create_task(reconcile_periodically(container, stop))
+    sweeping = asyncio.create_task(Sweeper(container.store, container.queue).run(stop))
     log.info("worker started: queue=%s concurrency=%d", settings.queue_name, settings.worker_concurrency)
     try:
         await stop.wait()
@@ -92,7 +94,7 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
             log.warning("active jobs did not finish in time; they return to the queue when their locks expire")
             with suppress(Exception):
                 await worker.close(force=True)
-        for task in (beating, reconciling):
+        for task in (beating, reconciling, sweeping):
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task

@@ -10,11 +10,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from aibroker.adapters.db.models import Broker, ChatEvent, Conversation, ReplyLedgerEntry, WebhookReceipt, utcnow
+from aibroker.adapters.db.models import (
+    Broker,
+    ChatEvent,
+    Conversation,
+    InboundMessage,
+    ReplyLedgerEntry,
+    WebhookReceipt,
+    utcnow,
+)
 from aibroker.domain.conversation import BrokerRecord, ConversationRecord, ConversationStatus, Owner
 from aibroker.domain.ledger import ClaimOutcome, LedgerClaim
 
@@ -145,6 +153,98 @@ class SqlStore:
                 ReplyLedgerEntry.conversation_id == conversation_id).order_by(ReplyLedgerEntry.id))).all()
             return [{"key": r.key, "state": r.state, "attempts": r.attempts, "sent_message_id": r.sent_message_id}
                     for r in rows]
+
+    async def join_batch(self, conversation_id: int, keys: list[str], leader_key: str, token: str) -> list[str]:
+        """Claim further customer messages for the leader's reply (a burst answered once).
+
+        Only messages nobody has claimed are taken: a claimed row belongs to its own job (or to that job's
+        retry after a crash, which checks the inbox before sending), so taking it over could answer it
+        twice. Each new row records the leader, so a retry of any of them looks for the leader's tag.
+        """
+        claimed: list[str] = []
+        for key in keys:
+            async with self.sessions() as session:
+                session.add(ReplyLedgerEntry(conversation_id=conversation_id, key=key, claim_token=token,
+                                             reply_key=leader_key))
+                try:
+                    await session.commit()
+                    claimed.append(key)
+                except IntegrityError:
+                    await session.rollback()
+        return claimed
+
+    async def complete_batch(self, conversation_id: int, keys: list[str], token: str, *, state: str = "sent",
+                             sent_message_id: str | None = None, note: str | None = None) -> int:
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(ReplyLedgerEntry)
+                .where(ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.key.in_(keys),
+                       ReplyLedgerEntry.claim_token == token)
+                .values(state=state, sent_message_id=sent_message_id, note=note, completed_at=utcnow()))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    async def reply_key_of(self, conversation_id: int, key: str) -> str:
+        """The key whose tag the reply to `key` carries: its burst leader's, or its own."""
+        async with self.sessions() as session:
+            leader = await session.scalar(select(ReplyLedgerEntry.reply_key).where(
+                ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.key == key))
+        return leader or key
+
+    async def finished_keys(self, conversation_id: int, keys: list[str]) -> set[str]:
+        async with self.sessions() as session:
+            rows = await session.scalars(select(ReplyLedgerEntry.key).where(
+                ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.key.in_(keys),
+                ReplyLedgerEntry.state != "claimed"))
+            return set(rows.all())
+
+    # --- inbound outbox (accepted customer messages) -------------------------------------------------
+    async def record_inbound(self, conversation_id: int, message_id: str) -> bool:
+        """Remember an accepted customer message before queueing it. True the first time."""
+        async with self.sessions() as session:
+            session.add(InboundMessage(conversation_id=conversation_id, message_id=message_id))
+            try:
+                await session.commit()
+                return True
+            except IntegrityError:
+                await session.rollback()
+                return False
+
+    async def mark_queued(self, conversation_id: int, message_id: str) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.execute(update(InboundMessage).where(
+                InboundMessage.conversation_id == conversation_id, InboundMessage.message_id == message_id)
+                .values(queued_at=utcnow()))
+
+    async def unanswered_inbound(self, *, received_before: datetime, received_after: datetime,
+                                 limit: int = 200) -> list[tuple[int, str, int]]:
+        """(conversation, message id, lead score) of accepted customer messages in bot-owned conversations
+        that have no finished reply yet: candidates to queue again if Redis lost their job."""
+        finished = select(ReplyLedgerEntry.id).where(
+            ReplyLedgerEntry.conversation_id == InboundMessage.conversation_id,
+            ReplyLedgerEntry.key == literal("message:") + InboundMessage.message_id,
+            ReplyLedgerEntry.state != "claimed").exists()
+        query = (select(InboundMessage.conversation_id, InboundMessage.message_id, Conversation.lead_score)
+                 .join(Conversation, Conversation.id == InboundMessage.conversation_id)
+                 .where(InboundMessage.received_at < received_before, InboundMessage.received_at > received_after,
+                        Conversation.owner == Owner.BOT.value, ~finished)
+                 .order_by(InboundMessage.id).limit(limit))
+        async with self.sessions() as session:
+            return [(int(c), str(m), int(s)) for c, m, s in (await session.execute(query)).all()]
+
+    async def ungreeted(self, *, created_before: datetime, created_after: datetime,
+                        limit: int = 200) -> list[tuple[int, int]]:
+        """(conversation, lead score) of bot-owned conversations whose greeting was never finished."""
+        finished = select(ReplyLedgerEntry.id).where(
+            ReplyLedgerEntry.conversation_id == Conversation.id, ReplyLedgerEntry.key == "greeting",
+            ReplyLedgerEntry.state != "claimed").exists()
+        query = (select(Conversation.id, Conversation.lead_score)
+                 .where(Conversation.created_at < created_before, Conversation.created_at > created_after,
+                        Conversation.owner == Owner.BOT.value,
+                        or_(Conversation.status == ConversationStatus.PENDING.value,
+                            Conversation.status == ConversationStatus.OPEN.value), ~finished)
+                 .order_by(Conversation.id).limit(limit))
+        async with self.sessions() as session:
+            return [(int(c), int(s)) for c, s in (await session.execute(query)).all()]
 
     # --- webhook receipts and events ---------------------------------------------------------------
     async def first_receipt(self, source: str, event: str, external_id: str) -> bool:

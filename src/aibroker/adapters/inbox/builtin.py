@@ -78,8 +78,10 @@ class BuiltinInbox:
                 return _to_chat_message(existing)
             return _to_chat_message(row)
 
-    async def post_customer_message(self, conversation_id: str, content: str) -> ChatMessage:
-        return await self._add_message(conversation_id, Role.CUSTOMER, content)
+    async def post_customer_message(self, conversation_id: str, content: str, *,
+                                    client_message_id: str | None = None) -> ChatMessage:
+        source_id = f"client:{client_message_id}" if client_message_id else None
+        return await self._add_message(conversation_id, Role.CUSTOMER, content, source_id=source_id)
 
     async def send_message(self, conversation_id: str, content: str, *, source_id: str,
                            private: bool = False) -> ChatMessage:

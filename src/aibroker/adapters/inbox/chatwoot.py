@@ -178,9 +178,12 @@ class ChatwootInbox:
             await self._history.record(conversation_id, message)
         return message
 
-    async def post_customer_message(self, conversation_id: str, content: str) -> ChatMessage:
-        return await self._post_message(conversation_id, {"content": content, "message_type": "incoming"},
-                                        token=self._bot_capable())
+    async def post_customer_message(self, conversation_id: str, content: str, *,
+                                    client_message_id: str | None = None) -> ChatMessage:
+        body: dict[str, Any] = {"content": content, "message_type": "incoming"}
+        if client_message_id:  # traceability only: Chatwoot does not deduplicate on source_id
+            body["source_id"] = f"client:{client_message_id}"
+        return await self._post_message(conversation_id, body, token=self._bot_capable())
 
     async def send_message(self, conversation_id: str, content: str, *, source_id: str,
                            private: bool = False) -> ChatMessage:

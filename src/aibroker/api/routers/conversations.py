@@ -9,8 +9,6 @@ from aibroker.api.schemas import ConversationOut, CustomerMessageIn, MessageAcce
 from aibroker.bootstrap import Container
 from aibroker.domain.conversation import ConversationRecord
 from aibroker.domain.handoff import HandoffDecision
-from aibroker.domain.jobs import IncomingMessageJob
-from aibroker.domain.scoring import queue_priority
 from aibroker.errors import NotFound
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
@@ -41,12 +39,13 @@ async def list_messages(conversation_id: int, container: ContainerDep,
 
 @router.post("/{conversation_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted)
 async def post_message(conversation_id: int, body: CustomerMessageIn, container: ContainerDep) -> MessageAccepted:
+    """Saved first, then queued. If the queue is down the answer is 503 and the message is answered once
+    the queue is back; a retry with the same `client_message_id` is the same message, not a second one."""
     record = await _conversation(container, conversation_id)
-    message = await container.inbox.post_customer_message(record.inbox_conversation_id, body.content)
-    queued = await container.queue.enqueue(
-        IncomingMessageJob(conversation_id=record.id, message_id=message.id, lead_score=record.lead_score),
-        priority=queue_priority(record.lead_score))
-    return MessageAccepted(message_id=message.id, queued=queued)
+    message = await container.inbox.post_customer_message(record.inbox_conversation_id, body.content,
+                                                          client_message_id=body.client_message_id)
+    first = await container.inbound.accept_customer_message(record, message.id)
+    return MessageAccepted(message_id=message.id, queued=first)
 
 
 @router.post("/{conversation_id}/handoff", response_model=ConversationOut)

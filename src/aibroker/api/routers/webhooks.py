@@ -40,5 +40,6 @@ async def chatwoot_webhook(request: Request, container: ContainerDep) -> JSONRes
     outcome = await container.inbound.handle(InboundEvent(
         kind=_KINDS[decision.outcome], event=decision.event or "unknown",
         inbox_conversation_id=decision.conversation_id, message_id=decision.message_id,
-        dedupe_key=decision.dedupe_key, status=decision.status, reason=decision.reason))
+        dedupe_key=decision.dedupe_key, status=decision.status, reason=decision.reason,
+        content=decision.content, created_at=decision.created_at))
     return JSONResponse({"status": outcome})

@@ -1,0 +1,59 @@
+"""Queue again what Redis lost: greetings and accepted customer messages that have no finished reply.
+
+Redis may restart without persistence, or refuse an enqueue while it is down (the HTTP caller got a
+503, but the message was already recorded). Every few seconds each worker re-adds jobs for such work;
+adding an existing job id is a no-op and the reply ledger turns a spare job into "already answered",
+so sweeping is always safe, from any number of workers at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+
+from aibroker.adapters.db.store import SqlStore
+from aibroker.domain.jobs import IncomingMessageJob, NewConversationJob
+from aibroker.domain.ports import JobQueue
+from aibroker.domain.scoring import queue_priority
+from aibroker.logging import get_logger
+
+log = get_logger(__name__)
+
+SWEEP_EVERY_S = 5.0
+GRACE = timedelta(seconds=15)  # younger work is probably still in the normal path
+HORIZON = timedelta(hours=24)  # older work is left to humans rather than answered a day late
+
+
+class Sweeper:
+    def __init__(self, store: SqlStore, queue: JobQueue) -> None:
+        self._store = store
+        self._queue = queue
+        self.requeued = 0
+
+    async def sweep(self, now: datetime | None = None) -> int:
+        now = now or datetime.now(UTC)
+        added = 0
+        for conversation_id, score in await self._store.ungreeted(created_before=now - GRACE,
+                                                                   created_after=now - HORIZON):
+            added += await self._queue.enqueue(NewConversationJob(conversation_id=conversation_id, lead_score=score),
+                                               priority=queue_priority(score))
+        for conversation_id, message_id, score in await self._store.unanswered_inbound(
+                received_before=now - GRACE, received_after=now - HORIZON):
+            job = IncomingMessageJob(conversation_id=conversation_id, message_id=message_id, lead_score=score)
+            if await self._queue.enqueue(job, priority=queue_priority(score)):
+                added += 1
+            await self._store.mark_queued(conversation_id, message_id)
+        if added:
+            self.requeued += added
+            log.warning("sweeper queued %d job(s) that were missing from Redis", added)
+        return added
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.sweep()
+            except Exception as error:  # Redis or the database away: the next round tries again
+                log.info("sweep skipped: %s", type(error).__name__)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SWEEP_EVERY_S)
