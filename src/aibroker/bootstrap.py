@@ -18,7 +18,7 @@ from aibroker.adapters.db.engine import create_engine, session_factory
 from aibroker.adapters.db.history import SqlMessageHistory
 from aibroker.adapters.db.store import SqlStore
 from aibroker.adapters.inbox.builtin import BuiltinInbox
-from aibroker.adapters.llm import build_responder
+from aibroker.adapters.llm import ReplyMetrics, build_responder
 from aibroker.adapters.queue.bullmq_queue import BullJobQueue
 from aibroker.adapters.queue.conversation_lock import RedisConversationLocks
 from aibroker.adapters.queue.redis_options import redis_client
@@ -59,6 +59,7 @@ class Container:
     redis: aioredis.Redis
     events: RedisEventBus
     generator: ReplyGenerator
+    reply_metrics: ReplyMetrics
     assignment: BrokerAssignment
     intake: LeadIntake
     handoffs: HandoffService
@@ -82,7 +83,8 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
     queue = BullJobQueue(settings, redis_url)
     redis = redis_client(redis_url)
     events = RedisEventBus(redis, store, settings.queue_prefix)
-    generator = build_responder(settings)
+    metrics = ReplyMetrics()
+    generator = build_responder(settings, metrics, max_retries=settings.openai_max_retries)
     assignment = BrokerAssignment(SqlCapacity(store.sessions), store, inbox, events)
     handoffs = HandoffService(store, inbox, events, assignment)
     locks = RedisConversationLocks(redis, settings.queue_prefix, lease_s=settings.lock_duration_ms / 1000)
@@ -93,5 +95,5 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
     intake = LeadIntake(store, inbox, queue, events, assignment, clock=utcnow)
     inbound = InboundEvents(store, queue, handoffs, inbox.name, history)
     return Container(settings=settings, redis_url=redis_url, engine=engine, store=store, inbox=inbox, queue=queue,
-                     redis=redis, events=events, generator=generator, assignment=assignment, intake=intake,
-                     handoffs=handoffs, inbound=inbound, replies=replies)
+                     redis=redis, events=events, generator=generator, reply_metrics=metrics,
+                     assignment=assignment, intake=intake, handoffs=handoffs, inbound=inbound, replies=replies)

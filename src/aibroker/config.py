@@ -65,7 +65,9 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     openai_model: str = Field(default="gpt-4o-mini", min_length=1, validation_alias="OPENAI_MODEL")
-    openai_timeout_s: float = Field(default=20.0, gt=0, le=300, validation_alias="OPENAI_TIMEOUT_S")
+    # Short by default: a dead LLM must fall back to the offline responder inside the 5 s reply SLA.
+    openai_timeout_s: float = Field(default=4.0, gt=0, le=300, validation_alias="OPENAI_TIMEOUT_S")
+    openai_max_retries: int = Field(default=1, ge=0, le=10, validation_alias="OPENAI_MAX_RETRIES")
 
     # --- Chatwoot (see docs/chatwoot.md) ----------------------------------------------------------
     chatwoot_base_url: str | None = Field(default=None, validation_alias="CHATWOOT_BASE_URL")

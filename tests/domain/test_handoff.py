@@ -178,3 +178,16 @@ def test_phrase_matcher_rules() -> None:
         PhraseMatcher([])
     with pytest.raises(ValueError):
         PhraseMatcher([" - "])
+
+
+@pytest.mark.parametrize("text", [
+    "the flat has 60 years remaining lease, how long can my loan be?",
+    "how much lease left before I can't get an HDB loan?",
+])
+def test_remaining_lease_alone_is_a_tenure_question_not_a_handoff(text: str) -> None:
+    assert detect_handoff(text) is None
+
+
+def test_remaining_lease_with_cpf_use_is_a_cpf_edge_case() -> None:
+    decision = detect_handoff("can I still use my CPF if the remaining lease is 40 years?")
+    assert decision is not None and decision.reason.value == "compliance" and decision.detail == "cpf_edge_case"

