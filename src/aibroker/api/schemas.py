@@ -12,12 +12,18 @@ from aibroker.domain.personas import PERSONAS_BY_NAME, Persona
 
 class BrokerOut(BaseModel):
     name: str
-    title: str
-    persona_type: str
+    title: str | None
+    persona_type: str | None
 
     @classmethod
     def of(cls, persona: Persona) -> BrokerOut:
         return cls(name=persona.name, title=persona.title, persona_type=persona.persona_type.value)
+
+    @classmethod
+    def named(cls, name: str) -> BrokerOut:
+        """A conversation's broker by name; a name that is no longer a persona is shown as it is."""
+        persona = PERSONAS_BY_NAME.get(name)
+        return cls.of(persona) if persona else cls(name=name, title=None, persona_type=None)
 
 
 class LeadAccepted(BaseModel):
@@ -58,10 +64,12 @@ class ConversationOut(BaseModel):
     inbox: str
     created_at: datetime
     last_activity_at: datetime
+    typing: bool | None = Field(default=None, description="the broker is typing a reply right now; "
+                                "null when the inbox cannot tell (Chatwoot)")
 
     @classmethod
-    def of(cls, record: ConversationRecord) -> ConversationOut:
+    def of(cls, record: ConversationRecord, *, typing: bool | None = None) -> ConversationOut:
         return cls(id=record.id, status=record.status.value, owner=record.owner.value,
-                   broker=BrokerOut.of(PERSONAS_BY_NAME[record.persona_name]), lead_score=record.lead_score,
+                   broker=BrokerOut.named(record.persona_name), lead_score=record.lead_score,
                    loan_type=record.loan_type, inbox=record.inbox, created_at=record.created_at,
-                   last_activity_at=record.last_activity_at)
+                   last_activity_at=record.last_activity_at, typing=typing)

