@@ -165,3 +165,9 @@ def test_the_offline_responder_always_answers(text: str, persona: Persona) -> No
 def test_impossible_inputs_get_a_request_to_check_them(text: str) -> None:
     reply = responder.answer(context(text))
     assert "check them" in reply.text and reply.handoff is None
+
+
+def test_a_question_about_bsd_and_absd_says_the_absd_once() -> None:
+    reply = responder.answer(context("What is the stamp duty if I am a PR buying my second property at 1.5m?"))
+    assert "S$44,600" in reply.text  # BSD on S$1.5M: 4% x 1,500,000 - 15,400
+    assert reply.text.count("S$450,000") == 1  # ABSD 30% for a PR's second property

@@ -125,7 +125,13 @@ class OfflineResponder:
         return self._compose(parts, voice, name, topic)
 
     def _compose(self, parts: list[Answer], voice: Voice, name: str, topic: str) -> Reply:
-        text = " ".join(p.text for p in parts if p.text)
+        # One part may already contain another (BSD includes the ABSD answer when residency and property
+        # count are known): say each thing once.
+        texts: list[str] = []
+        for part in parts:
+            if part.text and not any(part.text in said for said in texts):
+                texts.append(part.text)
+        text = " ".join(texts)
         handoff = next((p.handoff for p in parts if p.handoff), None)
         if any(p.has_figures for p in parts) or extract_figures(text):
             text += " " + DISCLAIMER
