@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 from fastapi import APIRouter, Query, status
 
 from aibroker.api.deps import AdminDep, ContainerDep
@@ -9,6 +11,7 @@ from aibroker.api.schemas import ConversationOut, CustomerMessageIn, MessageAcce
 from aibroker.bootstrap import Container
 from aibroker.domain.conversation import ConversationRecord
 from aibroker.domain.handoff import HandoffDecision
+from aibroker.domain.ports import Inbox
 from aibroker.errors import NotFound
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
@@ -21,9 +24,27 @@ async def _conversation(container: Container, conversation_id: int) -> Conversat
     return record
 
 
+@runtime_checkable
+class TypingAware(Protocol):
+    """An inbox that can say whether the bot is typing (the built-in one); Chatwoot cannot."""
+
+    async def is_typing(self, conversation_id: str) -> bool: ...
+
+
+async def typing_of(inbox: Inbox, inbox_conversation_id: str) -> bool | None:
+    """Whether the broker is typing in this conversation; None when the inbox cannot tell."""
+    return await inbox.is_typing(inbox_conversation_id) if isinstance(inbox, TypingAware) else None
+
+
+async def _out(container: Container, conversation_id: int) -> ConversationOut:
+    record = await _conversation(container, conversation_id)
+    return ConversationOut.of(record, typing=await typing_of(container.inbox, record.inbox_conversation_id))
+
+
 @router.get("/{conversation_id}", response_model=ConversationOut)
 async def get_conversation(conversation_id: int, container: ContainerDep) -> ConversationOut:
-    return ConversationOut.of(await _conversation(container, conversation_id))
+    """`typing` is true while the broker is typing a reply (built-in inbox; null with Chatwoot)."""
+    return await _out(container, conversation_id)
 
 
 @router.get("/{conversation_id}/messages", response_model=MessagesOut)
@@ -52,11 +73,11 @@ async def post_message(conversation_id: int, body: CustomerMessageIn, container:
 async def hand_off(conversation_id: int, container: ContainerDep, operator: AdminDep) -> ConversationOut:
     record = await _conversation(container, conversation_id)
     await container.handoffs.hand_off(record, HandoffDecision.by_operator(operator))
-    return ConversationOut.of(await _conversation(container, conversation_id))
+    return await _out(container, conversation_id)
 
 
 @router.post("/{conversation_id}/handback", response_model=ConversationOut)
 async def hand_back(conversation_id: int, container: ContainerDep, operator: AdminDep) -> ConversationOut:
     record = await _conversation(container, conversation_id)
     await container.handoffs.hand_back(record, operator)
-    return ConversationOut.of(await _conversation(container, conversation_id))
+    return await _out(container, conversation_id)
