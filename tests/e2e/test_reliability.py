@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from aibroker.adapters.queue.embedded_redis import EmbeddedRedis
 from aibroker.config import Settings
 from tests.support.app import ADMIN, LEAD, running_api, running_workers
 from tests.support.db import execute, ledger, query
-from tests.support.servers import WorkerProcess, free_port, wait_for
+from tests.support.servers import free_port, wait_for
 
 
 def _messages(api: httpx.Client, conversation_id: int) -> list[dict[str, Any]]:
@@ -221,14 +220,18 @@ def test_handoff_then_handback_and_the_bot_is_silent_in_between(make_settings, e
         assert _roles(api, conversation_id).count("bot") == 3
 
 
-@pytest.mark.parametrize("text", ["I want to talk to a human", "转人工", "boleh saya bercakap dengan ejen"])
-def test_explicit_requests_in_several_languages_hand_off(make_settings, e2e_db_url: str, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                          text: str) -> None:
+def test_explicit_requests_in_several_languages_hand_off(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
+                                                          tmp_path: Path) -> None:
     settings: Settings = make_settings(e2e_db_url)
+    requests = ("I want to talk to a human", "转人工", "boleh saya bercakap dengan ejen")
     with running_api(settings) as api, running_workers(settings, tmp_path, count=1):
-        conversation_id = _lead(api)
-        _say(api, conversation_id, text)
-        wait_for(lambda: api.get(f"/api/conversations/{conversation_id}").json()["owner"] == "human", what="handoff")
+        conversations = [_lead(api) for _ in requests]
+        for conversation_id, text in zip(conversations, requests, strict=True):
+            _say(api, conversation_id, text)
+        for conversation_id in conversations:
+            wait_for(lambda c=conversation_id: api.get(f"/api/conversations/{c}").json()["owner"] == "human",
+                     what="handoff")
+        wait_for(lambda: _idle(api), what="idle queue")
+        for conversation_id in conversations:
+            assert _roles(api, conversation_id) == ["bot", "customer", "bot"]  # one handoff message each
 
-
-_ = WorkerProcess  # the workers above are WorkerProcess instances
