@@ -8,6 +8,7 @@ from aibroker.domain.conversation import BrokerRecord, ConversationRecord, Owner
 from aibroker.domain.greetings import joined_activity
 from aibroker.domain.personas import PERSONAS_BY_NAME
 from aibroker.domain.ports import BrokerCapacity, ConversationStore, EventPublisher, Inbox
+from aibroker.errors import InboxError
 from aibroker.logging import get_logger
 
 log = get_logger(__name__)
@@ -28,7 +29,20 @@ class BrokerAssignment:
         if broker is None:
             log.info("conversation %s waits for a free broker", conversation.id)
             await self._events.publish(conversation.id, "broker:waiting", {"persona": persona.name})
+        else:
+            await self._show_broker(conversation, broker)
         return broker
+
+    async def _show_broker(self, conversation: ConversationRecord, broker: BrokerRecord) -> None:
+        """The inbox's `broker` attribute names the score band's persona when the conversation is created;
+        the slot may go to another broker of the same type, who is the one who speaks. Best effort: the
+        attribute is information for agents, never a reason to fail an intake or a handback."""
+        if broker.name == conversation.persona_name:
+            return
+        try:
+            await self._inbox.merge_attributes(conversation.inbox_conversation_id, {"broker": broker.name})
+        except InboxError as error:
+            log.warning("conversation %s: could not show broker in the inbox: %s", conversation.id, error)
 
     async def release(self, conversation: ConversationRecord, *, handoff_reason: str | None = None) -> None:
         broker_id = await self._capacity.release(conversation.id, handoff_reason=handoff_reason)
@@ -47,6 +61,7 @@ class BrokerAssignment:
             if broker is None:
                 break  # still full: the rest keep waiting, in order
             assigned += 1
+            await self._show_broker(conversation, broker)
             await self._inbox.post_activity(conversation.inbox_conversation_id,
                                             joined_activity(PERSONAS_BY_NAME[broker.name]))
             await self._events.publish(conversation.id, "broker:joined", {"broker": broker.name})

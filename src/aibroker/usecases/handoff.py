@@ -5,6 +5,7 @@ from __future__ import annotations
 from aibroker.domain.conversation import ConversationRecord, ConversationStatus, Owner
 from aibroker.domain.handoff import HandoffDecision
 from aibroker.domain.ports import ConversationStore, EventPublisher, Inbox
+from aibroker.errors import InboxError
 from aibroker.logging import get_logger
 from aibroker.usecases.assignment import BrokerAssignment
 
@@ -46,12 +47,23 @@ class HandoffService:
         await self._events.publish(conversation.id, "handback", {"operator": operator})
         return True
 
-    async def mark_human_owned(self, conversation: ConversationRecord) -> None:
-        """A human agent replied publicly in the inbox: from now on the bot stands down."""
-        if conversation.owner != Owner.HUMAN:
-            await self._store.set_ownership(conversation.id, owner=Owner.HUMAN)
-            await self._assignment.release(conversation, handoff_reason="agent_replied")
-            await self._events.publish(conversation.id, "owner:human", {"by": "agent reply"})
+    async def mark_human_owned(self, conversation: ConversationRecord, *, inbox_open: bool = False) -> None:
+        """A human took over in the inbox (a public agent reply, or the inbox moved it to `open`): from now on
+        the bot stands down. Ownership is mirrored to the inbox status, so a conversation an agent took over
+        by replying leaves the bot's `pending` view for the agents' `open` one, and setting it back to
+        `pending` hands it back. `inbox_open`: the inbox already says open (the change came from there)."""
+        if conversation.owner == Owner.HUMAN:
+            return
+        await self._store.set_ownership(conversation.id, owner=Owner.HUMAN, status=ConversationStatus.OPEN)
+        await self._assignment.release(conversation, handoff_reason="agent_replied")
+        await self._events.publish(conversation.id, "owner:human", {"by": "agent reply"})
+        if inbox_open:
+            return
+        try:  # best effort: the bot is already silent; a retried webhook would be a duplicate anyway
+            await self._inbox.set_status(conversation.inbox_conversation_id, ConversationStatus.OPEN)
+        except InboxError as error:
+            log.warning("conversation %s: human took over, but the inbox status stays as it was: %s",
+                        conversation.id, error)
 
     async def resolved(self, conversation: ConversationRecord) -> None:
         """The inbox marked the conversation resolved: its broker's slot is free again."""

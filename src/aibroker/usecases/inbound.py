@@ -108,8 +108,7 @@ class InboundEvents:
             await self._handoffs.resolved(conversation)
             return "resolved: broker released"
         if status == ConversationStatus.OPEN and conversation.owner == Owner.BOT:
-            await self._handoffs.mark_human_owned(conversation)
-            await self._store.set_ownership(conversation.id, status=ConversationStatus.OPEN)
+            await self._handoffs.mark_human_owned(conversation, inbox_open=True)
             return "opened: human owns"
         if status == ConversationStatus.PENDING and conversation.owner == Owner.HUMAN:
             await self._handoffs.hand_back(conversation, operator="inbox")
