@@ -140,3 +140,10 @@ async def test_unknown_conversation_is_an_error(backend: Backend) -> None:
         await backend.inbox.list_messages("987654")
     with pytest.raises((NotFound, InboxError)):
         await backend.inbox.set_status("987654", ConversationStatus.OPEN)
+
+
+async def test_internal_activity_is_for_agents_only(backend: Backend) -> None:
+    conversation = await _conversation(backend)
+    await backend.inbox.post_activity(conversation, "Handed to a human (frustration)", internal=True)
+    [listed] = await backend.inbox.list_messages(conversation)
+    assert listed.private is True and listed.role is Role.SYSTEM

@@ -21,10 +21,10 @@ from tests.support.chatwoot import (
     deliveries_of,
     post_webhook,
     private_notes,
-    query,
     running_api_for,
     status_of,
 )
+from tests.support.db import execute, query
 from tests.support.servers import wait_for
 
 MakeSettings = Callable[..., Settings]  # the `make_settings` fixture (tests/conftest.py)
@@ -333,3 +333,11 @@ def test_bot_token_only_answers_from_our_own_history(make_settings: MakeSettings
             roles = {row["message_id"]: row["role"] for row in history}
             assert roles[str(asked.id)] == "customer" and roles[str(replies[-1].id)] == "bot"
             assert roles[str(replies[0].id)] == "bot"
+            # Our reply's echo is recorded as well: had the answer to our POST been lost (a timeout after
+            # Chatwoot stored it), the retry would still find the reply in our history and not send it twice.
+            execute(bot_only, "DELETE FROM message_history WHERE message_id = :m", m=str(replies[-1].id))
+            for delivery in deliveries_of(cw, replies[-1].id):
+                cw.redeliver(delivery)
+            echo = wait_for(lambda: query(bot_only, "SELECT role, source_id FROM message_history "
+                                                    "WHERE message_id = :m", m=str(replies[-1].id)), what="echo")
+            assert echo[0]["role"] == "bot" and echo[0]["source_id"].endswith(":message:" + str(asked.id))

@@ -12,7 +12,6 @@ Only the fake is a stand-in; everything of ours runs as in production, configure
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -22,13 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 
-from aibroker.adapters.db.engine import create_engine
 from aibroker.config import Settings
 from tests.fakes.fake_chatwoot import FakeChatwoot, encode_like_rails, running_fake_chatwoot, sign
 from tests.fakes.fake_chatwoot_state import Message
 from tests.support.app import running_api, running_workers
+from tests.support.db import query
 from tests.support.servers import WorkerProcess, wait_for
 
 SECRET = "cw-webhook-secret"
@@ -157,17 +155,3 @@ def status_of(response: httpx.Response) -> str:
     assert response.status_code == 200, (response.status_code, response.text)
     status: str = json.loads(response.content)["status"]
     return status
-
-
-# --- our database, read as an operator's SQL console would ---------------------------------------------------
-def query(settings: Settings, sql: str, **params: Any) -> list[dict[str, Any]]:
-    async def run() -> list[dict[str, Any]]:
-        engine = create_engine(settings.sqlalchemy_url)
-        try:
-            async with engine.connect() as connection:
-                result = await connection.execute(text(sql), params)
-                return [dict(row._mapping) for row in result]
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())

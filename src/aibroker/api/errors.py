@@ -8,7 +8,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from aibroker.errors import Conflict, DependencyUnavailable, InvalidRequest, NotFound, Unauthorized
+from aibroker.errors import (
+    Conflict,
+    DependencyUnavailable,
+    InvalidRequest,
+    NotFound,
+    PermanentInboxError,
+    Unauthorized,
+)
 from aibroker.logging import get_logger
 
 log = get_logger(__name__)
@@ -44,6 +51,13 @@ async def _unavailable(_request: Request, error: Exception) -> JSONResponse:
                         headers={"Retry-After": "2"})
 
 
+async def _inbox_refused(_request: Request, error: Exception) -> JSONResponse:
+    """The inbox refused for a reason a retry cannot fix (a misconfiguration, a rejected payload): 502 and
+    `retry: false`, so a lead form does not retry forever."""
+    log.warning("502: %s", error)
+    return JSONResponse({"error": str(error), "part": "inbox", "retry": False}, status_code=502)
+
+
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     # Last resort: log the type (not the body: it may hold PII) and answer without internals.
     log.exception("unhandled error on %s %s: %s", request.method, request.url.path, type(error).__name__)
@@ -57,4 +71,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Unauthorized, _simple(401))
     app.add_exception_handler(Conflict, _simple(409))
     app.add_exception_handler(DependencyUnavailable, _unavailable)
+    app.add_exception_handler(PermanentInboxError, _inbox_refused)
     app.add_exception_handler(Exception, _unexpected)

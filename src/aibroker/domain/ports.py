@@ -47,7 +47,9 @@ class Inbox(Protocol):
         """Post an outgoing message tagged with `source_id` so its echo and retries are recognisable."""
         ...
 
-    async def post_activity(self, conversation_id: str, content: str) -> None: ...
+    async def post_activity(self, conversation_id: str, content: str, *, internal: bool = False) -> None:
+        """A status line ("Michelle Chen joined"). `internal` ones (handoff reasons) are for agents only."""
+        ...
 
     async def set_typing(self, conversation_id: str, on: bool) -> None: ...
 
@@ -71,7 +73,8 @@ class Inbox(Protocol):
 
 class JobQueue(Protocol):
     async def enqueue(self, job: Job, *, delay_ms: int = 0, priority: int = 0) -> bool:
-        """Add a job; False when a job with the same id already exists. Raises DependencyUnavailable."""
+        """Add a job; False when a job with the same id already exists (one that failed for good is replaced:
+        queueing work again means it is still outstanding). Raises DependencyUnavailable."""
         ...
 
     async def counts(self) -> dict[str, int]: ...

@@ -27,7 +27,8 @@ class HandoffService:
         await self._store.set_ownership(conversation.id, owner=Owner.HUMAN, status=ConversationStatus.OPEN)
         await self._assignment.release(conversation, handoff_reason=decision.reason.value)
         await self._inbox.set_status(conversation.inbox_conversation_id, ConversationStatus.OPEN)
-        await self._inbox.post_activity(conversation.inbox_conversation_id, decision.note)
+        # The reason is for agents; the customer was already told a specialist is coming.
+        await self._inbox.post_activity(conversation.inbox_conversation_id, decision.note, internal=True)
         await self._inbox.merge_attributes(conversation.inbox_conversation_id,
                                            {"handoff_reason": decision.reason.value})
         await self._inbox.add_labels(conversation.inbox_conversation_id, ["human-handoff"])
@@ -43,7 +44,8 @@ class HandoffService:
         await self._store.set_ownership(conversation.id, owner=Owner.BOT, status=ConversationStatus.PENDING)
         await self._assignment.assign(conversation)
         await self._inbox.set_status(conversation.inbox_conversation_id, ConversationStatus.PENDING)
-        await self._inbox.post_activity(conversation.inbox_conversation_id, f"Handed back to the bot by {operator}")
+        await self._inbox.post_activity(conversation.inbox_conversation_id, f"Handed back to the bot by {operator}",
+                                        internal=True)
         await self._events.publish(conversation.id, "handback", {"operator": operator})
         return True
 

@@ -26,7 +26,7 @@ log = get_logger(__name__)
 class InboundEvent:
     """The inbox-neutral meaning of one delivery (built from the adapter's classification)."""
 
-    kind: str  # customer_message | human_reply | status_changed | ignored
+    kind: str  # customer_message | human_reply | status_changed | our_echo | ignored
     event: str
     inbox_conversation_id: str | None = None
     message_id: str | None = None
@@ -35,6 +35,7 @@ class InboundEvent:
     reason: str | None = None
     content: str | None = None
     created_at: datetime | None = None
+    source_id: str | None = None  # our tag, for echoes of our own replies
 
 
 class InboundEvents:
@@ -56,6 +57,9 @@ class InboundEvents:
     async def handle(self, event: InboundEvent) -> str:
         if event.kind == "ignored":
             return self._done(f"ignored: {event.reason}")
+        if event.kind == "our_echo":
+            await self._remember(event)
+            return self._done("ignored: echo_of_our_message")
         if not event.inbox_conversation_id or not event.dedupe_key:
             return self._done("ignored: malformed: no conversation or delivery id")
         conversation = await self._store.find_by_inbox_id(self._inbox_name, event.inbox_conversation_id)
@@ -93,13 +97,13 @@ class InboundEvents:
 
     async def _remember(self, event: InboundEvent) -> None:
         """Keep our own copy of what customers and humans write (bot tokens cannot list messages)."""
-        if self._history is None or event.kind not in ("customer_message", "human_reply") \
+        roles = {"customer_message": Role.CUSTOMER, "human_reply": Role.HUMAN, "our_echo": Role.BOT}
+        if self._history is None or event.kind not in roles or not event.inbox_conversation_id \
                 or not event.message_id or event.content is None or event.created_at is None:
             return
-        role = Role.CUSTOMER if event.kind == "customer_message" else Role.HUMAN
-        assert event.inbox_conversation_id is not None
         await self._history.record(event.inbox_conversation_id, ChatMessage(
-            id=event.message_id, role=role, content=event.content, created_at=event.created_at))
+            id=event.message_id, role=roles[event.kind], content=event.content, created_at=event.created_at,
+            source_id=event.source_id))
 
     async def _status_changed(self, conversation_id: int, status: ConversationStatus) -> str:
         conversation = await self._store.get_conversation(conversation_id)

@@ -91,8 +91,8 @@ class BuiltinInbox:
         """A reply typed by a human agent (operator console)."""
         return await self._add_message(conversation_id, Role.HUMAN, content)
 
-    async def post_activity(self, conversation_id: str, content: str) -> None:
-        await self._add_message(conversation_id, Role.SYSTEM, content, activity=True)
+    async def post_activity(self, conversation_id: str, content: str, *, internal: bool = False) -> None:
+        await self._add_message(conversation_id, Role.SYSTEM, content, activity=True, private=internal)
 
     async def set_typing(self, conversation_id: str, on: bool) -> None:
         async with self._sessions() as session, session.begin():

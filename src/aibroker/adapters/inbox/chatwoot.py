@@ -197,8 +197,9 @@ class ChatwootInbox:
             body = {"content": content, "message_type": "outgoing", "private": private, "source_id": tag}
             return await self._post_message(conversation_id, body, token=self._bot_capable(), tag=tag)
 
-    async def post_activity(self, conversation_id: str, content: str) -> None:
-        """A private note (the API cannot create activity messages); tagged so its echo is ignored."""
+    async def post_activity(self, conversation_id: str, content: str, *, internal: bool = False) -> None:
+        """A private note (the API cannot create activity messages), so every activity is agent-only here;
+        tagged so its echo is ignored."""
         tag = NOTE_PREFIX + uuid.uuid4().hex
         body = {"content": content, "message_type": "outgoing", "private": True, "source_id": tag}
         await self._post_message(conversation_id, body, token=self._bot_capable(), tag=tag)

@@ -111,6 +111,7 @@ class WebhookDecision(BaseModel):
     status: ConversationStatus | None = None  # the conversation's status (the new one for status_changed)
     assignee_type: str | None = None  # "User" / "AgentBot" / None, from conversation.meta
     source_id: str | None = None
+    private: bool = False
 
     @property
     def ignored(self) -> bool:
@@ -195,7 +196,10 @@ def _classify_message(payload: Mapping[str, Any], own_message_ids: Container[str
     }
     if is_our_tag(source_id) or message_id in own_message_ids or (
             kind is MessageKind.OUTGOING and who == "agent_bot"):
-        return _ignored(Reason.ECHO, **common)
+        # Content kept: bot-token deployments record our own echoes in the history store, so a reply whose
+        # POST answer was lost is still found there before a retry sends it again.
+        return _ignored(Reason.ECHO, content=_text(payload.get("content")),
+                        private=payload.get("private") in (True, "true"), **common)
     if kind is MessageKind.ACTIVITY:
         return _ignored(Reason.ACTIVITY, **common)
     if kind is MessageKind.TEMPLATE:

@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from aibroker.adapters.inbox.chatwoot_webhook import Outcome, classify, verify_signature
+from aibroker.adapters.inbox.chatwoot_messages import untag
+from aibroker.adapters.inbox.chatwoot_webhook import Outcome, Reason, WebhookDecision, classify, verify_signature
 from aibroker.api.deps import ContainerDep
 from aibroker.errors import Unauthorized
 from aibroker.logging import get_logger
@@ -38,8 +39,15 @@ async def chatwoot_webhook(request: Request, container: ContainerDep) -> JSONRes
         return JSONResponse({"error": f"malformed JSON: {error}"}, status_code=400)
     decision = classify(payload)
     outcome = await container.inbound.handle(InboundEvent(
-        kind=_KINDS[decision.outcome], event=decision.event or "unknown",
+        kind=_kind(decision), event=decision.event or "unknown",
         inbox_conversation_id=decision.conversation_id, message_id=decision.message_id,
         dedupe_key=decision.dedupe_key, status=decision.status, reason=decision.reason,
-        content=decision.content, created_at=decision.created_at))
+        content=decision.content, created_at=decision.created_at, source_id=untag(decision.source_id)))
     return JSONResponse({"status": outcome})
+
+
+def _kind(decision: WebhookDecision) -> str:
+    """Echoes of our public replies are kept (history for bot tokens); other ignored events are not."""
+    if decision.reason == Reason.ECHO and not decision.private and untag(decision.source_id):
+        return "our_echo"
+    return _KINDS[decision.outcome]
