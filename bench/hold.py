@@ -59,29 +59,28 @@ from aibroker.domain.personas import PERSONAS_BY_NAME
 from aibroker.domain.scoring import queue_priority
 from bench.common import (
     CONSERVATIVE_LEAD,
-    DbReader,
-    Infra,
-    Service,
     add_infra_args,
-    audit_replies,
     bounded,
-    cpu_seconds,
     fmt,
     header,
-    infrastructure,
-    job_stats,
     lead,
     load_average,
-    proc_status_kb,
     question,
     rel,
-    sampling,
     show,
+    summarize,
+    write_results,
+)
+from bench.observe import DbReader, audit_replies, job_stats, sampling
+from bench.system import (
+    Infra,
+    Service,
+    cpu_seconds,
+    infrastructure,
+    proc_status_kb,
     start_api,
     start_worker_process,
-    summarize,
     wait_worker_heartbeat,
-    write_results,
 )
 
 

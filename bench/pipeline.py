@@ -28,29 +28,21 @@ import httpx
 
 from aibroker.domain.jobs import IncomingMessageJob, NewConversationJob
 from bench.common import (
-    DbReader,
-    Infra,
     add_infra_args,
-    audit_replies,
     bounded,
     fmt,
     header,
-    infrastructure,
-    job_stats,
     lead,
     load_average,
     paced,
     question,
     rel,
-    sampling,
     show,
-    start_api,
-    start_worker_process,
     summarize,
-    wait_worker_heartbeat,
-    wall_ms,
     write_results,
 )
+from bench.observe import DbReader, audit_replies, job_stats, sampling, wall_ms
+from bench.system import Infra, infrastructure, start_api, start_worker_process, wait_worker_heartbeat
 
 SLA_MS = 5000
 

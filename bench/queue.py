@@ -36,19 +36,8 @@ from aibroker.adapters.queue.bullmq_queue import KEEP_COMPLETED, KEEP_FAILED, Bu
 from aibroker.adapters.queue.redis_options import connection_options
 from aibroker.config import Settings
 from aibroker.domain.jobs import IncomingMessageJob, Job
-from bench.common import (
-    Infra,
-    add_infra_args,
-    cpu_seconds,
-    fmt,
-    header,
-    infrastructure,
-    load_average,
-    rel,
-    show,
-    summarize,
-    write_results,
-)
+from bench.common import add_infra_args, fmt, header, load_average, rel, show, summarize, write_results
+from bench.system import Infra, cpu_seconds, infrastructure
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
