@@ -33,6 +33,10 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
+## bench: end-to-end reply latency with human-like pacing (other benchmarks: see bench/README.md)
+bench: $(STAMP)
+	$(BIN)/python -m bench.pipeline
+
 ## browsers: headless Chromium for the UI tests (Debian's package; Playwright drives it)
 browsers:
 	@command -v chromium >/dev/null 2>&1 || { \
