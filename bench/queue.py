@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--delayed", type=int, default=500, help="delayed jobs (default: %(default)s)")
     parser.add_argument("--delayed-rate", type=float, default=50.0, help="delayed jobs/s (default: %(default)s)")
     parser.add_argument("--delay-ms", type=int, default=100, help="their delay (default: %(default)s)")
-    parser.add_argument("--idle-concurrency", default="100,1000,5000",
+    parser.add_argument("--idle-concurrency", default="100,1000",
                         help="worker concurrencies whose idle CPU is measured (default: %(default)s)")
     parser.add_argument("--idle-seconds", type=float, default=4.0, help="per concurrency (default: %(default)s)")
     add_infra_args(parser, database=False)

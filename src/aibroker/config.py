@@ -42,7 +42,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", validation_alias="LOG_LEVEL")
 
     # --- worker and queue (FACTS §S: legacy concurrency 3 / 10 jobs/s; ours waits cheaply) --------
-    worker_concurrency: int = Field(default=100, ge=1, le=10_000, validation_alias="WORKER_CONCURRENCY")
+    # Capped at 1000: bullmq 3.4.4's Python worker loop costs CPU in proportion to its concurrency (bench/hold:
+    # at 5000 an idle worker burns a core and answered nothing in 75 s; at 1000 it held 851 conversations in
+    # their delay). Scale out with more worker processes instead.
+    worker_concurrency: int = Field(default=100, ge=1, le=1000, validation_alias="WORKER_CONCURRENCY")
     queue_rate_limit: int = Field(default=10, ge=1, le=100_000, validation_alias="QUEUE_RATE_LIMIT")
     job_attempts: int = Field(default=3, ge=1, le=20, validation_alias="JOB_ATTEMPTS")
     job_backoff_ms: int = Field(default=2000, ge=0, le=600_000, validation_alias="JOB_BACKOFF_MS")
