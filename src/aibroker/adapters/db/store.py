@@ -39,6 +39,18 @@ class SqlStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
+    async def _insert_once(self, row: object) -> bool:
+        """Insert `row`; False if a unique constraint says it is already there (the idempotency primitive
+        behind receipts, the inbound outbox and ledger claims)."""
+        async with self.sessions() as session:
+            session.add(row)
+            try:
+                await session.commit()
+                return True
+            except IntegrityError:
+                await session.rollback()
+                return False
+
     # --- conversations -----------------------------------------------------------------------------
     async def create_conversation(self, *, inbox: str, inbox_conversation_id: str, inbox_contact_id: str,
                                   loan_type: str, lead: dict[str, Any], lead_score: int, persona_name: str,
@@ -117,13 +129,8 @@ class SqlStore:
         means an earlier attempt died mid-way (BullMQ only runs a job on one worker at a time), so it is
         taken over and the caller must look for our tagged message in the inbox before sending."""
         token = uuid.uuid4().hex
-        async with self.sessions() as session:
-            session.add(ReplyLedgerEntry(conversation_id=conversation_id, key=key, claim_token=token))
-            try:
-                await session.commit()
-                return LedgerClaim(ClaimOutcome.CLAIMED, token, 1)
-            except IntegrityError:
-                await session.rollback()
+        if await self._insert_once(ReplyLedgerEntry(conversation_id=conversation_id, key=key, claim_token=token)):
+            return LedgerClaim(ClaimOutcome.CLAIMED, token, 1)
         async with self.sessions() as session, session.begin():
             result = await session.execute(
                 update(ReplyLedgerEntry)
@@ -161,17 +168,8 @@ class SqlStore:
         retry after a crash, which checks the inbox before sending), so taking it over could answer it
         twice. Each new row records the leader, so a retry of any of them looks for the leader's tag.
         """
-        claimed: list[str] = []
-        for key in keys:
-            async with self.sessions() as session:
-                session.add(ReplyLedgerEntry(conversation_id=conversation_id, key=key, claim_token=token,
-                                             reply_key=leader_key))
-                try:
-                    await session.commit()
-                    claimed.append(key)
-                except IntegrityError:
-                    await session.rollback()
-        return claimed
+        return [key for key in keys if await self._insert_once(
+            ReplyLedgerEntry(conversation_id=conversation_id, key=key, claim_token=token, reply_key=leader_key))]
 
     async def complete_batch(self, conversation_id: int, keys: list[str], token: str, *, state: str = "sent",
                              sent_message_id: str | None = None, note: str | None = None) -> int:
@@ -200,14 +198,7 @@ class SqlStore:
     # --- inbound outbox (accepted customer messages) -------------------------------------------------
     async def record_inbound(self, conversation_id: int, message_id: str) -> bool:
         """Remember an accepted customer message before queueing it. True the first time."""
-        async with self.sessions() as session:
-            session.add(InboundMessage(conversation_id=conversation_id, message_id=message_id))
-            try:
-                await session.commit()
-                return True
-            except IntegrityError:
-                await session.rollback()
-                return False
+        return await self._insert_once(InboundMessage(conversation_id=conversation_id, message_id=message_id))
 
     async def mark_queued(self, conversation_id: int, message_id: str) -> None:
         async with self.sessions() as session, session.begin():
@@ -249,14 +240,7 @@ class SqlStore:
     # --- webhook receipts and events ---------------------------------------------------------------
     async def first_receipt(self, source: str, event: str, external_id: str) -> bool:
         """True the first time this delivery is seen (deduplication that survives restarts)."""
-        async with self.sessions() as session:
-            session.add(WebhookReceipt(source=source, event=event, external_id=external_id))
-            try:
-                await session.commit()
-                return True
-            except IntegrityError:
-                await session.rollback()
-                return False
+        return await self._insert_once(WebhookReceipt(source=source, event=event, external_id=external_id))
 
     async def forget_receipt(self, source: str, event: str, external_id: str) -> None:
         """Undo a receipt whose processing could not be queued, so the sender's retry is accepted."""
