@@ -5,10 +5,11 @@
     fake.faults.timeout_next(1, seconds=2.0)                  # answer after 2 s (past the client's timeout)
     fake.faults.timeout_next(1, seconds=2.0, process=True)    # … but do the work first (ambiguous failure)
     fake.faults.random_faults(0.3, seed=42)                   # 30 % of calls fail with 500/502/503
+    fake.faults.random_timeouts(0.05, seconds=11, process=True, seed=1)  # 5 % answered late, work done
     fake.faults.duplicate_webhooks = 1                        # every webhook delivered twice
 
 `path` is a regular expression searched in the request path; `method` an HTTP method. Faults are checked in
-the order they were added; random faults apply when no scripted fault matched.
+the order they were added; random timeouts, then random faults, apply when no scripted fault matched.
 """
 
 from __future__ import annotations
@@ -44,11 +45,20 @@ class _Random:
     path: re.Pattern[str] | None
 
 
+@dataclass
+class _RandomTimeout:
+    probability: float
+    seconds: float
+    process: bool
+    rng: random.Random
+
+
 class FaultPlan:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._random: _Random | None = None
+        self._random_timeout: _RandomTimeout | None = None
         self.duplicate_webhooks = 0
         self.injected: list[tuple[str, str, str]] = []  # (method, path, what) for every fault served
 
@@ -73,10 +83,17 @@ class FaultPlan:
             self._random = _Random(probability, statuses, random.Random(seed),
                                    method.upper() if method else None, re.compile(path) if path else None)
 
+    def random_timeouts(self, probability: float, *, seconds: float = 2.0, process: bool = False,
+                        seed: int = 0) -> None:
+        """Like `timeout_next`, but for a random share of all calls (checked before `random_faults`)."""
+        with self._lock:
+            self._random_timeout = _RandomTimeout(probability, seconds, process, random.Random(seed))
+
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
             self._random = None
+            self._random_timeout = None
             self.duplicate_webhooks = 0
 
     def take(self, method: str, path: str) -> Fault | None:
@@ -89,6 +106,10 @@ class FaultPlan:
                                           else str(fault.status)))
                     return fault
             self._faults = [fault for fault in self._faults if fault.remaining > 0]
+            slow = self._random_timeout
+            if slow is not None and slow.rng.random() < slow.probability:
+                self.injected.append((method, path, "timeout"))
+                return Fault("timeout", 1, seconds=slow.seconds, process=slow.process)
             chance = self._random
             if chance is None or not Fault("status", 1, method=chance.method, path=chance.path).matches(
                     method, path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,9 +42,11 @@ class Inbox(Protocol):
         (a retry after a 503) is one message where the inbox can tell."""
         ...
 
-    async def send_message(self, conversation_id: str, content: str, *, source_id: str,
-                           private: bool = False) -> ChatMessage:
-        """Post an outgoing message tagged with `source_id` so its echo and retries are recognisable."""
+    async def send_message(self, conversation_id: str, content: str, *, source_id: str, private: bool = False,
+                           guard: SendGuard | None = None) -> ChatMessage:
+        """Post an outgoing message tagged with `source_id` so its echo and retries are recognisable. An earlier
+        attempt's message with that tag is returned instead of posting again; `guard` is awaited right before
+        every attempt to post (the first and each retry) and raises to stop it."""
         ...
 
     async def post_activity(self, conversation_id: str, content: str, *, internal: bool = False) -> None:
@@ -154,6 +156,10 @@ class ConversationStore(Protocol):
 
     async def join_batch(self, conversation_id: int, keys: list[str], leader_key: str, token: str) -> list[str]: ...
 
+    async def adopt_followers(self, conversation_id: int, leader_key: str, token: str) -> list[str]: ...
+
+    async def answer_alone(self, conversation_id: int, key: str, token: str) -> bool: ...
+
     async def complete_batch(self, conversation_id: int, keys: list[str], token: str, *, state: str = "sent",
                              sent_message_id: str | None = None, note: str | None = None) -> int: ...
 
@@ -199,7 +205,16 @@ class BrokerCapacity(Protocol):
     async def reconcile(self) -> dict[str, int]: ...
 
 
+SendGuard = Callable[[], Awaitable[None]]
+"""Awaited before an irreversible post; raises when the caller may no longer post (e.g. lost its lock)."""
+
+
 class ConversationLocks(Protocol):
     """Only one holder per conversation across all workers (see adapters/queue/conversation_lock.py)."""
 
     def hold(self, conversation_id: int) -> AbstractAsyncContextManager[None]: ...
+
+    async def confirm(self, conversation_id: int) -> None:
+        """Raise DependencyUnavailable unless the caller has held the lock without a break since `hold` took it
+        (the fence before an irreversible step: a lock lost to a Redis restart is not ours any more)."""
+        ...

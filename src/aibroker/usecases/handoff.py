@@ -21,17 +21,27 @@ class HandoffService:
         self._events = events
 
     async def hand_off(self, conversation: ConversationRecord, decision: HandoffDecision) -> bool:
-        """Move the conversation to humans (Chatwoot `open`). False if humans already owned it."""
+        """Move the conversation to humans (Chatwoot `open`). False if humans already owned it.
+
+        The inbox status goes first: if it cannot be set, nothing has changed and the caller's retry hands off
+        again. (Owner first would leave, after a failure, a conversation that we consider the humans' and that
+        no agent sees in the inbox's open view; a retry would find it human-owned and do nothing.) If we die
+        right after, the inbox's status webhook makes our owner human too. The agents' note, the attribute and
+        the label are best effort."""
         if conversation.owner == Owner.HUMAN:
             return False
+        await self._inbox.set_status(conversation.inbox_conversation_id, ConversationStatus.OPEN)
         await self._store.set_ownership(conversation.id, owner=Owner.HUMAN, status=ConversationStatus.OPEN)
         await self._assignment.release(conversation, handoff_reason=decision.reason.value)
-        await self._inbox.set_status(conversation.inbox_conversation_id, ConversationStatus.OPEN)
-        # The reason is for agents; the customer was already told a specialist is coming.
-        await self._inbox.post_activity(conversation.inbox_conversation_id, decision.note, internal=True)
-        await self._inbox.merge_attributes(conversation.inbox_conversation_id,
-                                           {"handoff_reason": decision.reason.value})
-        await self._inbox.add_labels(conversation.inbox_conversation_id, ["human-handoff"])
+        try:
+            # The reason is for agents; the customer is told a specialist is coming.
+            await self._inbox.post_activity(conversation.inbox_conversation_id, decision.note, internal=True)
+            await self._inbox.merge_attributes(conversation.inbox_conversation_id,
+                                               {"handoff_reason": decision.reason.value})
+            await self._inbox.add_labels(conversation.inbox_conversation_id, ["human-handoff"])
+        except InboxError as error:
+            log.warning("conversation %s handed to a human; its note, attribute or label is missing: %s",
+                        conversation.id, error)
         await self._events.publish(conversation.id, "handoff", {"reason": decision.reason.value,
                                                                 "matched": decision.matched})
         log.info("conversation %s handed to a human: %s", conversation.id, decision.reason.value)

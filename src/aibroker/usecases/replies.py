@@ -32,7 +32,7 @@ from aibroker.domain.ports import (
     ReplyContext,
     ReplyGenerator,
 )
-from aibroker.errors import NotFound
+from aibroker.errors import NotFound, TransientInboxError
 from aibroker.logging import get_logger
 from aibroker.usecases.handoff import HandoffService
 
@@ -141,12 +141,14 @@ class ReplyService:
         claim = await self._store.claim_reply(conversation.id, key)
         if claim.outcome == ClaimOutcome.DONE:
             return "skipped: already answered"
+        if await self._already_sent(conversation, key, claim):  # (also after a handoff that died before completing)
+            return "recovered: reply was already sent"
         if conversation.owner == Owner.HUMAN:
             await self._store.complete_reply(conversation.id, key, claim.token, state="skipped",
                                              note="human owns the conversation")
             return "skipped: human owns the conversation"
-        if await self._already_sent(conversation, key, claim):
-            return "recovered: reply was already sent"
+        if claim.outcome == ClaimOutcome.RECLAIMED:  # answered by us now: out of a dead leader's burst
+            await self._store.answer_alone(conversation.id, key, claim.token)
         inbox_id = conversation.inbox_conversation_id
         history = await self._inbox.list_messages(inbox_id, limit=HISTORY_LIMIT)
         message = next((m for m in history if m.id == message_id), None)
@@ -164,19 +166,19 @@ class ReplyService:
         persona = PERSONAS_BY_NAME[conversation.persona_name]
         delay = self._pacing.reply_delay(persona.persona_type, detect_urgency(message.content),
                                          self._expected_generation_ms, self._sla_budget_ms, rng=self._rng)
-        await self._inbox.set_typing(inbox_id, True)
+        await self._set_typing(inbox_id, True)
         try:
             await self._wait(delay.ms)
             # Messages that arrived during the wait join this reply (one answer per burst, in order).
             history = await self._inbox.list_messages(inbox_id, limit=HISTORY_LIMIT)
-            burst = await self._burst(conversation, history, message, key, claim.token)
+            burst = await self._burst(conversation, history, message, key, claim)
             keys = [key, *(message_key(m.id) for m in burst if m.id != message.id)]
             context = ReplyContext(persona=persona, customer_first_name=_first_name(conversation),
                                    lead=_lead_of(conversation), history=[m for m in history if m not in burst],
                                    new_messages=burst, now=self._clock())
             reply = await self._generator.generate(context)
         finally:
-            await self._inbox.set_typing(inbox_id, False)
+            await self._set_typing(inbox_id, False)
         # A human may have taken over while we were generating: re-check right before sending.
         current = await self._conversation(conversation.id)
         if current.owner == Owner.HUMAN:
@@ -187,22 +189,24 @@ class ReplyService:
             reason = HandoffReason(reply.handoff.reason) if reply.handoff.reason in HandoffReason._value2member_map_ \
                 else HandoffReason.COMPLIANCE
             decision = HandoffDecision(reason, reply.handoff.detail or "responder asked for a human")
+        if decision is not None:  # hand off first, complete last: a failure in between is retried, never lost
+            await self._handoffs.hand_off(current, decision)
         sent = await self._send(current, reply.text, source_tag(conversation.id, key), source=reply.source)
         await self._store.complete_batch(conversation.id, keys, claim.token, sent_message_id=sent.id)
-        if decision is not None:
-            await self._handoffs.hand_off(current, decision)
-            return f"answered {len(keys)} message(s) and handed off"
-        return f"answered {len(keys)} message(s)"
+        return f"answered {len(keys)} message(s)" + (" and handed off" if decision is not None else "")
 
     async def _burst(self, conversation: ConversationRecord, history: list[ChatMessage], message: ChatMessage,
-                     leader_key: str, token: str) -> list[ChatMessage]:
-        """The customer's unanswered messages since our last reply, oldest first, claimed for this reply."""
+                     leader_key: str, claim: LedgerClaim) -> list[ChatMessage]:
+        """The customer's unanswered messages since our last reply, oldest first, claimed for this reply; after a
+        crash, also those our dead attempt had joined (wherever later replies put them in the history)."""
         last_answer = max((i for i, m in enumerate(history) if m.role in (Role.BOT, Role.HUMAN) and not m.private),
                           default=-1)
         candidates = [m for m in history[last_answer + 1:] if m.role == Role.CUSTOMER and m.id != message.id]
         others = await self._store.join_batch(conversation.id, [message_key(m.id) for m in candidates],
-                                              leader_key, token) if candidates else []
-        joined = {m.id for m in candidates if message_key(m.id) in others}
+                                              leader_key, claim.token) if candidates else []
+        if claim.outcome == ClaimOutcome.RECLAIMED:
+            others += await self._store.adopt_followers(conversation.id, leader_key, claim.token)
+        joined = {m.id for m in history if m.role == Role.CUSTOMER and message_key(m.id) in others}
         return [m for m in history if m.id == message.id or m.id in joined]
 
     # --- final failure ------------------------------------------------------------------------------
@@ -223,30 +227,45 @@ class ReplyService:
                 await self._store.complete_reply(conversation.id, key, claim.token, state="skipped",
                                                  note="human owns the conversation")
                 return "skipped: human owns the conversation"
+            await self._store.answer_alone(conversation.id, key, claim.token)
+            # Hand off first: if that fails, nothing was promised and the sweeper queues the work again.
+            await self._handoffs.hand_off(conversation, HandoffDecision.for_job_failure(reason))
             sent = await self._send(conversation, APOLOGY, source_tag(conversation.id, key), source="apology")
             await self._store.complete_reply(conversation.id, key, claim.token, sent_message_id=sent.id,
                                              note="job_failed")
-            await self._handoffs.hand_off(conversation, HandoffDecision.for_job_failure(reason))
-            return "apologised and handed off"
+            return "handed off and apologised"
 
     async def _hand_off(self, conversation: ConversationRecord, decision: HandoffDecision, keys: list[str],
                         token: str, leader_key: str) -> str:
+        # Hand off, tell the customer, then complete: if the handoff fails, the retry hands off again; if we die
+        # after it, the retry finds a human owner (and our message, if it went out) and completes the claim.
+        await self._handoffs.hand_off(conversation, decision)
         sent = await self._send(conversation, HANDOFF_TEXT, source_tag(conversation.id, leader_key),
                                 source="handoff")
         await self._store.complete_batch(conversation.id, keys, token, sent_message_id=sent.id,
                                          note=f"handoff:{decision.reason.value}")
-        await self._handoffs.hand_off(conversation, decision)
         return f"handed off: {decision.reason.value}"
 
     async def _typing_wait(self, conversation: ConversationRecord, typing_ms: int) -> None:
-        await self._inbox.set_typing(conversation.inbox_conversation_id, True)
+        await self._set_typing(conversation.inbox_conversation_id, True)
         try:
             await self._wait(typing_ms)
         finally:
-            await self._inbox.set_typing(conversation.inbox_conversation_id, False)
+            await self._set_typing(conversation.inbox_conversation_id, False)
+
+    async def _set_typing(self, inbox_id: str, on: bool) -> None:
+        """The typing indicator is cosmetic: an inbox hiccup on it must not fail (or delay) the reply."""
+        try:
+            await self._inbox.set_typing(inbox_id, on)
+        except TransientInboxError as error:
+            log.info("typing indicator %s skipped: %s", "on" if on else "off", error.reason)
 
     async def _send(self, conversation: ConversationRecord, text: str, tag: str, *, source: str) -> ChatMessage:
-        sent = await self._inbox.send_message(conversation.inbox_conversation_id, text, source_id=tag)
+        async def still_ours() -> None:  # before every post: held without a break, so nobody else answered
+            await self._locks.confirm(conversation.id)
+
+        sent = await self._inbox.send_message(conversation.inbox_conversation_id, text, source_id=tag,
+                                              guard=still_ours)
         await self._store.touch(conversation.id)
         await self._events.publish(conversation.id, "message:ai", {"message_id": sent.id, "source": source})
         return sent

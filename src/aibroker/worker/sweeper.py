@@ -1,9 +1,11 @@
 """Queue again what Redis lost: greetings and accepted customer messages that have no finished reply.
 
 Redis may restart without persistence, or refuse an enqueue while it is down (the HTTP caller got a
-503, but the message was already recorded). Every few seconds each worker re-adds jobs for such work;
-adding an existing job id is a no-op and the reply ledger turns a spare job into "already answered",
-so sweeping is always safe, from any number of workers at once.
+503, but the message was already recorded). A job may also have failed for good without its work getting
+done (BullMQ fails a job that stalled too often; the apology-and-handoff after a final failure can fail in
+turn while the inbox is down). Every few seconds each worker re-adds jobs for such work; adding an existing
+job id is a no-op (a failed one is replaced, see `BullJobQueue.enqueue`) and the reply ledger turns a spare
+job into "already answered", so sweeping is always safe, from any number of workers at once.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class Sweeper:
             await self._store.mark_queued(conversation_id, message_id)
         if added:
             self.requeued += added
-            log.warning("sweeper queued %d job(s) that were missing from Redis", added)
+            log.warning("sweeper queued %d job(s) that were missing from Redis or had failed", added)
         return added
 
     async def run(self, stop: asyncio.Event) -> None:

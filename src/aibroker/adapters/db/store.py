@@ -171,6 +171,30 @@ class SqlStore:
         return [key for key in keys if await self._insert_once(
             ReplyLedgerEntry(conversation_id=conversation_id, key=key, claim_token=token, reply_key=leader_key))]
 
+    async def adopt_followers(self, conversation_id: int, leader_key: str, token: str) -> list[str]:
+        """A leader's retry takes back the messages its dead attempt had joined and left claimed: it answers them
+        too. (Otherwise their recovery would find the leader's tag and take them for answered, though the retry's
+        reply never saw them.) Followers that answered for themselves meanwhile left the burst (`answer_alone`)."""
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(ReplyLedgerEntry)
+                .where(ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.reply_key == leader_key,
+                       ReplyLedgerEntry.state == "claimed", ReplyLedgerEntry.claim_token != token)
+                .values(claim_token=token)
+                .returning(ReplyLedgerEntry.key))
+            return [str(key) for key in result.scalars().all()]
+
+    async def answer_alone(self, conversation_id: int, key: str, token: str) -> bool:
+        """A reclaimed follower is about to be answered on its own: it leaves its old leader's burst, so the
+        leader's retry does not adopt it and its recovery looks for its own tag. False if the claim is lost."""
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(ReplyLedgerEntry)
+                .where(ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.key == key,
+                       ReplyLedgerEntry.claim_token == token, ReplyLedgerEntry.state == "claimed")
+                .values(reply_key=None))
+            return bool(getattr(result, "rowcount", 0))
+
     async def complete_batch(self, conversation_id: int, keys: list[str], token: str, *, state: str = "sent",
                              sent_message_id: str | None = None, note: str | None = None) -> int:
         async with self.sessions() as session, session.begin():

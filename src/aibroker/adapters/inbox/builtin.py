@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aibroker.adapters.db.models import InboxContact, InboxConversation, InboxMessage, utcnow
 from aibroker.domain.conversation import ChatMessage, ContactInfo, ConversationStatus, Role
+from aibroker.domain.ports import SendGuard
 from aibroker.errors import NotFound
 
 
@@ -83,8 +84,10 @@ class BuiltinInbox:
         source_id = f"client:{client_message_id}" if client_message_id else None
         return await self._add_message(conversation_id, Role.CUSTOMER, content, source_id=source_id)
 
-    async def send_message(self, conversation_id: str, content: str, *, source_id: str,
-                           private: bool = False) -> ChatMessage:
+    async def send_message(self, conversation_id: str, content: str, *, source_id: str, private: bool = False,
+                           guard: SendGuard | None = None) -> ChatMessage:
+        if guard is not None:
+            await guard()
         return await self._add_message(conversation_id, Role.BOT, content, source_id=source_id, private=private)
 
     async def post_human_message(self, conversation_id: str, content: str) -> ChatMessage:

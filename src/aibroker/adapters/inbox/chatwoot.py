@@ -7,7 +7,8 @@ messages; with a bot token only, history comes from a `MessageHistoryStore` (in 
 
 Chatwoot replaces custom attributes and labels on write, so `merge_attributes` and `add_labels` read first
 (not atomic against a concurrent writer). Chatwoot does not deduplicate `source_id`, so `send_message` looks
-for an already-sent message with the same tag first, and before every retry of its POST.
+for an already-sent message with the same tag first, and before every retry of its POST; the caller's `guard`
+runs before every POST (the reply service checks it still holds the conversation).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from aibroker.adapters.inbox.chatwoot_messages import (
 )
 from aibroker.adapters.inbox.history import InMemoryMessageHistoryStore
 from aibroker.domain.conversation import ChatMessage, ContactInfo, ConversationStatus
-from aibroker.domain.ports import MessageHistoryStore
+from aibroker.domain.ports import MessageHistoryStore, SendGuard
 from aibroker.errors import PermanentInboxError
 from aibroker.logging import get_logger
 
@@ -165,9 +166,12 @@ class ChatwootInbox:
 
     # --- messages ---------------------------------------------------------------------------------------
     async def _post_message(self, conversation_id: str, body: dict[str, Any], *, token: str,
-                            tag: str | None = None) -> ChatMessage:
+                            tag: str | None = None, guard: SendGuard | None = None) -> ChatMessage:
         async def recover() -> Any:
-            return await self._find_tagged(conversation_id, tag, RECENT) if tag else None
+            found = await self._find_tagged(conversation_id, tag, RECENT) if tag else None
+            if found is None and guard is not None:
+                await guard()  # about to post again: still allowed to?
+            return found
 
         data = await self._http.request("POST", f"{self._conv(conversation_id)}/messages", token=token,
                                         json=body, recover=recover if tag else None)
@@ -185,8 +189,8 @@ class ChatwootInbox:
             body["source_id"] = f"client:{client_message_id}"
         return await self._post_message(conversation_id, body, token=self._bot_capable())
 
-    async def send_message(self, conversation_id: str, content: str, *, source_id: str,
-                           private: bool = False) -> ChatMessage:
+    async def send_message(self, conversation_id: str, content: str, *, source_id: str, private: bool = False,
+                           guard: SendGuard | None = None) -> ChatMessage:
         tag = our_tag(source_id)
         key = (self._conv(conversation_id), tag)
         lock = self._send_locks.setdefault(key, asyncio.Lock())
@@ -194,8 +198,10 @@ class ChatwootInbox:
             existing = await self._find_sent(conversation_id, source_id, RECENT)
             if existing is not None:
                 return existing
+            if guard is not None:
+                await guard()
             body = {"content": content, "message_type": "outgoing", "private": private, "source_id": tag}
-            return await self._post_message(conversation_id, body, token=self._bot_capable(), tag=tag)
+            return await self._post_message(conversation_id, body, token=self._bot_capable(), tag=tag, guard=guard)
 
     async def post_activity(self, conversation_id: str, content: str, *, internal: bool = False) -> None:
         """A private note (the API cannot create activity messages), so every activity is agent-only here;

@@ -1,15 +1,24 @@
 """The only module that imports bullmq. Every Queue and Worker is built here, with the guard rails of
 ARCHITECTURE §3 applied once (socket timeouts, autorun, Redis version read before running, tuned
-stalled-job recovery, JSON payloads, our own enqueue timeout)."""
+stalled-job recovery, JSON payloads, our own enqueue timeout).
+
+Two rules keep "accepted is never lost" true when jobs fail:
+- enqueueing a job whose id sits in the failed set replaces it: callers only queue outstanding work (the
+  sweeper, a redelivered webhook), so a job that ran out of attempts, or that BullMQ failed after repeated
+  stalls, runs again instead of blocking its id for the failed set's 7 days;
+- a dependency that says when to come back (`retry_after_s`: Chatwoot's 429 Retry-After, its open circuit)
+  delays the job that long without spending an attempt, so an outage cannot use up every attempt in seconds.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bullmq import DelayedError, Queue, UnrecoverableError, Worker
 from bullmq import Job as BullJob
-from bullmq import Queue, Worker
 from redis.exceptions import RedisError
 
 from aibroker.adapters.queue.redis_options import connection_options
@@ -23,6 +32,7 @@ log = get_logger(__name__)
 # FACTS §S: keep completed jobs 24 h / 1000, failed jobs 7 days.
 KEEP_COMPLETED = {"age": 24 * 3600, "count": 1000}
 KEEP_FAILED = {"age": 7 * 24 * 3600}
+MAX_DEPENDENCY_DELAY_S = 60.0  # the longest we delay a job on a dependency's say-so before looking again
 
 # Strong references to fire-and-forget tasks: the event loop only keeps weak ones, and a task that is
 # garbage-collected mid-way would silently drop a failure hook or the worker loop itself.
@@ -62,12 +72,26 @@ class BullJobQueue:
         # HTTP caller gets a 503 it can retry instead of a hung request.
         try:
             async with asyncio.timeout(self._settings.enqueue_timeout_s):
-                existed = await self._queue.getJob(job.job_id) is not None
-                if not existed:
+                existing = await self._queue.getJob(job.job_id)
+                if existing is not None and await existing.getState() == "failed":
+                    await self._discard_failed(existing)
+                    existing = None
+                if existing is None:
                     await self._queue.add(job.name, job.model_dump(mode="json"), opts)
         except (TimeoutError, RedisError, OSError) as error:
             raise DependencyUnavailable("redis", f"could not enqueue {job.name}: {type(error).__name__}") from error
-        return not existed
+        return existing is None
+
+    async def _discard_failed(self, failed: BullJob) -> None:
+        """Make room for a fresh job with a failed job's id. (`Job.retry` would keep the failed job's stall
+        count and deferred failure, so a job BullMQ failed for stalling would fail again at once.)"""
+        log.warning("job %s failed earlier (%s) and is queued again", failed.id, str(failed.failedReason)[:200])
+        try:
+            await failed.remove()
+        except (RedisError, OSError):
+            raise
+        except Exception as error:  # removed meanwhile by another sweeper: adding is idempotent anyway
+            log.info("job %s: %s", failed.id, error)
 
     async def counts(self) -> dict[str, int]:
         try:
@@ -104,9 +128,18 @@ async def start_worker(settings: Settings, redis_url: str, handler: JobHandler, 
     because bullmq drops `async def` listeners silently.
     """
 
-    async def process(bull_job: BullJob, _token: str) -> Any:
+    async def process(bull_job: BullJob, token: str) -> Any:
         job = parse_job(bull_job.name, bull_job.data)
-        return await handler(job, int(bull_job.attemptsMade) + 1)
+        try:
+            return await handler(job, int(bull_job.attemptsMade) + 1)
+        except DependencyUnavailable as error:
+            retry_after_s = getattr(error, "retry_after_s", None)
+            if retry_after_s is None:
+                raise
+            delay_ms = int(min(float(retry_after_s), MAX_DEPENDENCY_DELAY_S) * 1000) + 50
+            await bull_job.moveToDelayed(int(time.time() * 1000) + delay_ms, token)  # attempt not counted
+            log.info("job %s delayed %d ms without spending an attempt: %s", job.job_id, delay_ms, error)
+            raise DelayedError(str(error)) from error
 
     worker = Worker(settings.queue_name, process, {
         "connection": connection_options(redis_url),
@@ -120,7 +153,9 @@ async def start_worker(settings: Settings, redis_url: str, handler: JobHandler, 
     if on_failed is not None:
         def _failed(bull_job: BullJob, error: Exception, *_: Any) -> None:
             attempts = int((bull_job.opts or {}).get("attempts", 1))
-            final = int(bull_job.attemptsMade) >= attempts
+            # UnrecoverableError: BullMQ failed the job for good whatever its attempts, e.g. after it stalled
+            # more than `maxStalledCount` times (its workers kept dying under it).
+            final = int(bull_job.attemptsMade) >= attempts or isinstance(error, UnrecoverableError)
             try:
                 job = parse_job(bull_job.name, bull_job.data)
             except ValueError:

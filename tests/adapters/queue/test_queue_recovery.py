@@ -1,0 +1,163 @@
+"""Failure paths of the queue adapter and the conversation lock that the chaos test (tests/chaos) exposed:
+each would have lost a customer message for good."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+from bullmq import UnrecoverableError
+
+from aibroker.adapters.queue.bullmq_queue import BullJobQueue, start_worker
+from aibroker.adapters.queue.conversation_lock import ConversationLockLost, RedisConversationLocks
+from aibroker.adapters.queue.redis_options import redis_client
+from aibroker.config import Settings
+from aibroker.domain.jobs import IncomingMessageJob, Job
+from aibroker.errors import TransientInboxError
+
+
+def _settings(redis_prefix: str, **env: object) -> Settings:
+    return Settings(_env_file=None, QUEUE_PREFIX=redis_prefix, JOB_BACKOFF_MS=50,  # type: ignore[call-arg]
+                    STALLED_INTERVAL_MS=1000, LOCK_DURATION_MS=3000, **env)
+
+
+async def test_a_job_that_failed_for_good_runs_again_when_queued_again(redis_url: str, redis_prefix: str) -> None:
+    """The sweeper re-queues outstanding work by job id; a failed job with that id must not block it."""
+    settings = _settings(redis_prefix, JOB_ATTEMPTS=2)
+    attempts: list[int] = []
+    finals: list[bool] = []
+    answered = asyncio.Event()
+
+    async def handler(job: Job, attempt: int) -> str:
+        attempts.append(attempt)
+        if len(attempts) <= 2:
+            raise RuntimeError("inbox down")
+        answered.set()
+        return "answered"
+
+    async def on_failed(job: Job, reason: str, final: bool) -> None:
+        finals.append(final)
+
+    queue = BullJobQueue(settings, redis_url)
+    worker = await start_worker(settings, redis_url, handler, on_failed=on_failed)
+    job = IncomingMessageJob(conversation_id=1, message_id="5")
+    try:
+        assert await queue.enqueue(job) is True
+        for _ in range(100):
+            if finals == [False, True]:
+                break
+            await asyncio.sleep(0.1)
+        assert finals == [False, True] and [f["id"] for f in await queue.failed_jobs()] == [job.job_id]
+        assert await queue.enqueue(job) is True  # replaced, with fresh attempts
+        await asyncio.wait_for(answered.wait(), 15)
+        assert attempts == [1, 2, 1]
+        assert await queue.failed_jobs() == []
+        assert await queue.enqueue(job) is False  # completed: a duplicate again
+    finally:
+        await worker.close()
+        await queue.aclose()
+
+
+async def test_unrecoverable_failures_are_final_whatever_the_attempts(redis_url: str, redis_prefix: str) -> None:
+    """BullMQ fails a job that stalled too often with UnrecoverableError, attempts left or not: that is the
+    final failure, and the apology-and-handoff hook must hear so."""
+    settings = _settings(redis_prefix, JOB_ATTEMPTS=5)
+    failures: list[tuple[str, bool]] = []
+    reported = asyncio.Event()
+
+    async def handler(job: Job, attempt: int) -> None:
+        raise UnrecoverableError("job stalled more than allowable limit")
+
+    async def on_failed(job: Job, reason: str, final: bool) -> None:
+        failures.append((reason, final))
+        reported.set()
+
+    queue = BullJobQueue(settings, redis_url)
+    worker = await start_worker(settings, redis_url, handler, on_failed=on_failed)
+    try:
+        await queue.enqueue(IncomingMessageJob(conversation_id=1, message_id="6"))
+        await asyncio.wait_for(reported.wait(), 15)
+        await asyncio.sleep(0.3)
+        assert failures == [("job stalled more than allowable limit", True)]
+    finally:
+        await worker.close()
+        await queue.aclose()
+
+
+async def test_a_dependency_retry_after_delays_the_job_without_spending_an_attempt(
+        redis_url: str, redis_prefix: str) -> None:
+    """An open circuit (or a 429 with a long Retry-After) must not use up the job's attempts in a few seconds."""
+    settings = _settings(redis_prefix, JOB_ATTEMPTS=2)
+    attempts: list[int] = []
+    failures: list[str] = []
+    answered = asyncio.Event()
+
+    async def handler(job: Job, attempt: int) -> str:
+        attempts.append(attempt)
+        if len(attempts) <= 3:
+            raise TransientInboxError("chatwoot circuit open", retry_after_s=0.2)
+        answered.set()
+        return "answered"
+
+    async def on_failed(job: Job, reason: str, final: bool) -> None:
+        failures.append(reason)
+
+    queue = BullJobQueue(settings, redis_url)
+    worker = await start_worker(settings, redis_url, handler, on_failed=on_failed)
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await queue.enqueue(IncomingMessageJob(conversation_id=1, message_id="7"))
+        await asyncio.wait_for(answered.wait(), 15)
+        assert attempts == [1, 1, 1, 1] and failures == []
+        assert loop.time() - started >= 0.6  # it did wait as told, three times
+    finally:
+        await worker.close()
+        await queue.aclose()
+
+
+async def test_leaving_a_conversation_lock_never_waits_on_its_keep_alive(redis_url: str, redis_prefix: str) -> None:
+    """Cancelling a task inside a redis-py command can be swallowed; the keep-alive must stop by itself, or the
+    holder hangs on leaving while the lock is extended forever."""
+    client = redis_client(redis_url)
+    locks = RedisConversationLocks(client, redis_prefix, lease_s=0.006, wait_s=5)  # extends every 2 ms
+    rng = random.Random(1)
+
+    async def hold_many() -> None:
+        for conversation_id in range(150):
+            async with locks.hold(conversation_id):
+                await asyncio.sleep(rng.uniform(0, 0.004))
+
+    try:
+        holding = asyncio.create_task(hold_many())
+        done, _ = await asyncio.wait({holding}, timeout=20)  # not a timeout that cancels: that could hang too
+        assert done, "leaving a conversation lock hung"
+        holding.result()
+        await asyncio.sleep(0.05)
+        assert [key async for key in client.scan_iter(match=f"{redis_prefix}:aibroker:lock:*")] == []
+    finally:
+        await client.aclose()
+
+
+async def test_confirm_fails_once_the_lock_was_lost_while_held(redis_url: str, redis_prefix: str) -> None:
+    """A Redis restart wipes the lock while its job runs on: the job must not send (another may answer)."""
+    client = redis_client(redis_url)
+    locks = RedisConversationLocks(client, redis_prefix, lease_s=3, wait_s=1)
+    key = f"{redis_prefix}:aibroker:lock:conversation:9"
+    try:
+        async with locks.hold(9):
+            await locks.confirm(9)
+            await client.delete(key)  # what a restart without persistence does
+            with pytest.raises(ConversationLockLost):
+                await locks.confirm(9)
+            async with locks.hold(9):  # nested holds are per conversation; another worker could take it now
+                await locks.confirm(9)
+        async with locks.hold(9):
+            await client.set(key, "someone-else")
+            with pytest.raises(ConversationLockLost):
+                await locks.confirm(9)
+        with pytest.raises(RuntimeError):
+            await locks.confirm(9)  # only inside hold()
+    finally:
+        await client.aclose()
