@@ -23,16 +23,17 @@ class HandoffService:
     async def hand_off(self, conversation: ConversationRecord, decision: HandoffDecision) -> bool:
         """Move the conversation to humans (Chatwoot `open`). False if humans already owned it.
 
-        The inbox status goes first: if it cannot be set, nothing has changed and the caller's retry hands off
-        again. (Owner first would leave, after a failure, a conversation that we consider the humans' and that
-        no agent sees in the inbox's open view; a retry would find it human-owned and do nothing.) If we die
-        right after, the inbox's status webhook makes our owner human too. The agents' note, the attribute and
-        the label are best effort."""
+        Our owner changes only once the inbox shows the conversation `open`: if the status cannot be set, the
+        bot still owns it and the caller's retry hands off again. (Owner first would leave, after a failure, a
+        conversation we consider the humans' that no agent sees in the inbox's open view, and a retry would find
+        it human-owned and do nothing.) The broker's slot is released first, with the reason, so the inbox's own
+        status webhook (which marks the conversation human-owned too) cannot record another reason. The agents'
+        note, the attribute and the label are best effort."""
         if conversation.owner == Owner.HUMAN:
             return False
+        await self._assignment.release(conversation, handoff_reason=decision.reason.value)
         await self._inbox.set_status(conversation.inbox_conversation_id, ConversationStatus.OPEN)
         await self._store.set_ownership(conversation.id, owner=Owner.HUMAN, status=ConversationStatus.OPEN)
-        await self._assignment.release(conversation, handoff_reason=decision.reason.value)
         try:
             # The reason is for agents; the customer is told a specialist is coming.
             await self._inbox.post_activity(conversation.inbox_conversation_id, decision.note, internal=True)
