@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     chatwoot_website_token: SecretStr | None = Field(default=None, validation_alias="CHATWOOT_WEBSITE_TOKEN")
     chatwoot_webhook_secret: SecretStr | None = Field(default=None, validation_alias="CHATWOOT_WEBHOOK_SECRET")
     chatwoot_allow_unsigned: bool = Field(default=False, validation_alias="CHATWOOT_ALLOW_UNSIGNED")
+    # Per call; a call that times out is retried (a message POST first looks for its own earlier attempt).
+    chatwoot_timeout_s: float = Field(default=10.0, gt=0, le=120, validation_alias="CHATWOOT_TIMEOUT_S")
     safe_fetch_allow_private_network: bool = Field(default=False,
                                                    validation_alias="SAFE_FETCH_ALLOW_PRIVATE_NETWORK")
 

@@ -83,7 +83,7 @@ class ChaosConfig:
     fault_share: float = 0.2
     fault_statuses: tuple[int, ...] = (500, 502, 503, 429)
     timeout_share: float = 0.05
-    timeout_s: float = 10.5  # longer than the Chatwoot adapter's client timeout (10 s, not configurable)
+    timeout_s: float = 10.5  # longer than the Chatwoot adapter's client timeout (CHATWOOT_TIMEOUT_S, 10 s)
     kill_every_s: float = 4.0
     redis_restart_at: float | None = 0.5  # share of the sending phase; None: no Redis restart
     redis_down_s: float = 1.0

@@ -12,6 +12,7 @@ import pytest
 
 from aibroker.adapters.inbox.chatwoot import ChatwootInbox
 from aibroker.adapters.inbox.chatwoot_http import CircuitOpenError
+from aibroker.config import Settings
 from aibroker.domain.conversation import ConversationStatus
 from aibroker.errors import PermanentInboxError, TransientInboxError
 from tests.adapters.inbox.conftest import MakeInbox
@@ -69,6 +70,22 @@ async def test_timeout_is_transient(fake: FakeChatwoot, make_inbox: MakeInbox) -
     with pytest.raises(TransientInboxError) as caught:
         await make_inbox(timeout_s=0.2, max_retries=1).set_status(conversation, ConversationStatus.OPEN)
     assert "timeout" in caught.value.reason and caught.value.status is None
+
+
+async def test_the_timeout_comes_from_chatwoot_timeout_s(fake: FakeChatwoot) -> None:
+    conversation = _conversation(fake)
+    settings = Settings(_env_file=None, CHATWOOT_BASE_URL=fake.base_url,  # type: ignore[call-arg]
+                        CHATWOOT_ACCOUNT_ID=fake.account_id, CHATWOOT_INBOX_ID=fake.inbox_id,
+                        CHATWOOT_API_TOKEN=fake.user_token, CHATWOOT_TIMEOUT_S=0.3)
+    inbox = ChatwootInbox.from_settings(settings)
+    fake.faults.timeout_next(1, seconds=2.0, path=STATUS)
+    try:
+        started = time.monotonic()
+        await inbox.set_status(conversation, ConversationStatus.OPEN)  # timed out once, then retried
+        assert time.monotonic() - started < 1.5  # gave up on the slow call long before Chatwoot answered it
+        assert len(fake.requests("POST", STATUS)) == 2 and fake.conversation(conversation).status == "open"
+    finally:
+        await inbox.aclose()
 
 
 async def test_timeout_then_success(fake: FakeChatwoot, make_inbox: MakeInbox) -> None:
@@ -129,8 +146,8 @@ async def test_wrong_token_is_permanent(fake: FakeChatwoot, make_inbox: MakeInbo
     assert "not-a-token" not in str(caught.value)
 
 
-async def test_circuit_opens_after_consecutive_failures_then_half_opens(fake: FakeChatwoot,
-                                                                        make_inbox: MakeInbox) -> None:
+async def test_circuit_opens_when_calls_keep_failing_then_half_opens(fake: FakeChatwoot,
+                                                                     make_inbox: MakeInbox) -> None:
     conversation = _conversation(fake)
     inbox = make_inbox(max_retries=0, breaker_threshold=3, breaker_reset_s=0.3)
     fake.faults.fail_next(3, status=503)

@@ -55,7 +55,7 @@ class ChatwootInbox:
                  transport: httpx.AsyncBaseTransport | None = None,
                  history_store: MessageHistoryStore | None = None, backoff_base_s: float = 0.5,
                  max_retry_after_s: float = 30.0, breaker_threshold: int = 5,
-                 breaker_reset_s: float = 30.0) -> None:
+                 breaker_reset_s: float = 10.0) -> None:
         if not api_token and not bot_token:
             raise ValueError("ChatwootInbox needs a user API token, a bot token, or both")
         self._user_token = api_token or None
@@ -82,7 +82,7 @@ class ChatwootInbox:
         api = settings.chatwoot_api_token.get_secret_value() if settings.chatwoot_api_token else None
         bot = settings.chatwoot_bot_token.get_secret_value() if settings.chatwoot_bot_token else None
         return cls(settings.chatwoot_base_url, settings.chatwoot_account_id, settings.chatwoot_inbox_id,
-                   api, bot, transport=transport, history_store=history_store)
+                   api, bot, timeout_s=settings.chatwoot_timeout_s, transport=transport, history_store=history_store)
 
     @property
     def breaker(self) -> CircuitBreaker:
