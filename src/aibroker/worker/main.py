@@ -83,7 +83,7 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
     worker = await start_worker(settings, redis_url, dispatcher.handle, on_failed=dispatcher.on_failed)
     beating = asyncio.create_task(heartbeat.run(stop))
     reconciling = asyncio.create_task(reconcile_periodically(container, stop))
-    sweeping = asyncio.create_task(Sweeper(container.store, container.queue).run(stop))
+    sweeping = asyncio.create_task(Sweeper(container.store, container.queue, container.redis).run(stop))
     log.info("worker started: queue=%s concurrency=%d", settings.queue_name, settings.worker_concurrency)
     try:
         await stop.wait()
