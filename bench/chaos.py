@@ -1,10 +1,11 @@
 """Chaos benchmark: nothing lost, nothing doubled, at scale.
 
-    .venv/bin/python bench/chaos.py --messages 2000 --conversations 200
+    .venv/bin/python -m bench.chaos --messages 2000 --conversations 200
+    .venv/bin/python -m bench.chaos --database-url postgresql://…/empty_db --tag postgresql
 
 Runs the API and worker processes against the fake Chatwoot with faults, duplicate webhooks, worker SIGKILLs
 and a Redis restart (see tests/support/chaos.py, shared with tests/chaos/test_chaos.py), then prints the
-counts and writes them to bench/results/chaos-<timestamp>.json and bench/results/chaos-latest.json.
+counts and writes them to bench/results/chaos[-<tag>]-<timestamp>.json and chaos[-<tag>]-latest.json.
 Exit status 1 when anything was lost or doubled.
 """
 
@@ -22,13 +23,13 @@ import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import json  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 
 from tests.support.chaos import ChaosConfig, ChaosRun  # noqa: E402
 
 from aibroker.adapters.db.engine import create_engine  # noqa: E402
 from aibroker.adapters.db.migrate import migrate  # noqa: E402
 from aibroker.config import Settings  # noqa: E402
+from bench.common import RESULTS_DIR, header, load_average, write_results  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--concurrency", type=int, default=defaults.worker_concurrency, help="WORKER_CONCURRENCY")
     add("--database-url", default=None, help="an EMPTY database to use (default: a fresh SQLite file)")
     add("--work-dir", type=Path, default=None, help="logs and data (default: a temporary directory)")
-    add("--results-dir", type=Path, default=ROOT / "bench" / "results")
+    add("--results-dir", type=Path, default=RESULTS_DIR, help="default: bench/results")
+    add("--tag", default="", help="suffix for the result file names (e.g. --tag postgresql)")
     return parser
 
 
@@ -81,19 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     database_url = args.database_url or f"sqlite:///{work_dir / 'aibroker.db'}"
     asyncio.run(_migrate(database_url))
     print(f"chaos: work dir {work_dir} (logs in {work_dir / 'logs'})", flush=True)
+    started = header("chaos", args)
 
     report = ChaosRun(config, database_url, work_dir, log=lambda line: print(line, flush=True)).run()
-    result = {"benchmark": "chaos", "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "work_dir": str(work_dir),
+    result = {**started, "load_average_at_end": load_average(), "work_dir": str(work_dir),
               "problems": report.problems(), **report.as_dict()}
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for name in (f"chaos-{stamp}.json", "chaos-latest.json"):
-        (args.results_dir / name).write_text(json.dumps(result, indent=2) + "\n")
+    path = write_results(args.results_dir, "chaos", result, args.tag)
     print(report.summary())
     print(json.dumps({k: result[k] for k in ("customer_messages", "conversations", "answered", "handed_off",
                                              "lost", "duplicates", "replies", "greetings", "handoffs",
                                              "latency_ms", "chaos", "phases", "problems")}, indent=2))
-    print(f"chaos: results in {args.results_dir / f'chaos-{stamp}.json'}")
+    print(f"chaos: results in {path}")
     return 1 if report.problems() or not report.settled else 0
 
 
