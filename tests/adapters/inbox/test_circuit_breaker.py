@@ -37,6 +37,15 @@ def test_a_fifth_of_calls_failing_never_opens_it_even_in_runs() -> None:
         assert breaker.state == "closed", f"opened at call {number}"
 
 
+def test_a_just_started_worker_is_not_tripped_by_a_small_unlucky_sample() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(clock=clock)  # the defaults
+    for number in range(16):  # its first calls: 7 of 16 fail (a quarter-failing Chatwoot, unlucky start)
+        clock.now += 0.1
+        _call(breaker, fails=number % 2 == 0 and number < 14)
+    assert breaker.state == "closed"
+
+
 def test_a_chatwoot_that_is_down_is_cut_off_after_the_threshold() -> None:
     clock = Clock()
     breaker = CircuitBreaker(failure_threshold=5, clock=clock)

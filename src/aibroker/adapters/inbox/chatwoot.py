@@ -54,7 +54,7 @@ class ChatwootInbox:
                  bot_token: str | None, *, timeout_s: float = 10, max_retries: int = 3,
                  transport: httpx.AsyncBaseTransport | None = None,
                  history_store: MessageHistoryStore | None = None, backoff_base_s: float = 0.5,
-                 max_retry_after_s: float = 30.0, breaker_threshold: int = 5,
+                 max_retry_after_s: float = 30.0, breaker_threshold: int = 10,
                  breaker_reset_s: float = 10.0) -> None:
         if not api_token and not bot_token:
             raise ValueError("ChatwootInbox needs a user API token, a bot token, or both")
