@@ -35,17 +35,19 @@ class Conflict(AibrokerError):
 
 
 class DependencyUnavailable(AibrokerError):
-    """A part we depend on is down; callers should retry later (HTTP 503)."""
+    """A part we depend on is down; callers should retry later (HTTP 503). `retry_after_s`, when the part said
+    when to come back, lets the job queue delay a job that long without spending one of its attempts."""
 
-    def __init__(self, part: str, reason: str) -> None:
+    def __init__(self, part: str, reason: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(f"{part} unavailable: {reason}")
         self.part = part
         self.reason = reason
+        self.retry_after_s = retry_after_s
 
 
 class InboxError(DependencyUnavailable):
-    def __init__(self, reason: str, *, status: int | None = None) -> None:
-        super().__init__("inbox", reason)
+    def __init__(self, reason: str, *, status: int | None = None, retry_after_s: float | None = None) -> None:
+        super().__init__("inbox", reason, retry_after_s=retry_after_s)
         self.status = status
 
 
@@ -53,8 +55,7 @@ class TransientInboxError(InboxError):
     """Retry with backoff: rate limited, server error, timeout, connection refused, open circuit."""
 
     def __init__(self, reason: str, *, status: int | None = None, retry_after_s: float | None = None) -> None:
-        super().__init__(reason, status=status)
-        self.retry_after_s = retry_after_s
+        super().__init__(reason, status=status, retry_after_s=retry_after_s)
 
 
 class PermanentInboxError(InboxError):

@@ -212,7 +212,10 @@ SendGuard = Callable[[], Awaitable[None]]
 class ConversationLocks(Protocol):
     """Only one holder per conversation across all workers (see adapters/queue/conversation_lock.py)."""
 
-    def hold(self, conversation_id: int) -> AbstractAsyncContextManager[None]: ...
+    def hold(self, conversation_id: int, *, wait_s: float | None = None) -> AbstractAsyncContextManager[None]:
+        """Hold the conversation; raise DependencyUnavailable (with `retry_after_s`) if it stays busy longer than
+        `wait_s` (default: the adapter's own, a few seconds)."""
+        ...
 
     async def confirm(self, conversation_id: int) -> None:
         """Raise DependencyUnavailable unless the caller has held the lock without a break since `hold` took it

@@ -44,6 +44,7 @@ HANDOFF_TEXT = ("I'll bring in one of our human specialists now; they will conti
                 "shortly.")
 Sleep = Callable[[float], Awaitable[None]]
 HISTORY_LIMIT = 50
+GIVE_UP_WAIT_S = 60.0
 
 
 class ReplyService:
@@ -211,8 +212,9 @@ class ReplyService:
 
     # --- final failure ------------------------------------------------------------------------------
     async def give_up(self, job: NewConversationJob | IncomingMessageJob, reason: str) -> str:
-        """The job's last attempt failed: one apology and a handoff to a human, exactly once."""
-        async with self._locks.hold(job.conversation_id):
+        """The job's last attempt failed: one apology and a handoff to a human, exactly once. (Not a queued job,
+        so it may wait for the conversation as long as another job could hold it.)"""
+        async with self._locks.hold(job.conversation_id, wait_s=GIVE_UP_WAIT_S):
             conversation = await self._store.get_conversation(job.conversation_id)
             if conversation is None:
                 return "skipped: conversation gone"

@@ -14,6 +14,7 @@ from contextlib import suppress
 from aibroker.bootstrap import Container, build_container
 from aibroker.config import Settings
 from aibroker.domain.jobs import Job, NewConversationJob
+from aibroker.errors import DependencyUnavailable
 from aibroker.logging import get_logger
 from aibroker.worker.heartbeat import Heartbeat
 from aibroker.worker.sweeper import Sweeper
@@ -42,6 +43,9 @@ class JobDispatcher:
             state["processed"] += 1
             log.info("job %s attempt %d: %s", job.job_id, attempt, outcome)
             return outcome
+        except DependencyUnavailable as error:  # deferred (the queue delays it, no attempt spent) or failed
+            state["deferred" if error.retry_after_s is not None else "failed"] += 1
+            raise
         except Exception:
             state["failed"] += 1
             raise

@@ -161,3 +161,46 @@ async def test_confirm_fails_once_the_lock_was_lost_while_held(redis_url: str, r
             await locks.confirm(9)  # only inside hold()
     finally:
         await client.aclose()
+
+
+async def test_a_job_on_a_busy_conversation_steps_out_of_the_active_set_until_it_is_free(
+        redis_url: str, redis_prefix: str) -> None:
+    """A job that finds its conversation busy for longer than `wait_s` is delayed, not left active (where each
+    crash of its worker would count as a stall) and not charged an attempt; it runs once the conversation is
+    free, whoever held it."""
+    settings = _settings(redis_prefix, JOB_ATTEMPTS=1)  # a single attempt: a charged retry would fail the job
+    client = redis_client(redis_url)
+    locks = RedisConversationLocks(client, redis_prefix, lease_s=3, wait_s=0.2, retry_after_s=0.1)
+    runs: list[int] = []
+    failures: list[str] = []
+    answered = asyncio.Event()
+
+    async def handler(job: Job, attempt: int) -> str:
+        runs.append(attempt)
+        async with locks.hold(job.conversation_id):
+            answered.set()
+            return "answered"
+
+    async def on_failed(job: Job, reason: str, final: bool) -> None:
+        failures.append(reason)
+
+    queue = BullJobQueue(settings, redis_url)
+    worker = await start_worker(settings, redis_url, handler, on_failed=on_failed)
+    try:
+        async with locks.hold(4):  # another job is answering conversation 4 for a while
+            await queue.enqueue(IncomingMessageJob(conversation_id=4, message_id="8"))
+            seen: set[str] = set()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 2.0
+            while loop.time() < deadline:
+                counts = await queue.counts()
+                seen.update(state for state in ("active", "delayed") if counts[state])
+                await asyncio.sleep(0.02)
+            assert not answered.is_set() and len(runs) >= 3  # it kept coming back ...
+            assert "delayed" in seen  # ... and waited outside the active set in between
+        await asyncio.wait_for(answered.wait(), 10)
+        assert set(runs) == {1} and failures == []  # never charged an attempt, never failed
+    finally:
+        await worker.close()
+        await queue.aclose()
+        await client.aclose()

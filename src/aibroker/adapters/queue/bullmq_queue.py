@@ -6,8 +6,9 @@ Two rules keep "accepted is never lost" true when jobs fail:
 - enqueueing a job whose id sits in the failed set replaces it: callers only queue outstanding work (the
   sweeper, a redelivered webhook), so a job that ran out of attempts, or that BullMQ failed after repeated
   stalls, runs again instead of blocking its id for the failed set's 7 days;
-- a dependency that says when to come back (`retry_after_s`: Chatwoot's 429 Retry-After, its open circuit)
-  delays the job that long without spending an attempt, so an outage cannot use up every attempt in seconds.
+- a dependency that says when to come back (`retry_after_s`: Chatwoot's 429 Retry-After, its open circuit, a
+  conversation another job is answering) delays the job that long without spending an attempt, so an outage
+  cannot use up every attempt in seconds.
 """
 
 from __future__ import annotations
@@ -133,10 +134,9 @@ async def start_worker(settings: Settings, redis_url: str, handler: JobHandler, 
         try:
             return await handler(job, int(bull_job.attemptsMade) + 1)
         except DependencyUnavailable as error:
-            retry_after_s = getattr(error, "retry_after_s", None)
-            if retry_after_s is None:
+            if error.retry_after_s is None:
                 raise
-            delay_ms = int(min(float(retry_after_s), MAX_DEPENDENCY_DELAY_S) * 1000) + 50
+            delay_ms = int(min(error.retry_after_s, MAX_DEPENDENCY_DELAY_S) * 1000) + 50
             await bull_job.moveToDelayed(int(time.time() * 1000) + delay_ms, token)  # attempt not counted
             log.info("job %s delayed %d ms without spending an attempt: %s", job.job_id, delay_ms, error)
             raise DelayedError(str(error)) from error

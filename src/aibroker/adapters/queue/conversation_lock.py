@@ -10,6 +10,14 @@ command can be swallowed (redis-py 8 on Python 3.11 turns it into a Redis error)
 cancellation would extend the lock forever while `hold` waited for it: the conversation stuck until the process
 died (found by the chaos test).
 
+A job that finds its conversation busy waits only `wait_s` (a few seconds: long enough for a normal reply,
+pacing included), then gives its slot back: `ConversationBusy` carries `retry_after_s`, so the queue delays the
+job briefly without spending an attempt. A job parked on a busy conversation for a minute would sit in the
+worker's active set all that time, and every crash of that worker would count as one of its stalls; under a
+Chatwoot slowdown plus repeated worker kills such waiters ran out of stalls and ended as apologies and handoffs
+(chaos benchmark). Waiting jobs are not reordered in a harmful way: whichever takes the lock next answers every
+customer message not yet answered, in order, and the others then find them answered.
+
 `confirm` is the fence before an irreversible step (sending a reply): the lock's key must still hold this
 holder's token. A Redis restart without persistence wipes the key while the job runs on; another job may then
 take the conversation, so the first must not send. The lock is never silently taken back.
@@ -35,10 +43,11 @@ _HELD: ContextVar[dict[int, Lock] | None] = ContextVar("aibroker_held_conversati
 
 
 class ConversationBusy(DependencyUnavailable):
-    """Another worker kept the conversation longer than we were willing to wait (the job is retried)."""
+    """Another job kept the conversation longer than we were willing to wait: come back in `retry_after_s`."""
 
-    def __init__(self, conversation_id: int, waited_s: float) -> None:
-        super().__init__("conversation lock", f"conversation {conversation_id} busy for {waited_s:.0f} s")
+    def __init__(self, conversation_id: int, waited_s: float, retry_after_s: float) -> None:
+        super().__init__("conversation lock", f"conversation {conversation_id} busy for {waited_s:.1f} s",
+                         retry_after_s=retry_after_s)
 
 
 class ConversationLockLost(DependencyUnavailable):
@@ -50,22 +59,25 @@ class ConversationLockLost(DependencyUnavailable):
 
 
 class RedisConversationLocks:
-    def __init__(self, redis: aioredis.Redis, prefix: str, *, lease_s: float = 10.0, wait_s: float = 60.0) -> None:
+    def __init__(self, redis: aioredis.Redis, prefix: str, *, lease_s: float = 10.0, wait_s: float = 5.0,
+                 retry_after_s: float = 0.5) -> None:
         self._redis = redis
         self._prefix = prefix
         self._lease_s = lease_s
         self._wait_s = wait_s
+        self._retry_after_s = retry_after_s
 
     @asynccontextmanager
-    async def hold(self, conversation_id: int) -> AsyncIterator[None]:
+    async def hold(self, conversation_id: int, *, wait_s: float | None = None) -> AsyncIterator[None]:
+        wait_s = self._wait_s if wait_s is None else wait_s
         lock = Lock(self._redis, f"{self._prefix}:aibroker:lock:conversation:{conversation_id}",
-                    timeout=self._lease_s, sleep=0.05, blocking_timeout=self._wait_s, thread_local=False)
+                    timeout=self._lease_s, sleep=0.05, blocking_timeout=wait_s, thread_local=False)
         try:
             acquired = await lock.acquire()
         except RedisError as error:
             raise DependencyUnavailable("redis", f"conversation lock: {type(error).__name__}") from error
         if not acquired:
-            raise ConversationBusy(conversation_id, self._wait_s)
+            raise ConversationBusy(conversation_id, wait_s, self._retry_after_s)
         released = asyncio.Event()
         keeper = asyncio.create_task(self._keep_alive(lock, released))
         _KEEPERS.add(keeper)
