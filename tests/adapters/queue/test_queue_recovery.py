@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 from bullmq import UnrecoverableError
 
-from aibroker.adapters.queue.bullmq_queue import BullJobQueue, start_worker
+from aibroker.adapters.queue.bullmq_queue import BullJobQueue, JobHandler, start_worker
 from aibroker.adapters.queue.conversation_lock import ConversationLockLost, RedisConversationLocks
 from aibroker.adapters.queue.redis_options import redis_client
 from aibroker.config import Settings
@@ -22,11 +24,35 @@ def _settings(redis_prefix: str, **env: object) -> Settings:
                     STALLED_INTERVAL_MS=1000, LOCK_DURATION_MS=3000, **env)
 
 
+@asynccontextmanager
+async def _queue_and_worker(settings: Settings, redis_url: str, handler: JobHandler
+                            ) -> AsyncIterator[tuple[BullJobQueue, list[tuple[str, bool]]]]:
+    """A queue and a worker running `handler`; the list collects (reason, final) for every failed attempt."""
+    failures: list[tuple[str, bool]] = []
+
+    async def on_failed(job: Job, reason: str, final: bool) -> None:
+        failures.append((reason, final))
+
+    queue = BullJobQueue(settings, redis_url)
+    worker = await start_worker(settings, redis_url, handler, on_failed=on_failed)
+    try:
+        yield queue, failures
+    finally:
+        await worker.close()
+        await queue.aclose()
+
+
+async def _until(condition: Callable[[], object], timeout_s: float = 15.0) -> None:
+    for _ in range(int(timeout_s / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+
+
 async def test_a_job_that_failed_for_good_runs_again_when_queued_again(redis_url: str, redis_prefix: str) -> None:
     """The sweeper re-queues outstanding work by job id; a failed job with that id must not block it."""
     settings = _settings(redis_prefix, JOB_ATTEMPTS=2)
     attempts: list[int] = []
-    finals: list[bool] = []
     answered = asyncio.Event()
 
     async def handler(job: Job, attempt: int) -> str:
@@ -36,53 +62,32 @@ async def test_a_job_that_failed_for_good_runs_again_when_queued_again(redis_url
         answered.set()
         return "answered"
 
-    async def on_failed(job: Job, reason: str, final: bool) -> None:
-        finals.append(final)
-
-    queue = BullJobQueue(settings, redis_url)
-    worker = await start_worker(settings, redis_url, handler, on_failed=on_failed)
     job = IncomingMessageJob(conversation_id=1, message_id="5")
-    try:
+    async with _queue_and_worker(settings, redis_url, handler) as (queue, failures):
         assert await queue.enqueue(job) is True
-        for _ in range(100):
-            if finals == [False, True]:
-                break
-            await asyncio.sleep(0.1)
-        assert finals == [False, True] and [f["id"] for f in await queue.failed_jobs()] == [job.job_id]
+        await _until(lambda: len(failures) >= 2, timeout_s=10)
+        assert [final for _, final in failures] == [False, True]
+        assert [f["id"] for f in await queue.failed_jobs()] == [job.job_id]
         assert await queue.enqueue(job) is True  # replaced, with fresh attempts
         await asyncio.wait_for(answered.wait(), 15)
         assert attempts == [1, 2, 1]
         assert await queue.failed_jobs() == []
         assert await queue.enqueue(job) is False  # completed: a duplicate again
-    finally:
-        await worker.close()
-        await queue.aclose()
 
 
 async def test_unrecoverable_failures_are_final_whatever_the_attempts(redis_url: str, redis_prefix: str) -> None:
     """BullMQ fails a job that stalled too often with UnrecoverableError, attempts left or not: that is the
     final failure, and the apology-and-handoff hook must hear so."""
     settings = _settings(redis_prefix, JOB_ATTEMPTS=5)
-    failures: list[tuple[str, bool]] = []
-    reported = asyncio.Event()
 
     async def handler(job: Job, attempt: int) -> None:
         raise UnrecoverableError("job stalled more than allowable limit")
 
-    async def on_failed(job: Job, reason: str, final: bool) -> None:
-        failures.append((reason, final))
-        reported.set()
-
-    queue = BullJobQueue(settings, redis_url)
-    worker = await start_worker(settings, redis_url, handler, on_failed=on_failed)
-    try:
+    async with _queue_and_worker(settings, redis_url, handler) as (queue, failures):
         await queue.enqueue(IncomingMessageJob(conversation_id=1, message_id="6"))
-        await asyncio.wait_for(reported.wait(), 15)
+        await _until(lambda: failures)
         await asyncio.sleep(0.3)
         assert failures == [("job stalled more than allowable limit", True)]
-    finally:
-        await worker.close()
-        await queue.aclose()
 
 
 async def test_a_dependency_retry_after_delays_the_job_without_spending_an_attempt(
@@ -90,7 +95,6 @@ async def test_a_dependency_retry_after_delays_the_job_without_spending_an_attem
     """An open circuit (or a 429 with a long Retry-After) must not use up the job's attempts in a few seconds."""
     settings = _settings(redis_prefix, JOB_ATTEMPTS=2)
     attempts: list[int] = []
-    failures: list[str] = []
     answered = asyncio.Event()
 
     async def handler(job: Job, attempt: int) -> str:
@@ -100,21 +104,13 @@ async def test_a_dependency_retry_after_delays_the_job_without_spending_an_attem
         answered.set()
         return "answered"
 
-    async def on_failed(job: Job, reason: str, final: bool) -> None:
-        failures.append(reason)
-
-    queue = BullJobQueue(settings, redis_url)
-    worker = await start_worker(settings, redis_url, handler, on_failed=on_failed)
-    try:
+    async with _queue_and_worker(settings, redis_url, handler) as (queue, failures):
         loop = asyncio.get_running_loop()
         started = loop.time()
         await queue.enqueue(IncomingMessageJob(conversation_id=1, message_id="7"))
         await asyncio.wait_for(answered.wait(), 15)
         assert attempts == [1, 1, 1, 1] and failures == []
         assert loop.time() - started >= 0.6  # it did wait as told, three times
-    finally:
-        await worker.close()
-        await queue.aclose()
 
 
 async def test_leaving_a_conversation_lock_never_waits_on_its_keep_alive(redis_url: str, redis_prefix: str) -> None:
@@ -172,7 +168,6 @@ async def test_a_job_on_a_busy_conversation_steps_out_of_the_active_set_until_it
     client = redis_client(redis_url)
     locks = RedisConversationLocks(client, redis_prefix, lease_s=3, wait_s=0.2, retry_after_s=0.1)
     runs: list[int] = []
-    failures: list[str] = []
     answered = asyncio.Event()
 
     async def handler(job: Job, attempt: int) -> str:
@@ -181,26 +176,20 @@ async def test_a_job_on_a_busy_conversation_steps_out_of_the_active_set_until_it
             answered.set()
             return "answered"
 
-    async def on_failed(job: Job, reason: str, final: bool) -> None:
-        failures.append(reason)
-
-    queue = BullJobQueue(settings, redis_url)
-    worker = await start_worker(settings, redis_url, handler, on_failed=on_failed)
     try:
-        async with locks.hold(4):  # another job is answering conversation 4 for a while
-            await queue.enqueue(IncomingMessageJob(conversation_id=4, message_id="8"))
-            seen: set[str] = set()
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 2.0
-            while loop.time() < deadline:
-                counts = await queue.counts()
-                seen.update(state for state in ("active", "delayed") if counts[state])
-                await asyncio.sleep(0.02)
-            assert not answered.is_set() and len(runs) >= 3  # it kept coming back ...
-            assert "delayed" in seen  # ... and waited outside the active set in between
-        await asyncio.wait_for(answered.wait(), 10)
-        assert set(runs) == {1} and failures == []  # never charged an attempt, never failed
+        async with _queue_and_worker(settings, redis_url, handler) as (queue, failures):
+            async with locks.hold(4):  # another job is answering conversation 4 for a while
+                await queue.enqueue(IncomingMessageJob(conversation_id=4, message_id="8"))
+                seen: set[str] = set()
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 2.0
+                while loop.time() < deadline:
+                    counts = await queue.counts()
+                    seen.update(state for state in ("active", "delayed") if counts[state])
+                    await asyncio.sleep(0.02)
+                assert not answered.is_set() and len(runs) >= 3  # it kept coming back ...
+                assert "delayed" in seen  # ... and waited outside the active set in between
+            await asyncio.wait_for(answered.wait(), 10)
+            assert set(runs) == {1} and failures == []  # never charged an attempt, never failed
     finally:
-        await worker.close()
-        await queue.aclose()
         await client.aclose()
