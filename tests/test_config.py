@@ -19,6 +19,7 @@ from aibroker.config import ConfigurationError, load_settings
     ("DATABASE_URL", "mysql://x", "DATABASE_URL=mysql://x: Value error, must be a postgresql:// or sqlite:// URL"),
     ("PORT", "70000", "PORT=70000: Input should be less than or equal to 65535"),
     ("CHATWOOT_TIMEOUT_S", "0", "CHATWOOT_TIMEOUT_S=0: Input should be greater than 0"),
+    ("MAX_STALLED_COUNT", "-1", "MAX_STALLED_COUNT=-1: Input should be greater than or equal to 0"),
 ])
 def test_bad_values_name_the_variable_and_range(monkeypatch: pytest.MonkeyPatch, name: str, value: str,
                                                  expected: str) -> None:

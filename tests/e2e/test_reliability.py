@@ -118,6 +118,28 @@ def test_a_sigkilled_workers_job_is_answered_once_by_another_worker(make_setting
     print(f"reply recovered {recovered_after:.1f} s after SIGKILL (message {message_id})")
 
 
+def test_a_job_whose_workers_keep_dying_ends_in_one_apology_and_a_handoff(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
+                                                                         tmp_path: Path) -> None:
+    """MAX_STALLED_COUNT bounds how often a job resumes after a crash; past it BullMQ fails the job, which is a
+    final failure. With 0, the first SIGKILL is already one too many."""
+    settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=True, MAX_STALLED_COUNT=0)
+    with running_api(settings) as api:
+        with running_workers(settings, tmp_path, count=1) as (first,):
+            conversation_id = _lead(api)
+            _say(api, conversation_id, "no rush, what documents do I need?")
+            wait_for(lambda: query(settings, "SELECT typing FROM inbox_conversations")[0]["typing"],
+                     what="typing on", timeout_s=20)
+            first.kill()
+        with running_workers(settings, tmp_path, count=1):
+            wait_for(lambda: api.get(f"/api/conversations/{conversation_id}").json()["owner"] == "human",
+                     what="handoff", timeout_s=40)
+            wait_for(lambda: _idle(api), what="idle queue")
+            bot = [m["content"] for m in _messages(api, conversation_id) if m["role"] == "bot"]
+            assert len(bot) == 2 and "trouble" in bot[1]  # the greeting, then one apology (no answer)
+            failed = api.get("/api/admin/queue/failed", headers=ADMIN).json()["failed"]
+            assert [f["name"] for f in failed] == ["incoming-message"] and "stalled" in failed[0]["reason"]
+
+
 def test_final_failure_apologises_once_hands_off_and_keeps_the_failed_job(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
                                                                           tmp_path: Path) -> None:
     settings: Settings = make_settings(e2e_db_url, JOB_ATTEMPTS=3)

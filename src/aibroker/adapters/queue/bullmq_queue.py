@@ -147,7 +147,7 @@ async def start_worker(settings: Settings, redis_url: str, handler: JobHandler, 
         "concurrency": settings.worker_concurrency,
         "lockDuration": settings.lock_duration_ms,
         "stalledInterval": settings.stalled_interval_ms,
-        "maxStalledCount": 2,
+        "maxStalledCount": settings.max_stalled_count,
         "autorun": False,
     })
     if on_failed is not None:
