@@ -24,6 +24,7 @@ import asyncio  # noqa: E402
 import json  # noqa: E402
 import tempfile  # noqa: E402
 
+from sqlalchemy import text  # noqa: E402
 from tests.support.chaos import ChaosConfig, ChaosRun  # noqa: E402
 
 from aibroker.adapters.db.engine import create_engine  # noqa: E402
@@ -61,10 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _migrate(database_url: str) -> None:
+async def _migrate(database_url: str) -> int:
+    """Migrate; returns how many conversations the database already holds (the counts need an empty one)."""
     engine = create_engine(Settings(_env_file=None, DATABASE_URL=database_url).sqlalchemy_url)  # type: ignore[call-arg]
     try:
         await migrate(engine)
+        async with engine.connect() as connection:
+            return int((await connection.execute(text("SELECT COUNT(*) FROM conversations"))).scalar_one())
     finally:
         await engine.dispose()
 
@@ -81,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="aibroker-chaos-"))
     work_dir.mkdir(parents=True, exist_ok=True)
     database_url = args.database_url or f"sqlite:///{work_dir / 'aibroker.db'}"
-    asyncio.run(_migrate(database_url))
+    if (held := asyncio.run(_migrate(database_url))) > 0:
+        print(f"chaos: the database already holds {held} conversation(s) (an earlier run's?): give an empty "
+              "database, or a new --work-dir", file=sys.stderr)
+        return 2
     print(f"chaos: work dir {work_dir} (logs in {work_dir / 'logs'})", flush=True)
     started = header("chaos", args)
 
