@@ -52,9 +52,9 @@ class Settings(BaseSettings):
     stalled_interval_ms: int = Field(default=5000, ge=500, le=300_000, validation_alias="STALLED_INTERVAL_MS")
     lock_duration_ms: int = Field(default=10_000, ge=1000, le=600_000, validation_alias="LOCK_DURATION_MS")
     # How many times a job may be picked up again after its worker died; one more and BullMQ fails it (then: apology
-    # and handoff). Crashes, not our code, stall jobs (a handler exception is an ordinary failed attempt), so
-    # this is set for crash loops: at 2, a reply job had a ~4 % chance of being handed off in the chaos benchmark
-    # (a worker SIGKILLed every 4 s), which kills three workers under the same job in a row.
+    # and handoff). Crashes, not our code, stall jobs (a handler exception is an ordinary failed attempt), so this
+    # is set for crash loops: at 2, about 4 % of reply jobs in the chaos benchmark (a worker SIGKILLed every 4 s)
+    # met three kills in a row and were handed to a human.
     max_stalled_count: int = Field(default=5, ge=0, le=50, validation_alias="MAX_STALLED_COUNT")
     enqueue_timeout_s: float = Field(default=2.0, gt=0, le=30, validation_alias="ENQUEUE_TIMEOUT_S")
 
