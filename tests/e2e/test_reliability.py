@@ -50,6 +50,18 @@ def _say(api: httpx.Client, conversation_id: int, text: str) -> str:
     return message_id
 
 
+def _kill_the_worker_mid_reply(api: httpx.Client, settings: Settings, tmp_path: Path) -> tuple[int, str]:
+    """A lead and a customer message; the only worker has claimed the message and is in its human-like delay
+    (typing shown) when it is SIGKILLed, without any cleanup. Returns (conversation id, message id)."""
+    with running_workers(settings, tmp_path, count=1) as (worker,):
+        conversation_id = _lead(api)
+        message_id = _say(api, conversation_id, "no rush, what documents do I need?")
+        wait_for(lambda: query(settings, "SELECT typing FROM inbox_conversations")[0]["typing"],
+                 what="typing on", timeout_s=20)
+        worker.kill()
+    return conversation_id, message_id
+
+
 def test_a_burst_gets_one_reply_covering_every_message_in_order(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
                                                                   tmp_path: Path) -> None:
     settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=True)
@@ -99,14 +111,8 @@ def test_a_sigkilled_workers_job_is_answered_once_by_another_worker(make_setting
                                                                      tmp_path: Path) -> None:
     settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=True)
     with running_api(settings) as api:
-        with running_workers(settings, tmp_path, count=1) as (first,):
-            conversation_id = _lead(api)
-            message_id = _say(api, conversation_id, "no rush, what documents do I need?")
-            # The worker has claimed the message and is in its human-like delay (typing shown) ...
-            wait_for(lambda: query(settings, "SELECT typing FROM inbox_conversations")[0]["typing"],
-                     what="typing on", timeout_s=20)
-            first.kill()  # ... when it dies without any cleanup.
-            assert ledger(settings, conversation_id)[-1]["state"] == "claimed"
+        conversation_id, message_id = _kill_the_worker_mid_reply(api, settings, tmp_path)
+        assert ledger(settings, conversation_id)[-1]["state"] == "claimed"
         killed_at = time.monotonic()
         with running_workers(settings, tmp_path, count=1):
             wait_for(lambda: _roles(api, conversation_id).count("bot") >= 2, what="recovered reply", timeout_s=40)
@@ -124,12 +130,7 @@ def test_a_job_whose_workers_keep_dying_ends_in_one_apology_and_a_handoff(make_s
     final failure. With 0, the first SIGKILL is already one too many."""
     settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=True, MAX_STALLED_COUNT=0)
     with running_api(settings) as api:
-        with running_workers(settings, tmp_path, count=1) as (first,):
-            conversation_id = _lead(api)
-            _say(api, conversation_id, "no rush, what documents do I need?")
-            wait_for(lambda: query(settings, "SELECT typing FROM inbox_conversations")[0]["typing"],
-                     what="typing on", timeout_s=20)
-            first.kill()
+        conversation_id, _ = _kill_the_worker_mid_reply(api, settings, tmp_path)
         with running_workers(settings, tmp_path, count=1):
             wait_for(lambda: api.get(f"/api/conversations/{conversation_id}").json()["owner"] == "human",
                      what="handoff", timeout_s=40)
