@@ -78,7 +78,12 @@ class Conversation(Base):
     owner: Mapped[str] = mapped_column(String(16), default="bot")
     status: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # SHA-256 of the conversation's access token (the token is never stored); None: admin access only.
+    token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # SHA-256 of the lower-cased e-mail, to find a person's conversations for erasure in any inbox.
+    email_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    consent_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class BrokerAssignment(Base):
@@ -99,6 +104,7 @@ class BrokerAssignment(Base):
     handoff_at: Mapped[datetime | None] = mapped_column(nullable=True)
     released_at: Mapped[datetime | None] = mapped_column(nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    release_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)  # resolved|idle|erased
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
