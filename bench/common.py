@@ -165,6 +165,7 @@ def lead(i: int, run: str, variant: Mapping[str, Any] | None = None) -> dict[str
         "name": f"Bench Lead{i}", "email": f"lead{i}.{run}@bench.example.com", "phone": f"+659{i % 10_000_000:07d}",
         "loanType": "new_purchase", "propertyCategory": "resale", "propertyType": "HDB", "actualIncomes": [8000],
         "actualAges": [34], "employmentType": "employed", "timeline": "next_3_months", "sessionId": f"bench-{i}",
+        "consent": True,
     }
     body.update(variant if variant is not None else LEAD_VARIANTS[i % len(LEAD_VARIANTS)])
     return body

@@ -171,6 +171,7 @@ async def setup_api(args: argparse.Namespace, infra: Infra, base_url: str, run: 
                     reader: DbReader) -> tuple[dict[int, int], dict[int, str], dict[str, float]]:
     """Open C conversations (greeted by the setup worker), then queue one message each on the paused queue."""
     conversations: dict[int, int] = {}
+    tokens: dict[int, str] = {}  # each lead's conversation token: its customer routes need it
     posted: dict[int, str] = {}
     phases: dict[str, float] = {}
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
@@ -181,10 +182,12 @@ async def setup_api(args: argparse.Namespace, infra: Infra, base_url: str, run: 
             response = await client.post("/api/leads", json=lead(i, run, CONSERVATIVE_LEAD))
             response.raise_for_status()
             conversations[i] = response.json()["conversation_id"]
+            tokens[i] = response.json()["conversation_token"]
 
         async def post_message(i: int) -> None:
             response = await client.post(f"/api/conversations/{conversations[i]}/messages",
-                                         json={"content": question(i, 0), "client_message_id": f"{run}-{i}"})
+                                         json={"content": question(i, 0), "client_message_id": f"{run}-{i}"},
+                                         headers={"X-Conversation-Token": tokens[i]})
             if response.status_code == 202:
                 posted[conversations[i]] = response.json()["message_id"]
 

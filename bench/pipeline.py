@@ -84,7 +84,8 @@ async def drive(args: argparse.Namespace, infra: Infra, base_url: str, pids: dic
             response = await client.post("/api/leads", json=lead(i, run))
             response.raise_for_status()
             body = response.json()
-            leads.append({"i": i, "conversation_id": body["conversation_id"], "t_post": t_post,
+            leads.append({"i": i, "conversation_id": body["conversation_id"], "token": body["conversation_token"],
+                          "t_post": t_post,
                           "ack_ms": (time.time() - t_post) * 1000, "persona": body["broker"]["persona_type"]})
 
         t0 = time.monotonic()
@@ -94,6 +95,7 @@ async def drive(args: argparse.Namespace, infra: Infra, base_url: str, pids: dic
         greet_phase_s = time.monotonic() - t0
         leads.sort(key=lambda item: item["i"])
         conversations = [item["conversation_id"] for item in leads]
+        tokens = [{"X-Conversation-Token": item.pop("token")} for item in leads]  # kept out of the results file
 
         async def send(i: int, scheduled: float) -> None:
             index = i % len(conversations)
@@ -102,7 +104,8 @@ async def drive(args: argparse.Namespace, infra: Infra, base_url: str, pids: dic
             try:
                 response = await client.post(f"/api/conversations/{conversations[index]}/messages",
                                              json={"content": question(index, i // len(conversations)),
-                                                   "client_message_id": f"{run}-{i}"})
+                                                   "client_message_id": f"{run}-{i}"},
+                                             headers=tokens[index])
                 record["status"] = response.status_code
                 if response.status_code == 202:
                     record["message_id"] = response.json()["message_id"]

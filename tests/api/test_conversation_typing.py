@@ -10,7 +10,7 @@ from aibroker.adapters.inbox.builtin import BuiltinInbox
 from aibroker.adapters.inbox.chatwoot import ChatwootInbox
 from aibroker.api.routers.conversations import TypingAware, typing_of
 from aibroker.config import Settings
-from tests.support.app import LEAD, running_api
+from tests.support.app import LEAD, customer_headers, running_api
 
 
 async def _set_typing(settings: Settings, conversation_id: int, on: bool) -> None:
@@ -28,12 +28,13 @@ async def _set_typing(settings: Settings, conversation_id: int, on: bool) -> Non
 def test_typing_follows_the_builtin_inbox(make_settings, e2e_db_url: str) -> None:  # type: ignore[no-untyped-def]
     settings: Settings = make_settings(e2e_db_url)
     with running_api(settings) as api:
-        conversation_id = api.post("/api/leads", json=LEAD).json()["conversation_id"]
-        assert api.get(f"/api/conversations/{conversation_id}").json()["typing"] is False
+        lead = api.post("/api/leads", json=LEAD).json()
+        conversation_id, mine = lead["conversation_id"], customer_headers(lead)
+        assert api.get(f"/api/conversations/{conversation_id}", headers=mine).json()["typing"] is False
         asyncio.run(_set_typing(settings, conversation_id, True))
-        assert api.get(f"/api/conversations/{conversation_id}").json()["typing"] is True
+        assert api.get(f"/api/conversations/{conversation_id}", headers=mine).json()["typing"] is True
         asyncio.run(_set_typing(settings, conversation_id, False))
-        assert api.get(f"/api/conversations/{conversation_id}").json()["typing"] is False
+        assert api.get(f"/api/conversations/{conversation_id}", headers=mine).json()["typing"] is False
         schema = api.get("/openapi.json").json()["components"]["schemas"]["ConversationOut"]["properties"]
         assert "typing" in schema
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.app import ADMIN, LEAD, running_api
+from tests.support.app import ADMIN, LEAD, customer_headers, running_api
 
 
 @pytest.fixture
@@ -21,24 +21,26 @@ def test_lead_is_accepted_with_broker_and_conversation(api: httpx.Client) -> Non
     response = api.post("/api/leads", json=LEAD)
     assert response.status_code == 201, response.text
     body = response.json()
-    assert set(body) == {"conversation_id", "broker", "reused"} and body["reused"] is False
+    assert set(body) == {"conversation_id", "broker", "reused", "conversation_token"} and body["reused"] is False
     assert set(body["broker"]) == {"name", "title", "persona_type"}
-    conversation = api.get(f"/api/conversations/{body['conversation_id']}").json()
+    conversation = api.get(f"/api/conversations/{body['conversation_id']}", headers=customer_headers(body)).json()
     assert conversation["owner"] == "bot" and conversation["status"] == "pending"
     assert conversation["broker"] == body["broker"]
 
 
 def test_legacy_path_and_snake_case_are_accepted(api: httpx.Client) -> None:
-    snake = {"name": "Bo Lim", "email": "bo@example.com", "loan_type": "refinance", "property_type": "private"}
+    snake = {"name": "Bo Lim", "email": "bo@example.com", "loan_type": "refinance", "property_type": "private",
+             "consent": True}
     response = api.post("/api/chatwoot-conversation", json=snake)
     assert response.status_code == 201, response.text
 
 
 def test_same_contact_and_loan_type_reuses_the_conversation(api: httpx.Client) -> None:
     first = api.post("/api/leads", json=LEAD).json()
-    second = api.post("/api/leads", json=LEAD).json()
+    second = api.post("/api/leads", json=LEAD, headers=customer_headers(first)).json()  # the same browser
     assert second["reused"] is True and second["conversation_id"] == first["conversation_id"]
-    other = api.post("/api/leads", json={**LEAD, "loanType": "refinance"}).json()
+    assert second["conversation_token"] == first["conversation_token"]
+    other = api.post("/api/leads", json={**LEAD, "loanType": "refinance"}, headers=customer_headers(first)).json()
     assert other["reused"] is False and other["conversation_id"] != first["conversation_id"]
 
 
@@ -90,19 +92,21 @@ def test_unknown_conversations_are_404(api: httpx.Client) -> None:
 
 
 def test_customer_message_is_accepted_and_listed_in_order(api: httpx.Client) -> None:
-    conversation_id = api.post("/api/leads", json=LEAD).json()["conversation_id"]
+    lead = api.post("/api/leads", json=LEAD).json()
+    conversation_id, mine = lead["conversation_id"], customer_headers(lead)
     for text in ("first", "second"):
-        response = api.post(f"/api/conversations/{conversation_id}/messages", json={"content": text})
+        response = api.post(f"/api/conversations/{conversation_id}/messages", json={"content": text}, headers=mine)
         assert response.status_code == 202 and response.json()["queued"] is True
-    messages = api.get(f"/api/conversations/{conversation_id}/messages").json()["messages"]
+    messages = api.get(f"/api/conversations/{conversation_id}/messages", headers=mine).json()["messages"]
     assert [(m["role"], m["content"]) for m in messages] == [("customer", "first"), ("customer", "second")]
     assert set(messages[0]) == {"id", "role", "content", "created_at"}
 
 
 @pytest.mark.parametrize("body", [{}, {"content": ""}, {"content": 5}, {"content": "x" * 4001}])
 def test_bad_customer_messages_are_422(api: httpx.Client, body: dict[str, object]) -> None:
-    conversation_id = api.post("/api/leads", json=LEAD).json()["conversation_id"]
-    assert api.post(f"/api/conversations/{conversation_id}/messages", json=body).status_code == 422
+    lead = api.post("/api/leads", json=LEAD).json()
+    assert api.post(f"/api/conversations/{lead['conversation_id']}/messages", json=body,
+                    headers=customer_headers(lead)).status_code == 422
 
 
 def test_health_names_the_missing_worker(api: httpx.Client) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aibroker.config import Settings
-from tests.support.app import ADMIN, LEAD, running_workers
+from tests.support.app import ADMIN, LEAD, customer_headers, running_workers
 from tests.support.chatwoot import (
     Stack,
     bot_replies,
@@ -83,11 +83,23 @@ def test_lead_intake_creates_contact_conversation_and_one_greeting(make_settings
         # One job ran (the greeting); neither echo queued anything.
         assert stack.settle() == counts and counts["completed"] == 1 and counts["failed"] == 0
 
-        # The form submitted again: the same conversation, still one greeting.
-        again = stack.api.post("/api/leads", json=LEAD).json()
+        # The form submitted again by the same browser (its token): the same conversation, still one greeting.
+        again = stack.api.post("/api/leads", json=LEAD, headers=customer_headers(lead)).json()
         assert again["reused"] is True and again["conversation_id"] == lead["conversation_id"]
         stack.settle()
         assert len(bot_replies(cw, conv)) == 1 and len(cw.state.conversations) == 1
+
+        # The same e-mail from another browser (no token): the same Chatwoot contact, a new conversation, so
+        # agents see both, and the answer says nothing of the first one.
+        other = stack.api.post("/api/leads", json={**LEAD, "email": "Ann.Tan@Example.com"}).json()
+        assert other["reused"] is False and other["conversation_id"] != lead["conversation_id"]
+        assert other["conversation_token"] != lead["conversation_token"]
+        other_conv = stack.inbox_id_of(other["conversation_id"])
+        assert other_conv != conv and cw.conversation(other_conv).contact_id == contacts[0].id
+        assert len(cw.state.contacts) == 1 and len(cw.state.conversations) == 2
+        wait_for(lambda: bot_replies(cw, other_conv), what="the new conversation's own greeting", timeout_s=30)
+        stack.settle()
+        assert len(bot_replies(cw, conv)) == 1 and len(bot_replies(cw, other_conv)) == 1
 
 
 def test_signed_customer_message_gets_one_paced_reply_even_when_delivered_twice(

@@ -7,12 +7,12 @@ from pathlib import Path
 import httpx
 
 from aibroker.config import Settings
-from tests.support.app import LEAD, running_api, running_workers
+from tests.support.app import ADMIN, LEAD, customer_headers, running_api, running_workers
 from tests.support.servers import wait_for
 
 
 def _messages(api: httpx.Client, conversation_id: int) -> list[dict[str, str]]:
-    response = api.get(f"/api/conversations/{conversation_id}/messages")
+    response = api.get(f"/api/conversations/{conversation_id}/messages", headers=ADMIN)
     response.raise_for_status()
     messages: list[dict[str, str]] = response.json()["messages"]
     return messages
@@ -33,10 +33,11 @@ def test_lead_gets_greeting_and_each_message_exactly_one_reply(make_settings, e2
         system = [m for m in _messages(api, conversation_id) if m["role"] == "system"]
         assert system and lead["broker"]["name"] in system[0]["content"]
 
-        # The same lead again (form resubmitted): reused, and still exactly one greeting.
-        assert api.post("/api/leads", json=LEAD).json()["reused"] is True
+        # The same lead again (form resubmitted by the same browser): reused, and still exactly one greeting.
+        assert api.post("/api/leads", json=LEAD, headers=customer_headers(lead)).json()["reused"] is True
 
-        api.post(f"/api/conversations/{conversation_id}/messages", json={"content": "How does TDSR work?"})
+        api.post(f"/api/conversations/{conversation_id}/messages", json={"content": "How does TDSR work?"},
+                 headers=customer_headers(lead))
         wait_for(lambda: len(_bot_replies(api, conversation_id)) >= 2, what="reply", timeout_s=30)
         health = wait_for(lambda: api.get("/api/health").status_code == 200 and api.get("/api/health").json(),
                           what="healthy", timeout_s=20)

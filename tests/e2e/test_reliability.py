@@ -12,16 +12,27 @@ import httpx
 
 from aibroker.adapters.queue.embedded_redis import EmbeddedRedis
 from aibroker.config import Settings
-from tests.support.app import ADMIN, LEAD, running_api, running_workers
+from tests.support.app import ADMIN, LEAD, customer_headers, running_api, running_workers
 from tests.support.db import execute, ledger, query
 from tests.support.servers import free_port, wait_for
 
+# The customer's side of each conversation a test opened: its access token, as the lead's browser keeps it.
+# (The tests read conversations as the operator, with the admin token; customers write with their own.)
+_CUSTOMERS: dict[int, dict[str, str]] = {}
+
 
 def _messages(api: httpx.Client, conversation_id: int) -> list[dict[str, Any]]:
-    response = api.get(f"/api/conversations/{conversation_id}/messages")
+    response = api.get(f"/api/conversations/{conversation_id}/messages", headers=ADMIN)
     response.raise_for_status()
     messages: list[dict[str, Any]] = response.json()["messages"]
     return [m for m in messages if m["role"] != "system"]
+
+
+def _conversation(api: httpx.Client, conversation_id: int) -> dict[str, Any]:
+    response = api.get(f"/api/conversations/{conversation_id}", headers=ADMIN)
+    response.raise_for_status()
+    conversation: dict[str, Any] = response.json()
+    return conversation
 
 
 def _roles(api: httpx.Client, conversation_id: int) -> list[str]:
@@ -39,12 +50,14 @@ def _lead(api: httpx.Client, email: str | None = None) -> int:
     response = api.post("/api/leads", json=body)
     assert response.status_code == 201, response.text
     conversation_id: int = response.json()["conversation_id"]
+    _CUSTOMERS[conversation_id] = customer_headers(response.json())
     wait_for(lambda: "bot" in _roles(api, conversation_id), what="greeting", timeout_s=30)
     return conversation_id
 
 
 def _say(api: httpx.Client, conversation_id: int, text: str) -> str:
-    response = api.post(f"/api/conversations/{conversation_id}/messages", json={"content": text})
+    response = api.post(f"/api/conversations/{conversation_id}/messages", json={"content": text},
+                        headers=_CUSTOMERS[conversation_id])
     assert response.status_code == 202, response.text
     message_id: str = response.json()["message_id"]
     return message_id
@@ -132,7 +145,7 @@ def test_a_job_whose_workers_keep_dying_ends_in_one_apology_and_a_handoff(make_s
     with running_api(settings) as api:
         conversation_id, _ = _kill_the_worker_mid_reply(api, settings, tmp_path)
         with running_workers(settings, tmp_path, count=1):
-            wait_for(lambda: api.get(f"/api/conversations/{conversation_id}").json()["owner"] == "human",
+            wait_for(lambda: _conversation(api, conversation_id)["owner"] == "human",
                      what="handoff", timeout_s=40)
             wait_for(lambda: _idle(api), what="idle queue")
             bot = [m["content"] for m in _messages(api, conversation_id) if m["role"] == "bot"]
@@ -149,7 +162,7 @@ def test_final_failure_apologises_once_hands_off_and_keeps_the_failed_job(make_s
         # A record no code path can answer (its broker persona was deleted by an operator): every attempt fails.
         execute(settings, "UPDATE conversations SET persona_name = 'Retired Broker' WHERE id = :c", c=conversation_id)
         _say(api, conversation_id, "hello?")
-        wait_for(lambda: api.get(f"/api/conversations/{conversation_id}").json()["owner"] == "human",
+        wait_for(lambda: _conversation(api, conversation_id)["owner"] == "human",
                  what="handoff", timeout_s=40)
         wait_for(lambda: _idle(api), what="idle queue")
         apologies = [m for m in _messages(api, conversation_id) if m["role"] == "bot" and "trouble" in m["content"]]
@@ -157,7 +170,7 @@ def test_final_failure_apologises_once_hands_off_and_keeps_the_failed_job(make_s
         failed = api.get("/api/admin/queue/failed", headers=ADMIN).json()["failed"]
         assert [f["name"] for f in failed] == ["incoming-message"] and "Retired Broker" in failed[0]["reason"]
         assert failed[0]["attempts"] == 3
-        assert api.get(f"/api/conversations/{conversation_id}").json()["status"] == "open"
+        assert _conversation(api, conversation_id)["status"] == "open"
 
 
 def test_sigterm_lets_the_active_reply_finish(make_settings, e2e_db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -184,17 +197,20 @@ def test_redis_outage_gives_503_loses_nothing_and_recovers(make_settings, e2e_db
             redis.stop()
             started = time.monotonic()
             retried = api.post(f"/api/conversations/{conversation_id}/messages",
-                               json={"content": "first question", "client_message_id": "c-1"})
+                               json={"content": "first question", "client_message_id": "c-1"},
+                               headers=_CUSTOMERS[conversation_id])
             assert retried.status_code == 503 and retried.json()["part"] == "redis"
             assert time.monotonic() - started < 5
             abandoned = api.post(f"/api/conversations/{conversation_id}/messages",
-                                 json={"content": "second question", "client_message_id": "c-2"})
+                                 json={"content": "second question", "client_message_id": "c-2"},
+                                 headers=_CUSTOMERS[conversation_id])
             assert abandoned.status_code == 503
             assert api.post("/api/leads", json={**LEAD, "email": "new@example.com"}).status_code == 503
             assert api.get("/api/health").status_code == 503
             redis.start()  # same port, same data: service resumes by itself
             again = api.post(f"/api/conversations/{conversation_id}/messages",
-                             json={"content": "first question", "client_message_id": "c-1"})
+                             json={"content": "first question", "client_message_id": "c-1"},
+                               headers=_CUSTOMERS[conversation_id])
             assert again.status_code == 202 and again.json()["message_id"] == retried_id(api, conversation_id)
             # "c-2" is never retried by its client: the sweeper answers it anyway.
             wait_for(lambda: all(r["state"] == "sent" for r in ledger(settings, conversation_id))
@@ -223,8 +239,8 @@ def test_handoff_then_handback_and_the_bot_is_silent_in_between(make_settings, e
         brokers_before = {b["name"]: b["current_workload"]
                           for b in api.get("/api/admin/brokers", headers=ADMIN).json()["brokers"]}
         _say(api, conversation_id, "can I speak to a real person please")
-        wait_for(lambda: api.get(f"/api/conversations/{conversation_id}").json()["owner"] == "human", what="handoff")
-        conversation = api.get(f"/api/conversations/{conversation_id}").json()
+        wait_for(lambda: _conversation(api, conversation_id)["owner"] == "human", what="handoff")
+        conversation = _conversation(api, conversation_id)
         assert conversation["status"] == "open"
         brokers_after = {b["name"]: b["current_workload"]
                          for b in api.get("/api/admin/brokers", headers=ADMIN).json()["brokers"]}
@@ -252,7 +268,7 @@ def test_explicit_requests_in_several_languages_hand_off(make_settings, e2e_db_u
         for conversation_id, text in zip(conversations, requests, strict=True):
             _say(api, conversation_id, text)
         for conversation_id in conversations:
-            wait_for(lambda c=conversation_id: api.get(f"/api/conversations/{c}").json()["owner"] == "human",
+            wait_for(lambda c=conversation_id: _conversation(api, c)["owner"] == "human",
                      what="handoff")
         wait_for(lambda: _idle(api), what="idle queue")
         for conversation_id in conversations:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,14 @@ from tests.support.servers import WorkerProcess, serve_in_thread
 LEAD: dict[str, Any] = {
     "name": "Ann Tan", "email": "ann.tan@example.com", "phone": "+6591234567", "loanType": "new_purchase",
     "propertyCategory": "resale", "propertyType": "HDB", "actualIncomes": [8000], "actualAges": [32],
-    "employmentType": "employed", "timeline": "next_3_months", "sessionId": "s-1",
+    "employmentType": "employed", "timeline": "next_3_months", "sessionId": "s-1", "consent": True,
 }
 ADMIN = {"Authorization": "Bearer test-admin-token"}
+
+
+def customer_headers(lead: Mapping[str, Any]) -> dict[str, str]:
+    """What the customer's browser sends on its conversation's routes: the token from `POST /api/leads`'s answer."""
+    return {"X-Conversation-Token": str(lead["conversation_token"])}
 
 
 def worker_env(settings: Settings) -> dict[str, str]:

@@ -25,7 +25,7 @@ import httpx
 from aibroker.config import Settings
 from tests.fakes.fake_chatwoot import FakeChatwoot, encode_like_rails, running_fake_chatwoot, sign
 from tests.fakes.fake_chatwoot_state import Message
-from tests.support.app import running_api, running_workers
+from tests.support.app import ADMIN, running_api, running_workers
 from tests.support.db import query
 from tests.support.servers import WorkerProcess, wait_for
 
@@ -89,7 +89,8 @@ class Stack:
                 return self.counts()
 
     def conversation(self, conversation_id: int) -> dict[str, Any]:
-        response = self.api.get(f"/api/conversations/{conversation_id}")
+        """Our record of it, as an operator sees it (the admin token opens every conversation)."""
+        response = self.api.get(f"/api/conversations/{conversation_id}", headers=ADMIN)
         response.raise_for_status()
         body: dict[str, Any] = response.json()
         return body

@@ -30,6 +30,13 @@ class LeadAccepted(BaseModel):
     conversation_id: int
     broker: BrokerOut
     reused: bool
+    conversation_token: str = Field(description="the key to this conversation: send it as the "
+                                    "`X-Conversation-Token` header on its routes (and on a repeated lead form "
+                                    "to continue it). Shown only here; the server keeps only its hash.")
+
+
+class PublicConfig(BaseModel):
+    privacy_policy_url: str = Field(description="the privacy notice the lead form links to")
 
 
 class CustomerMessageIn(BaseModel):

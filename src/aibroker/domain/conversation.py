@@ -62,6 +62,9 @@ class ConversationRecord(BaseModel):
     status: ConversationStatus
     created_at: datetime
     last_activity_at: datetime
+    # SHA-256 of the customer's access token (domain/privacy.py); None for conversations from before tokens,
+    # which only the admin token opens.
+    token_hash: str | None = Field(default=None, repr=False)
 
 
 class BrokerRecord(BaseModel):

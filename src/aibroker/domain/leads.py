@@ -71,6 +71,9 @@ class LeadForm(BaseModel):
     outstanding_loan: float | None = Field(default=None, ge=0, le=1_000_000_000)
     current_rate: float | None = Field(default=None, ge=0, le=30)
     lock_in_months_left: int | None = Field(default=None, ge=0, le=120)
+    # The lead ticked the privacy notice's consent box (PDPA). Every form accepted since consent was asked
+    # has it true (`LeadSubmission` refuses the rest); leads stored before that read back as False.
+    consent: bool = False
 
     @field_validator("phone")
     @classmethod
@@ -117,3 +120,20 @@ class LeadForm(BaseModel):
     @property
     def total_monthly_income(self) -> float:
         return float(sum(self.actual_incomes))
+
+
+CONSENT_REQUIRED = "consent is required: tick the box to agree to the privacy notice"
+
+
+class LeadSubmission(LeadForm):
+    """A lead as the form submits it now: the same fields, and consent must be given (PDPA). A separate model
+    so that leads stored before consent was asked still read back as `LeadForm`."""
+
+    consent: bool = Field(strict=True, description="the lead agreed to the privacy notice; must be true")
+
+    @field_validator("consent")
+    @classmethod
+    def _consent_given(cls, value: bool) -> bool:
+        if value is not True:
+            raise ValueError(CONSENT_REQUIRED)
+        return value

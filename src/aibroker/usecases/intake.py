@@ -11,10 +11,12 @@ from aibroker.domain.jobs import NewConversationJob
 from aibroker.domain.leads import LeadForm
 from aibroker.domain.personas import PERSONAS_BY_NAME, Persona, persona_for_score
 from aibroker.domain.ports import ConversationStore, EventPublisher, Inbox, JobQueue
+from aibroker.domain.privacy import email_hash, new_conversation_token, token_hash
 from aibroker.domain.scoring import queue_priority, score_lead
 from aibroker.usecases.assignment import BrokerAssignment
 
-# FACTS §S: an open or pending conversation of the same contact and loan type within 30 days is reused.
+# FACTS §S: an open or pending conversation of the same contact and loan type within 30 days is reused (issue
+# #10: only by the browser holding its access token).
 REUSE_WINDOW = timedelta(days=30)
 
 
@@ -23,6 +25,7 @@ class IntakeResult:
     conversation: ConversationRecord
     persona: Persona
     reused: bool
+    token: str  # the conversation's access token: the one presented (reuse) or a new one, shown only here
 
 
 class LeadIntake:
@@ -35,18 +38,25 @@ class LeadIntake:
         self._events = events
         self._clock = clock
 
-    async def submit(self, lead: LeadForm) -> IntakeResult:
+    async def submit(self, lead: LeadForm, presented_token: str | None = None) -> IntakeResult:
+        """`presented_token`: the access token the browser holds from an earlier submission. Only with it does
+        the same contact continue a conversation; anyone else who types the same e-mail (or the same person in
+        another browser) gets a new conversation of the same contact and learns nothing of the other one."""
         score = score_lead(lead)
         contact_id = await self._inbox.find_or_create_contact(
             ContactInfo(name=lead.name, email=str(lead.email), phone=lead.phone))
-        reusable = await self._store.find_reusable(inbox=self._inbox.name, inbox_contact_id=contact_id,
-                                                   loan_type=lead.loan_type.value,
-                                                   since=self._clock() - REUSE_WINDOW)
-        if reusable is not None:
-            record, reused = reusable, True
+        reusable = None
+        if presented_token:
+            reusable = await self._store.find_reusable(inbox=self._inbox.name, inbox_contact_id=contact_id,
+                                                       loan_type=lead.loan_type.value,
+                                                       since=self._clock() - REUSE_WINDOW,
+                                                       token_hash=token_hash(presented_token))
+        if reusable is not None and presented_token:
+            record, reused, token = reusable, True, presented_token
             persona = PERSONAS_BY_NAME[record.persona_name]
         else:
-            record, reused = await self._open_conversation(lead, contact_id, score.total), False
+            token = new_conversation_token()
+            record, reused = await self._open_conversation(lead, contact_id, score.total, token), False
             persona = PERSONAS_BY_NAME[record.persona_name]
             await self._events.publish(record.id, "conversation:created",
                                        {"persona": persona.name, "lead_score": score.total,
@@ -55,9 +65,9 @@ class LeadIntake:
         # retry lands here. The job id makes a second add a no-op; the reply ledger keeps one greeting.
         await self._queue.enqueue(NewConversationJob(conversation_id=record.id, lead_score=record.lead_score),
                                   priority=queue_priority(record.lead_score))
-        return IntakeResult(conversation=record, persona=persona, reused=reused)
+        return IntakeResult(conversation=record, persona=persona, reused=reused, token=token)
 
-    async def _open_conversation(self, lead: LeadForm, contact_id: str, score: int) -> ConversationRecord:
+    async def _open_conversation(self, lead: LeadForm, contact_id: str, score: int, token: str) -> ConversationRecord:
         """Create the conversation with the score band's persona, then take a broker slot; the broker
         actually assigned (same persona type, lowest workload) speaks. No slot: the lead waits."""
         persona = persona_for_score(score)
@@ -68,7 +78,8 @@ class LeadIntake:
         record = await self._store.create_conversation(
             inbox=self._inbox.name, inbox_conversation_id=inbox_conversation_id, inbox_contact_id=contact_id,
             loan_type=lead.loan_type.value, lead=lead.model_dump(mode="json"),
-            lead_score=score, persona_name=persona.name, broker_id=None)
+            lead_score=score, persona_name=persona.name, broker_id=None, token_hash=token_hash(token),
+            email_hash=email_hash(str(lead.email)), consent_at=self._clock() if lead.consent else None)
         if await self._assignment.assign(record) is None:
             return record
         assigned = await self._store.get_conversation(record.id)

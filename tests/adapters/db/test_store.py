@@ -13,12 +13,15 @@ from aibroker.adapters.db.store import SqlStore
 from aibroker.domain.conversation import ConversationStatus, Owner
 from aibroker.domain.ledger import ClaimOutcome
 from aibroker.domain.personas import PERSONAS
+from aibroker.domain.privacy import token_hash
+
+TOKEN_HASH = token_hash("the-browser's-token")
 
 
 async def _conversation(store: SqlStore, inbox_id: str = "1", contact: str = "c1", loan_type: str = "refinance"):
     return await store.create_conversation(inbox="builtin", inbox_conversation_id=inbox_id, inbox_contact_id=contact,
                                            loan_type=loan_type, lead={"name": "Ann"}, lead_score=50,
-                                           persona_name="Sarah Wong", broker_id=None)
+                                           persona_name="Sarah Wong", broker_id=None, token_hash=TOKEN_HASH)
 
 
 async def test_migrations_are_current_and_brokers_seeded_once(engine: AsyncEngine) -> None:
@@ -42,21 +45,25 @@ async def test_conversation_round_trip_and_ownership(engine: AsyncEngine) -> Non
     assert await store.get_conversation(999_999) is None
 
 
-async def test_reusable_conversation_matches_contact_loan_type_status_and_window(engine: AsyncEngine) -> None:
+async def test_reusable_conversation_matches_contact_loan_type_token_status_and_window(engine: AsyncEngine) -> None:
     store = SqlStore(session_factory(engine))
     created = await _conversation(store)
+    assert created.token_hash == TOKEN_HASH
     now = datetime.now(UTC)
+    month = now - timedelta(days=30)
     assert (await store.find_reusable(inbox="builtin", inbox_contact_id="c1", loan_type="refinance",
-                                      since=now - timedelta(days=30))) == created
-    assert await store.find_reusable(inbox="builtin", inbox_contact_id="c1", loan_type="new_purchase",
-                                     since=now - timedelta(days=30)) is None
-    assert await store.find_reusable(inbox="builtin", inbox_contact_id="c2", loan_type="refinance",
-                                     since=now - timedelta(days=30)) is None
+                                      since=month, token_hash=TOKEN_HASH)) == created
     assert await store.find_reusable(inbox="builtin", inbox_contact_id="c1", loan_type="refinance",
-                                     since=now + timedelta(seconds=5)) is None
+                                     since=month, token_hash=token_hash("another browser's token")) is None
+    assert await store.find_reusable(inbox="builtin", inbox_contact_id="c1", loan_type="new_purchase",
+                                     since=month, token_hash=TOKEN_HASH) is None
+    assert await store.find_reusable(inbox="builtin", inbox_contact_id="c2", loan_type="refinance",
+                                     since=month, token_hash=TOKEN_HASH) is None
+    assert await store.find_reusable(inbox="builtin", inbox_contact_id="c1", loan_type="refinance",
+                                     since=now + timedelta(seconds=5), token_hash=TOKEN_HASH) is None
     await store.set_ownership(created.id, status=ConversationStatus.RESOLVED)
     assert await store.find_reusable(inbox="builtin", inbox_contact_id="c1", loan_type="refinance",
-                                     since=now - timedelta(days=30)) is None
+                                     since=month, token_hash=TOKEN_HASH) is None
 
 
 async def test_reply_ledger_claims_once_then_reports_done(engine: AsyncEngine) -> None:

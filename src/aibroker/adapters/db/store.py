@@ -54,12 +54,15 @@ class SqlStore:
     # --- conversations -----------------------------------------------------------------------------
     async def create_conversation(self, *, inbox: str, inbox_conversation_id: str, inbox_contact_id: str,
                                   loan_type: str, lead: dict[str, Any], lead_score: int, persona_name: str,
-                                  broker_id: int | None) -> ConversationRecord:
+                                  broker_id: int | None, token_hash: str | None = None,
+                                  email_hash: str | None = None,
+                                  consent_at: datetime | None = None) -> ConversationRecord:
         async with self.sessions() as session, session.begin():
             row = Conversation(inbox=inbox, inbox_conversation_id=inbox_conversation_id,
                                inbox_contact_id=inbox_contact_id, loan_type=loan_type, lead=lead,
                                lead_score=lead_score, persona_name=persona_name, broker_id=broker_id,
-                               owner=Owner.BOT.value, status=ConversationStatus.PENDING.value)
+                               owner=Owner.BOT.value, status=ConversationStatus.PENDING.value,
+                               token_hash=token_hash, email_hash=email_hash, consent_at=consent_at)
             session.add(row)
         return _conversation(row)
 
@@ -75,12 +78,14 @@ class SqlStore:
             return _conversation(row) if row else None
 
     async def find_reusable(self, *, inbox: str, inbox_contact_id: str, loan_type: str,
-                            since: datetime) -> ConversationRecord | None:
-        """The newest open or pending conversation of this contact and loan type active since `since`."""
+                            since: datetime, token_hash: str) -> ConversationRecord | None:
+        """The newest open or pending conversation of this contact and loan type active since `since` whose
+        access token has this hash: only the browser holding a conversation's token continues it. (Comparing
+        hashes in SQL leaks nothing usable through timing: the hash of a guess says nothing about the token.)"""
         async with self.sessions() as session:
             row = await session.scalar(select(Conversation).where(
                 Conversation.inbox == inbox, Conversation.inbox_contact_id == inbox_contact_id,
-                Conversation.loan_type == loan_type,
+                Conversation.loan_type == loan_type, Conversation.token_hash == token_hash,
                 Conversation.status.in_([ConversationStatus.OPEN.value, ConversationStatus.PENDING.value]),
                 Conversation.last_activity_at >= since,
             ).order_by(Conversation.last_activity_at.desc()).limit(1))

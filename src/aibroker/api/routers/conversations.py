@@ -1,4 +1,6 @@
-"""The built-in chat: a customer's messages in, the conversation's messages out; operator handoff."""
+"""The built-in chat: a customer's messages in, the conversation's messages out; operator handoff.
+
+Customer routes open a conversation only with its access token (or the admin token): `CustomerConversation`."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from fastapi import APIRouter, Query, status
 
-from aibroker.api.deps import AdminDep, ContainerDep
+from aibroker.api.deps import CONVERSATION_NOT_FOUND, AdminDep, ContainerDep, CustomerConversation
 from aibroker.api.schemas import ConversationOut, CustomerMessageIn, MessageAccepted, MessageOut, MessagesOut
 from aibroker.bootstrap import Container
 from aibroker.domain.conversation import ConversationRecord
@@ -18,9 +20,10 @@ router = APIRouter(prefix="/api/conversations", tags=["conversations"])
 
 
 async def _conversation(container: Container, conversation_id: int) -> ConversationRecord:
+    """For the operator (admin) routes; customer routes resolve theirs with `CustomerConversation`."""
     record = await container.store.get_conversation(conversation_id)
     if record is None:
-        raise NotFound(f"conversation {conversation_id} not found")
+        raise NotFound(CONVERSATION_NOT_FOUND)
     return record
 
 
@@ -36,22 +39,20 @@ async def typing_of(inbox: Inbox, inbox_conversation_id: str) -> bool | None:
     return await inbox.is_typing(inbox_conversation_id) if isinstance(inbox, TypingAware) else None
 
 
-async def _out(container: Container, conversation_id: int) -> ConversationOut:
-    record = await _conversation(container, conversation_id)
+async def _out(container: Container, record: ConversationRecord) -> ConversationOut:
     return ConversationOut.of(record, typing=await typing_of(container.inbox, record.inbox_conversation_id))
 
 
 @router.get("/{conversation_id}", response_model=ConversationOut)
-async def get_conversation(conversation_id: int, container: ContainerDep) -> ConversationOut:
+async def get_conversation(record: CustomerConversation, container: ContainerDep) -> ConversationOut:
     """`typing` is true while the broker is typing a reply (built-in inbox; null with Chatwoot)."""
-    return await _out(container, conversation_id)
+    return await _out(container, record)
 
 
 @router.get("/{conversation_id}/messages", response_model=MessagesOut)
-async def list_messages(conversation_id: int, container: ContainerDep,
+async def list_messages(record: CustomerConversation, container: ContainerDep,
                         before: str | None = Query(default=None, max_length=32),
                         limit: int = Query(default=100, ge=1, le=500)) -> MessagesOut:
-    record = await _conversation(container, conversation_id)
     messages = await container.inbox.list_messages(record.inbox_conversation_id, before=before, limit=limit)
     # Private notes are for agents; the customer's view never shows them.
     return MessagesOut(messages=[MessageOut(id=m.id, role=m.role.value, content=m.content, created_at=m.created_at)
@@ -59,10 +60,10 @@ async def list_messages(conversation_id: int, container: ContainerDep,
 
 
 @router.post("/{conversation_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted)
-async def post_message(conversation_id: int, body: CustomerMessageIn, container: ContainerDep) -> MessageAccepted:
+async def post_message(record: CustomerConversation, body: CustomerMessageIn,
+                       container: ContainerDep) -> MessageAccepted:
     """Saved first, then queued. If the queue is down the answer is 503 and the message is answered once
     the queue is back; a retry with the same `client_message_id` is the same message, not a second one."""
-    record = await _conversation(container, conversation_id)
     message = await container.inbox.post_customer_message(record.inbox_conversation_id, body.content,
                                                           client_message_id=body.client_message_id)
     first = await container.inbound.accept_customer_message(record, message.id)
@@ -73,11 +74,11 @@ async def post_message(conversation_id: int, body: CustomerMessageIn, container:
 async def hand_off(conversation_id: int, container: ContainerDep, operator: AdminDep) -> ConversationOut:
     record = await _conversation(container, conversation_id)
     await container.handoffs.hand_off(record, HandoffDecision.by_operator(operator))
-    return await _out(container, conversation_id)
+    return await _out(container, await _conversation(container, conversation_id))
 
 
 @router.post("/{conversation_id}/handback", response_model=ConversationOut)
 async def hand_back(conversation_id: int, container: ContainerDep, operator: AdminDep) -> ConversationOut:
     record = await _conversation(container, conversation_id)
     await container.handoffs.hand_back(record, operator)
-    return await _out(container, conversation_id)
+    return await _out(container, await _conversation(container, conversation_id))

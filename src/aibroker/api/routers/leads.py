@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Header, status
 
 from aibroker.api.deps import ContainerDep
 from aibroker.api.schemas import BrokerOut, LeadAccepted
-from aibroker.domain.leads import LeadForm
+from aibroker.domain.leads import LeadSubmission
 
 router = APIRouter(tags=["leads"])
 
@@ -14,7 +16,11 @@ router = APIRouter(tags=["leads"])
 @router.post("/api/leads", status_code=status.HTTP_201_CREATED, response_model=LeadAccepted)
 @router.post("/api/chatwoot-conversation", status_code=status.HTTP_201_CREATED, response_model=LeadAccepted,
              include_in_schema=False)
-async def submit_lead(lead: LeadForm, container: ContainerDep) -> LeadAccepted:
-    result = await container.intake.submit(lead)
+async def submit_lead(lead: LeadSubmission, container: ContainerDep,
+                      x_conversation_token: Annotated[str | None, Header(max_length=256, description=(
+                          "the token of this browser's earlier conversation: with it (same contact, same loan "
+                          "type, within 30 days) that conversation continues; without it a new one opens"))] = None,
+                      ) -> LeadAccepted:
+    result = await container.intake.submit(lead, x_conversation_token)
     return LeadAccepted(conversation_id=result.conversation.id, broker=BrokerOut.of(result.persona),
-                        reused=result.reused)
+                        reused=result.reused, conversation_token=result.token)
