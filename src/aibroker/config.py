@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024,
                                 validation_alias="MAX_BODY_BYTES")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", validation_alias="LOG_LEVEL")
+    # The lead form's privacy-notice link (PDPA). Default: the built-in page at /privacy.
+    privacy_policy_url: str = Field(default="/privacy", min_length=1, max_length=2000,
+                                    validation_alias="PRIVACY_POLICY_URL")
 
     # --- worker and queue (FACTS §S: legacy concurrency 3 / 10 jobs/s; ours waits cheaply) --------
     # Capped at 1000: bullmq 3.4.4's Python worker loop costs CPU in proportion to its concurrency (bench/hold:
@@ -101,6 +104,15 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("privacy_policy_url")
+    @classmethod
+    def _link_shape(cls, value: str) -> str:
+        # It becomes a link on the page: only web addresses or a path on this site, never `javascript:`.
+        if not value.startswith(("https://", "http://", "/")) or value.startswith("//") or any(
+                c.isspace() for c in value):
+            raise ValueError("must be an http(s):// URL or a path on this site starting with /")
+        return value
 
     @field_validator("redis_url")
     @classmethod

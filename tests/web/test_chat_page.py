@@ -17,7 +17,7 @@ import pytest
 
 from aibroker.config import Settings
 from aibroker.domain.personas import PERSONAS_BY_NAME
-from tests.support.app import ADMIN, running_api, running_workers
+from tests.support.app import ADMIN, LEAD, running_api, running_workers
 from tests.support.servers import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -64,7 +64,7 @@ def _base_url(api: httpx.Client) -> str:
 
 
 def _server_messages(api: httpx.Client, conversation_id: int) -> list[dict[str, str]]:
-    response = api.get(f"/api/conversations/{conversation_id}/messages")
+    response = api.get(f"/api/conversations/{conversation_id}/messages", headers=ADMIN)  # as the operator
     response.raise_for_status()
     messages: list[dict[str, str]] = response.json()["messages"]
     return messages
@@ -84,6 +84,7 @@ def _fill_lead(page: Any, *, name: str, email: str) -> None:
     page.get_by_label("Timeline").select_option("next_3_months")
     page.get_by_label("Monthly income").fill("8000")
     page.get_by_label(re.compile(r"^Age")).fill("32")
+    page.get_by_label("I agree").check()
 
 
 def _bubbles(page: Any) -> list[dict[str, str]]:
@@ -106,6 +107,7 @@ def test_lead_form_greeting_and_exactly_one_reply_per_question(make_settings, e2
         lead = lead_response.value.json()
         conversation_id, broker = lead["conversation_id"], lead["broker"]
         assert broker["name"] in PERSONAS_BY_NAME
+        assert lead_response.value.request.post_data_json["consent"] is True
 
         # The header names the broker; the greeting arrives as a bot bubble using the customer's first name.
         expect(page.locator("#lead")).to_be_hidden()
@@ -192,6 +194,13 @@ def test_invalid_email_is_shown_next_to_the_field_and_no_chat_starts(make_settin
     with running_api(make_settings(e2e_db_url)) as api:
         page.goto(_base_url(api) + "/")
         _fill_lead(page, name="Ann Tan", email="not-an-email")
+        # Consent first: without the box ticked the page says so next to it and starts nothing.
+        page.get_by_label("I agree").uncheck()
+        page.get_by_role("button", name="Start chat").click()
+        expect(page.locator("#f-consent-error")).to_contain_text("tick the box")
+        expect(page.get_by_label("I agree")).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#privacy-link")).to_have_attribute("href", "/privacy")
+        page.get_by_label("I agree").check()
         with page.expect_response(lambda r: r.url.endswith("/api/leads")) as lead_response:
             page.get_by_role("button", name="Start chat").click()
         assert lead_response.value.status == 422
@@ -213,3 +222,85 @@ def test_invalid_email_is_shown_next_to_the_field_and_no_chat_starts(make_settin
         expect(page.locator("#chat")).to_be_visible()
         expect(page.locator("#f-email-error")).to_have_text("")
         expect(email).not_to_have_attribute("aria-invalid", "true")
+
+
+def _stored(page: Any) -> Any:
+    return page.evaluate("JSON.parse(localStorage.getItem('aibroker.conversation') || 'null')")
+
+
+def _settled(page: Any) -> None:
+    """The page has decided what to show after a load (it is busy while it asks about a stored conversation)."""
+    expect(page.locator("main")).not_to_have_attribute("aria-busy", "true")
+
+
+def _shows_only_the_form(page: Any) -> None:
+    _settled(page)
+    expect(page.locator("#lead")).to_be_visible()
+    expect(page.locator("#chat")).to_be_hidden()
+    assert page.locator("#log > *").count() == 0 and page.locator("#broker-name").text_content() == ""
+    assert _stored(page) is None  # a token that opens nothing is forgotten
+
+
+def test_a_reload_resumes_the_conversation_and_a_foreign_token_shows_nothing(  # type: ignore[no-untyped-def]
+        make_settings, e2e_db_url: str, tmp_path: Path, page: Any) -> None:
+    settings: Settings = make_settings(e2e_db_url)
+    with running_api(settings) as api, running_workers(settings, tmp_path):
+        page.goto(_base_url(api) + "/")
+        _fill_lead(page, name="Ann Tan", email="ann.tan@example.com")
+        with page.expect_response(lambda r: r.url.endswith("/api/leads")) as lead_response:
+            page.get_by_role("button", name="Start chat").click()
+        lead = lead_response.value.json()
+        conversation_id = lead["conversation_id"]
+        assert _stored(page) == {"id": conversation_id, "token": lead["conversation_token"]}
+        page.get_by_label("Your message").fill(QUESTION)
+        page.get_by_label("Your message").press("Enter")
+        expect(page.locator('#log .msg[data-role="bot"]')).to_have_count(2, timeout=30_000)
+        wait_for(lambda: _queue_idle(api), what="worker idle", timeout_s=20)
+        history = [m["id"] for m in _server_messages(api, conversation_id) if m["role"] != "system"]
+        assert len(history) == 3
+
+        def in_step() -> bool:
+            return [b["id"] for b in _bubbles(page)] == history
+
+        # A reload: the same conversation, its whole history, no form.
+        page.reload()
+        expect(page.locator("#chat")).to_be_visible()
+        expect(page.locator("#lead")).to_be_hidden()
+        expect(page.get_by_role("heading", name=lead["broker"]["name"])).to_be_visible()
+        wait_for(in_step, what="history shown after the reload", timeout_s=10)
+
+        # The server cannot be reached on the reload: the form shows, the token is kept, and submitting the
+        # form again sends it, so the same conversation continues (not a second one).
+        aborted: list[str] = []
+
+        def unreachable_once(route: Any) -> None:
+            if not aborted:
+                aborted.append(route.request.url)
+                route.abort()
+            else:
+                route.continue_()
+
+        page.route(f"**/api/conversations/{conversation_id}", unreachable_once)
+        page.reload()
+        _settled(page)
+        expect(page.locator("#lead")).to_be_visible()
+        assert aborted and _stored(page)["token"] == lead["conversation_token"]
+        _fill_lead(page, name="Ann Tan", email="Ann.Tan@example.com")
+        with page.expect_response(lambda r: r.url.endswith("/api/leads")) as again_response:
+            page.get_by_role("button", name="Start chat").click()
+        assert again_response.value.request.headers["x-conversation-token"] == lead["conversation_token"]
+        again = again_response.value.json()
+        assert again["reused"] is True and again["conversation_id"] == conversation_id
+        expect(page.locator("#chat")).to_be_visible()
+        wait_for(in_step, what="history shown after the repeated form", timeout_s=10)
+        page.unroute(f"**/api/conversations/{conversation_id}")
+
+        # A stored token that is not this conversation's (another lead's, or garbage): nothing of it is shown.
+        other = api.post("/api/leads", json={**LEAD, "email": "someone.else@example.com"}).json()
+        for stored in ({"id": conversation_id, "token": other["conversation_token"]},
+                       {"id": other["conversation_id"], "token": lead["conversation_token"]},
+                       {"id": conversation_id, "token": "garbage"}, "not json at all"):
+            value = stored if isinstance(stored, str) else json.dumps(stored)
+            page.evaluate("v => localStorage.setItem('aibroker.conversation', v)", value)
+            page.reload()
+            _shows_only_the_form(page)

@@ -9,11 +9,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 from aibroker import __version__
 from aibroker.api.errors import install_error_handlers
 from aibroker.api.limits import BodySizeLimit
-from aibroker.api.routers import admin, conversations, health, leads, webhooks
+from aibroker.api.routers import admin, conversations, health, leads, public, webhooks
 from aibroker.bootstrap import build_container
 from aibroker.config import Settings
 
@@ -46,11 +47,19 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
                   description="AI mortgage-broker chat: lead intake, persona brokers, replies, handoff.")
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for router in (leads.router, conversations.router, health.router, admin.router, webhooks.router):
+    for router in (leads.router, conversations.router, health.router, admin.router, webhooks.router,
+                   public.router):
         app.include_router(router)
+    # The page's script and style are files, not inline, so a Content-Security-Policy needs no 'unsafe-inline'.
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
     async def chat_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/privacy", include_in_schema=False)
+    async def privacy_page() -> FileResponse:
+        """The built-in privacy notice (the default `PRIVACY_POLICY_URL`)."""
+        return FileResponse(STATIC_DIR / "privacy.html")
 
     return app
