@@ -9,17 +9,19 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from aibroker.adapters.queue.embedded_redis import EmbeddedRedis
 from aibroker.api.app import create_app
 from aibroker.api.deps import CustomerConversationStream
 from aibroker.config import ConfigurationError, Settings, load_settings
 from tests.support.app import ADMIN, LEAD, customer_headers, running_api
 from tests.support.db import query
-from tests.support.servers import serve_in_thread
+from tests.support.servers import free_port, serve_in_thread
 
 LEADS = 3
 
@@ -146,6 +148,28 @@ def test_reuse_needs_the_conversations_token_and_a_second_browser_gets_its_own(a
     contacts = query(settings, "SELECT inbox_contact_id, email_hash FROM conversations WHERE id <> :s",
                      s=stranger["conversation_id"])
     assert len(contacts) == 5 and len({(c["inbox_contact_id"], c["email_hash"]) for c in contacts}) == 1
+
+
+def test_a_lead_refused_while_redis_is_down_is_continued_by_its_retry(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
+                                                                      tmp_path: Path) -> None:
+    """The conversation is opened before the greeting job fails to queue; the 503 hands the form its token, so
+    the retry continues that conversation (not a second one, with the first left orphaned)."""
+    redis = EmbeddedRedis(tmp_path / "own-redis", port=free_port())
+    settings: Settings = make_settings(e2e_db_url, REDIS_URL=redis.start(), ENQUEUE_TIMEOUT_S=1.0)
+    try:
+        with running_api(settings) as api:
+            redis.stop()
+            refused = api.post("/api/leads", json=LEAD)
+            assert refused.status_code == 503 and refused.json()["retry"] is True
+            body = refused.json()
+            redis.start()  # same port: the API reconnects by itself
+            retried = _lead(api, LEAD["email"], customer_headers(body))
+            assert retried["reused"] is True and retried["conversation_id"] == body["conversation_id"]
+            assert retried["conversation_token"] == body["conversation_token"]
+            assert query(settings, "SELECT count(*) AS n FROM conversations")[0]["n"] == 1
+            assert _queued(api) == 1  # its greeting, queued once
+    finally:
+        redis.stop()
 
 
 @pytest.mark.parametrize(("consent", "reason"), [

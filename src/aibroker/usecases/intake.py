@@ -13,6 +13,7 @@ from aibroker.domain.personas import PERSONAS_BY_NAME, Persona, persona_for_scor
 from aibroker.domain.ports import ConversationStore, EventPublisher, Inbox, JobQueue
 from aibroker.domain.privacy import email_hash, new_conversation_token, token_hash
 from aibroker.domain.scoring import queue_priority, score_lead
+from aibroker.errors import DependencyUnavailable
 from aibroker.usecases.assignment import BrokerAssignment
 
 # FACTS §S: an open or pending conversation of the same contact and loan type within 30 days is reused (issue
@@ -26,6 +27,16 @@ class IntakeResult:
     persona: Persona
     reused: bool
     token: str  # the conversation's access token: the one presented (reuse) or a new one, shown only here
+
+
+class GreetingNotQueued(DependencyUnavailable):
+    """A new conversation was opened but its greeting could not be queued (Redis down). The conversation stays
+    (the sweeper greets it once the queue is back), and the 503 carries its token: the form's retry sends it and
+    continues this conversation, rather than leaving it orphaned and opening a second one."""
+
+    def __init__(self, cause: DependencyUnavailable, result: IntakeResult) -> None:
+        super().__init__(cause.part, cause.reason, retry_after_s=cause.retry_after_s)
+        self.result = result
 
 
 class LeadIntake:
@@ -61,11 +72,17 @@ class LeadIntake:
             await self._events.publish(record.id, "conversation:created",
                                        {"persona": persona.name, "lead_score": score.total,
                                         "broker_assigned": record.broker_id is not None})
-        # Enqueued on reuse too: if an earlier submission's enqueue failed (Redis down → 503), the form's
-        # retry lands here. The job id makes a second add a no-op; the reply ledger keeps one greeting.
-        await self._queue.enqueue(NewConversationJob(conversation_id=record.id, lead_score=record.lead_score),
-                                  priority=queue_priority(record.lead_score))
-        return IntakeResult(conversation=record, persona=persona, reused=reused, token=token)
+        # Enqueued on reuse too: if an earlier submission's enqueue failed (Redis down → 503 with the token), the
+        # form's retry lands here. The job id makes a second add a no-op; the reply ledger keeps one greeting.
+        result = IntakeResult(conversation=record, persona=persona, reused=reused, token=token)
+        try:
+            await self._queue.enqueue(NewConversationJob(conversation_id=record.id, lead_score=record.lead_score),
+                                      priority=queue_priority(record.lead_score))
+        except DependencyUnavailable as error:
+            if reused:
+                raise
+            raise GreetingNotQueued(error, result) from error
+        return result
 
     async def _open_conversation(self, lead: LeadForm, contact_id: str, score: int, token: str) -> ConversationRecord:
         """Create the conversation with the score band's persona, then take a broker slot; the broker

@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, status
+from fastapi.responses import JSONResponse
 
 from aibroker.api.deps import ContainerDep
 from aibroker.api.schemas import BrokerOut, LeadAccepted
 from aibroker.domain.leads import LeadSubmission
+from aibroker.logging import get_logger
+from aibroker.usecases.intake import GreetingNotQueued
+
+log = get_logger(__name__)
 
 router = APIRouter(tags=["leads"])
 
@@ -20,7 +25,15 @@ async def submit_lead(lead: LeadSubmission, container: ContainerDep,
                       x_conversation_token: Annotated[str | None, Header(max_length=256, description=(
                           "the token of this browser's earlier conversation: with it (same contact, same loan "
                           "type, within 30 days) that conversation continues; without it a new one opens"))] = None,
-                      ) -> LeadAccepted:
-    result = await container.intake.submit(lead, x_conversation_token)
+                      ) -> LeadAccepted | JSONResponse:
+    try:
+        result = await container.intake.submit(lead, x_conversation_token)
+    except GreetingNotQueued as error:
+        # The usual 503 (retry later), plus this caller's own new conversation and token, so the retry continues it.
+        log.warning("503: %s", error)
+        return JSONResponse({"error": str(error), "part": error.part, "retry": True,
+                             "conversation_id": error.result.conversation.id,
+                             "conversation_token": error.result.token},
+                            status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "2"})
     return LeadAccepted(conversation_id=result.conversation.id, broker=BrokerOut.of(result.persona),
                         reused=result.reused, conversation_token=result.token)

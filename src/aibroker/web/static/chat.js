@@ -124,9 +124,13 @@ $("lead").addEventListener("submit", async (event) => {
     const res = await fetch("/api/leads", { method: "POST", headers: withToken({ "Content-Type": "application/json" }),
       body: JSON.stringify(lead) });
     const body = await readJson(res);
+    // A 503 may still have opened our conversation (its greeting is queued later): keep its token, so trying
+    // again continues it instead of opening a second one.
+    if (body.conversation_token && Number.isSafeInteger(body.conversation_id)) {
+      saveSession(body.conversation_id, body.conversation_token);
+    }
     if (res.status === 422) { showFieldErrors(body); return; }
     if (!res.ok) { $("lead-error").textContent = explain(body); return; }
-    saveSession(body.conversation_id, body.conversation_token);
     openChat(body.broker);
   } catch (_) {
     $("lead-error").textContent = "We could not reach the server. Please check your connection and try again.";
