@@ -106,14 +106,14 @@ def test_bad_customer_messages_are_422(api: httpx.Client, body: dict[str, object
 
 
 def test_health_names_the_missing_worker(api: httpx.Client) -> None:
-    response = api.get("/api/health")
+    response = api.get("/api/health", headers=ADMIN)
     assert response.status_code == 503
     body = response.json()
     assert body["failing"] == ["worker"]
     assert body["parts"]["database"]["status"] == "ok" and body["parts"]["redis"]["status"] == "ok"
     assert "counts" in body["parts"]["queue"]
-    status = api.get("/api/worker/status").json()
-    assert status["running"] is False and api.get("/api/worker/start").json() == status
+    status = api.get("/api/worker/status", headers=ADMIN).json()
+    assert status["running"] is False and api.get("/api/worker/start", headers=ADMIN).json() == status
 
 
 def test_admin_routes_need_the_token(api: httpx.Client) -> None:

@@ -25,7 +25,7 @@ import httpx
 from aibroker.config import Settings
 from tests.fakes.fake_chatwoot import FakeChatwoot, encode_like_rails, running_fake_chatwoot, sign
 from tests.fakes.fake_chatwoot_state import Message
-from tests.support.app import running_api, running_workers
+from tests.support.app import ADMIN, running_api, running_workers
 from tests.support.db import query
 from tests.support.servers import WorkerProcess, wait_for
 
@@ -63,7 +63,8 @@ class Stack:
         return int(rows[0]["inbox_conversation_id"])
 
     def _counts(self) -> dict[str, int] | None:
-        counts: dict[str, int] | None = self.api.get("/api/health").json()["parts"]["queue"].get("counts")
+        health = self.api.get("/api/health", headers=ADMIN).json()
+        counts: dict[str, int] | None = health["parts"]["queue"].get("counts")
         return counts  # None when the health check's own time limit ran out (a loaded machine)
 
     def counts(self) -> dict[str, int]:
