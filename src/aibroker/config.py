@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024,
                                 validation_alias="MAX_BODY_BYTES")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", validation_alias="LOG_LEVEL")
+    # SQL statements and their parameters in the log (still redacted); off, no parameter reaches a log at any level.
+    log_sql: bool = Field(default=False, validation_alias="LOG_SQL")
 
     # --- worker and queue (FACTS §S: legacy concurrency 3 / 10 jobs/s; ours waits cheaply) --------
     # Capped at 1000: bullmq 3.4.4's Python worker loop costs CPU in proportion to its concurrency (bench/hold:
