@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 
 from aibroker.bootstrap import Container
 from aibroker.errors import Unauthorized
@@ -17,6 +17,10 @@ def get_container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
+
+# Our ids are PostgreSQL INTEGER columns: a larger one cannot exist, and the driver would fail on it (a 500).
+MAX_ID = 2_147_483_647
+ConversationId = Annotated[int, Path(ge=1, le=MAX_ID, description="the conversation's id (from lead intake)")]
 
 
 def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None,

@@ -1,4 +1,8 @@
-"""Map our error tree and request-validation failures to clear 4xx/503 answers; never a bare 500."""
+"""Map our error tree and request-validation failures to clear 4xx/503 answers; never a bare 500.
+
+Every error answer has the one shape `ErrorBody` (`{"error": ..., "detail"?: [{"field", "message"}], ...}`),
+Starlette's own 404/405 included; `error_responses` declares the statuses a route can answer in OpenAPI.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from aibroker.api.schemas import ErrorBody
 from aibroker.errors import (
     Conflict,
     DependencyUnavailable,
@@ -19,6 +25,20 @@ from aibroker.errors import (
 from aibroker.logging import get_logger
 
 log = get_logger(__name__)
+
+
+_REASONS = {
+    400: "malformed request (e.g. JSON)", 401: "missing or wrong credentials (admin token, webhook signature)",
+    404: "no such resource", 409: "conflicts with the conversation's state", 413: "request body too large",
+    422: "invalid input: `detail` names each field", 429: "too many requests: `Retry-After` says when to retry",
+    502: "the inbox refused the request (a retry will not help)",
+    503: "a dependency is down: retry after `Retry-After` seconds",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for these error statuses, all with the one error shape."""
+    return {status: {"model": ErrorBody, "description": _REASONS[status]} for status in statuses}
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -36,6 +56,13 @@ async def _validation(_request: Request, error: Exception) -> JSONResponse:
     detail = [{"field": _field(tuple(p["loc"])), "message": p["msg"]} for p in problems]
     return JSONResponse({"error": "invalid request: " + ", ".join(d["field"] for d in detail), "detail": detail},
                         status_code=422)
+
+
+async def _http(_request: Request, error: Exception) -> JSONResponse:
+    """Starlette's own answers (unknown route 404, wrong method 405 with `Allow`) in our shape."""
+    assert isinstance(error, StarletteHTTPException)
+    # FastAPI raises one as well for a body it cannot parse at all (e.g. JSON nested past the recursion limit).
+    return JSONResponse({"error": str(error.detail)}, status_code=error.status_code, headers=error.headers)
 
 
 def _simple(status: int) -> Any:
@@ -66,6 +93,7 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(NotFound, _simple(404))
     app.add_exception_handler(InvalidRequest, _simple(422))
     app.add_exception_handler(Unauthorized, _simple(401))

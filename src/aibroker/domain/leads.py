@@ -8,6 +8,8 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from aibroker.domain.storable import Number, StorableStr, WholeNumber
+
 
 class LoanType(StrEnum):
     NEW_PURCHASE = "new_purchase"
@@ -52,25 +54,26 @@ _PHONE = re.compile(r"^\+?[0-9][0-9 \-]{6,18}$")
 class LeadForm(BaseModel):
     """One lead as submitted. Unknown extra keys are ignored (the form may grow); known keys are checked."""
 
+    # No NaN/Infinity (JSON `NaN` parses): a calculator fed NaN answers nonsense.
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore",
-                              str_strip_whitespace=True)
+                              str_strip_whitespace=True, allow_inf_nan=False)
 
-    name: str = Field(min_length=1, max_length=120)
+    name: StorableStr = Field(min_length=1, max_length=120)
     email: EmailStr
     phone: str | None = Field(default=None, max_length=24)
     loan_type: LoanType
     property_category: PropertyCategory | None = None
     property_type: PropertyType | None = None
-    actual_incomes: list[float] = Field(default_factory=list, max_length=2)
-    actual_ages: list[int] = Field(default_factory=list, max_length=2)
+    actual_incomes: list[Number] = Field(default_factory=list, max_length=2)
+    actual_ages: list[WholeNumber] = Field(default_factory=list, max_length=2)
     employment_type: EmploymentType | None = None
     timeline: Timeline | None = None
-    session_id: str | None = Field(default=None, max_length=200)
-    property_price: float | None = Field(default=None, ge=0, le=1_000_000_000)
+    session_id: StorableStr | None = Field(default=None, max_length=200)
+    property_price: Number | None = Field(default=None, ge=0, le=1_000_000_000)
     # Refinancing only.
-    outstanding_loan: float | None = Field(default=None, ge=0, le=1_000_000_000)
-    current_rate: float | None = Field(default=None, ge=0, le=30)
-    lock_in_months_left: int | None = Field(default=None, ge=0, le=120)
+    outstanding_loan: Number | None = Field(default=None, ge=0, le=1_000_000_000)
+    current_rate: Number | None = Field(default=None, ge=0, le=30)
+    lock_in_months_left: WholeNumber | None = Field(default=None, ge=0, le=120)
 
     @field_validator("phone")
     @classmethod

@@ -52,7 +52,9 @@ def verify_signature(raw_body: bytes, headers: Mapping[str, str], secret: str, n
     timestamp = (lowered.get(TIMESTAMP_HEADER) or "").strip()
     if not signature or not timestamp:
         raise SignatureError("webhook signature or timestamp header missing")
-    if not timestamp.isdigit():
+    # ASCII digits, at most 12 (unix seconds until the year 33658): `int()` refuses more than 4300 digits and
+    # `isdigit()` alone accepts "²", so a forged header would otherwise crash before the signature is checked.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         raise SignatureError("webhook timestamp is not unix seconds")
     if abs(now - int(timestamp)) > max_age_s:
         raise SignatureError("webhook timestamp is stale")
