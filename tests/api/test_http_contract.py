@@ -46,7 +46,7 @@ def test_same_contact_and_loan_type_reuses_the_conversation(api: httpx.Client) -
     ({"email": "not-an-email"}, "email"),
     ({"loanType": "car_loan"}, "loanType"),
     ({"actualIncomes": ["lots"]}, "actualIncomes.0"),
-    ({"actualAges": [12]}, "actualAges"),
+    ({"actualAges": [12]}, "actualAges.0"),
     ({"phone": "call me maybe"}, "phone"),
     ({"name": ""}, "name"),
 ])

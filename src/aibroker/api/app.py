@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
 from aibroker import __version__
-from aibroker.api.errors import install_error_handlers
+from aibroker.api.errors import install_error_handlers, one_error_shape_in_openapi
 from aibroker.api.limits import BodySizeLimit
 from aibroker.api.routers import admin, conversations, health, leads, webhooks
 from aibroker.bootstrap import build_container
@@ -45,6 +45,7 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
     app = FastAPI(title="aibroker", version=__version__, lifespan=lifespan,
                   description="AI mortgage-broker chat: lead intake, persona brokers, replies, handoff.")
     install_error_handlers(app)
+    one_error_shape_in_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for router in (leads.router, conversations.router, health.router, admin.router, webhooks.router):
         app.include_router(router)

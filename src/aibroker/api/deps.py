@@ -6,6 +6,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from aibroker.bootstrap import Container
 from aibroker.errors import Unauthorized
@@ -23,8 +24,14 @@ MAX_ID = 2_147_483_647
 ConversationId = Annotated[int, Path(ge=1, le=MAX_ID, description="the conversation's id (from lead intake)")]
 
 
-def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None,
-                  x_admin_token: Annotated[str | None, Header()] = None) -> str:
+# Declares the admin token in OpenAPI (Swagger UI's "Authorize", schemathesis's auth); the check itself reads the
+# headers below, which stay out of the document so they are not offered as ordinary parameters.
+_bearer = HTTPBearer(auto_error=False, description="AIBROKER_ADMIN_TOKEN (or send it as X-Admin-Token)")
+
+
+def require_admin(request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+                  x_admin_token: Annotated[str | None, Header(include_in_schema=False)] = None,
+                  _scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None) -> str:
     expected = request.app.state.container.settings.admin_token
     if expected is None:
         raise Unauthorized("admin routes are disabled: set AIBROKER_ADMIN_TOKEN")
@@ -37,8 +44,8 @@ def require_admin(request: Request, authorization: Annotated[str | None, Header(
 AdminDep = Annotated[str, Depends(require_admin)]
 
 
-def is_admin(request: Request, authorization: Annotated[str | None, Header()] = None,
-             x_admin_token: Annotated[str | None, Header()] = None) -> bool:
+def is_admin(request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+             x_admin_token: Annotated[str | None, Header(include_in_schema=False)] = None) -> bool:
     """For routes anyone may call that show operators more (host names, pids, counts, error texts)."""
     try:
         require_admin(request, authorization, x_admin_token)

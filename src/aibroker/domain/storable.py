@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, Field
 
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
@@ -33,8 +33,12 @@ def _not_bool(value: object) -> object:
     return value
 
 
-StorableStr = Annotated[str, AfterValidator(_storable)]
+# The OpenAPI document says the same as the validators (a `pattern` only there: the validators give the reasons),
+# so a client, or schemathesis, can tell valid input from invalid without asking.
+StorableStr = Annotated[str, AfterValidator(_storable), Field(json_schema_extra={"pattern": "^[^\\x00]*$"})]
 # Text a person typed: storable and not only whitespace.
-MessageText = Annotated[str, AfterValidator(_storable), AfterValidator(_not_blank)]
-Number = Annotated[float, BeforeValidator(_not_bool)]
-WholeNumber = Annotated[int, BeforeValidator(_not_bool)]
+MessageText = Annotated[str, AfterValidator(_storable), AfterValidator(_not_blank),
+                        Field(json_schema_extra={"pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"})]
+# Bounds go before the validator (`Annotated[float, Field(ge=0), NOT_BOOL]`): after it, pydantic cannot put them
+# in the JSON schema.
+NOT_BOOL = BeforeValidator(_not_bool)
