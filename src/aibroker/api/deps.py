@@ -44,7 +44,7 @@ def require_admin(request: Request, authorization: Annotated[str | None, Header(
 AdminDep = Annotated[str, Depends(require_admin)]
 
 
-def is_admin(request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+def admin_view(request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
              x_admin_token: Annotated[str | None, Header(include_in_schema=False)] = None) -> bool:
     """For routes anyone may call that show operators more (host names, pids, counts, error texts)."""
     try:
@@ -54,4 +54,4 @@ def is_admin(request: Request, authorization: Annotated[str | None, Header(inclu
     return True
 
 
-AdminViewDep = Annotated[bool, Depends(is_admin)]
+AdminViewDep = Annotated[bool, Depends(admin_view)]
