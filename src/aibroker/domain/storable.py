@@ -21,6 +21,12 @@ def _storable(value: str) -> str:
     return value
 
 
+def storable_text(value: str) -> str:
+    """Text from a trusted sender (a signed webhook) with what no database can store taken out, rather than
+    refused: the sender would only retry it."""
+    return _UNSTORABLE.sub("", value)
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
