@@ -139,6 +139,18 @@ def test_a_signed_webhook_nested_20000_deep_is_400(api: httpx.Client) -> None:
     assert "nested too deeply" in _assert_error_shape(response, 400)["error"]
 
 
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"42", b"null"])
+def test_a_signed_webhook_that_is_not_an_object_is_400(api: httpx.Client, body: bytes) -> None:
+    response = api.post("/api/webhooks/chatwoot", content=body, headers=_signed(body))
+    assert "JSON object" in _assert_error_shape(response, 400)["error"]
+
+
+def test_a_signed_webhook_object_is_still_accepted(api: httpx.Client) -> None:
+    body = b'{"event": "conversation_typing_on"}'
+    response = api.post("/api/webhooks/chatwoot", content=body, headers=_signed(body))
+    assert response.status_code == 200 and response.json()["status"].startswith("ignored")
+
+
 @pytest.mark.parametrize("path", ["/api/leads", "/api/conversations/{id}/messages"])
 def test_bodies_nested_20000_deep_are_400(api: httpx.Client, conversation_id: int, path: str) -> None:
     body = b'{"content": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"
