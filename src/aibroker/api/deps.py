@@ -45,7 +45,7 @@ AdminDep = Annotated[str, Depends(require_admin)]
 
 
 def admin_view(request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-             x_admin_token: Annotated[str | None, Header(include_in_schema=False)] = None) -> bool:
+               x_admin_token: Annotated[str | None, Header(include_in_schema=False)] = None) -> bool:
     """For routes anyone may call that show operators more (host names, pids, counts, error texts)."""
     try:
         require_admin(request, authorization, x_admin_token)
