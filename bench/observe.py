@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from aibroker.adapters.db.engine import create_engine
 from aibroker.adapters.db.models import Conversation, InboxConversation, InboxMessage, ReplyLedgerEntry
 from aibroker.config import Settings
-from bench.system import Infra, cpu_seconds, proc_status_kb
+from bench.system import BENCH_ADMIN, Infra, cpu_seconds, proc_status_kb
 
 
 def job_stats(url: str, prefix: str, job_ids: list[str], queue: str = "aibroker") -> dict[str, int]:
@@ -120,7 +120,7 @@ async def sampling(infra: Infra, base_url: str, reader: DbReader, pids: Callable
                             point.setdefault("cpu", {})[samples.names[pid]] = round(busy, 2)
                         cpu_last[pid] = (at, cpu)
                     with suppress(Exception):
-                        beats = (await client.get("/api/worker/status")).json()["workers"]
+                        beats = (await client.get("/api/worker/status", headers=BENCH_ADMIN)).json()["workers"]
                         point["heartbeat_active"] = sum(int(b.get("active_jobs", 0)) for b in beats)
                         samples.heartbeat_active_max = max(samples.heartbeat_active_max, point["heartbeat_active"])
                 samples.series.append(point)

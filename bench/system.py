@@ -34,6 +34,9 @@ from aibroker.adapters.db.engine import create_engine
 from aibroker.adapters.db.migrate import migrate
 from aibroker.config import Settings
 
+BENCH_ADMIN_TOKEN = "bench-admin-token-0123456789"
+BENCH_ADMIN = {"Authorization": f"Bearer {BENCH_ADMIN_TOKEN}"}  # worker heartbeats need it
+
 
 # --- Redis --------------------------------------------------------------------------------------------------
 def free_port() -> int:
@@ -152,7 +155,7 @@ class Infra:
         values: dict[str, object] = {
             "AIBROKER_DATA_DIR": str(self.workdir / "var"), "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url, "QUEUE_PREFIX": self.prefix, "QUEUE_NAME": "aibroker",
-            "LOG_LEVEL": self.log_level, "AIBROKER_ADMIN_TOKEN": "bench-admin-token-0123456789",
+            "LOG_LEVEL": self.log_level, "AIBROKER_ADMIN_TOKEN": BENCH_ADMIN_TOKEN,
         }
         values.update(overrides)
         return worker_env(Settings(_env_file=None, **values))  # type: ignore[call-arg]
@@ -264,7 +267,8 @@ def start_worker_process(infra: Infra, env: Mapping[str, str], index: int = 0) -
 def wait_worker_heartbeat(base_url: str, count: int = 1, timeout_s: float = 60) -> None:
     def beating() -> bool:
         with suppress(httpx.HTTPError):
-            return len(httpx.get(f"{base_url}/api/worker/status", timeout=2).json()["workers"]) >= count
+            return len(httpx.get(f"{base_url}/api/worker/status", timeout=2,
+                                 headers=BENCH_ADMIN).json()["workers"]) >= count
         return False
 
     _wait(beating, timeout_s, f"{count} worker heartbeat(s)")

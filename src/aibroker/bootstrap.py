@@ -76,7 +76,7 @@ class Container:
 
 def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine | None = None,
                     rng: random.Random | None = None) -> Container:
-    engine = engine or create_engine(settings.sqlalchemy_url)
+    engine = engine or create_engine(settings.sqlalchemy_url, log_sql=settings.log_sql)
     store = SqlStore(session_factory(engine))
     history = SqlMessageHistory(store.sessions, "chatwoot") if settings.uses_chatwoot else None
     inbox = build_inbox(settings, store, history)

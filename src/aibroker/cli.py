@@ -26,7 +26,7 @@ def _settings(**overrides: object) -> Settings:
     except ConfigurationError as error:
         typer.echo(f"aibroker: {error}", err=True)
         raise typer.Exit(code=2) from error
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, log_sql=settings.log_sql)
     return settings
 
 
@@ -43,7 +43,7 @@ async def _migrate(settings: Settings) -> None:
     from aibroker.adapters.db.engine import create_engine
     from aibroker.adapters.db.migrate import migrate
 
-    engine = create_engine(settings.sqlalchemy_url)
+    engine = create_engine(settings.sqlalchemy_url, log_sql=settings.log_sql)
     try:
         await migrate(engine)
     finally:

@@ -6,6 +6,7 @@ message naming the variable and what it accepts (see `describe_validation_error`
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,6 +17,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_DATA_DIR = Path("var")
 
 Percentage = Annotated[int, Field(ge=0, le=100)]
+# One CSP source: a keyword, a scheme ("https:"), or [scheme://][*.]host[:port] (nothing that could end the header
+# or start another directive).
+_FRAME_SOURCE = re.compile(r"^(?:'self'|'none'|https?:|(?:https?://)?(?:\*\.)?[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*"
+                           r"(?::(?:\d{1,5}|\*))?)$")
 
 
 class Settings(BaseSettings):
@@ -43,6 +48,11 @@ class Settings(BaseSettings):
     # The lead form's privacy-notice link (PDPA). Default: the built-in page at /privacy.
     privacy_policy_url: str = Field(default="/privacy", min_length=1, max_length=2000,
                                     validation_alias="PRIVACY_POLICY_URL")
+    # Who may show our pages in a frame (CSP frame-ancestors): a business embedding the chat on its own site.
+    allowed_frame_ancestors: str = Field(default="'self'", min_length=1, max_length=2000,
+                                         validation_alias="ALLOWED_FRAME_ANCESTORS")
+    # SQL statements and their parameters in the log (still redacted); off, no parameter reaches a log at any level.
+    log_sql: bool = Field(default=False, validation_alias="LOG_SQL")
 
     # --- worker and queue (FACTS §S: legacy concurrency 3 / 10 jobs/s; ours waits cheaply) --------
     # Capped at 1000: bullmq 3.4.4's Python worker loop costs CPU in proportion to its concurrency (bench/hold:
@@ -120,6 +130,16 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("allowed_frame_ancestors")
+    @classmethod
+    def _frame_ancestors(cls, value: str) -> str:
+        sources = value.split()
+        bad = [source for source in sources if not _FRAME_SOURCE.match(source)]
+        if not sources or bad:
+            raise ValueError("must be CSP sources separated by spaces: 'self', 'none', https://example.com or "
+                             "https://*.example.com" + (f" (not {', '.join(bad)})" if bad else ""))
+        return " ".join(sources)
 
     @field_validator("database_url")
     @classmethod

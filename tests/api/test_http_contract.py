@@ -48,7 +48,7 @@ def test_same_contact_and_loan_type_reuses_the_conversation(api: httpx.Client) -
     ({"email": "not-an-email"}, "email"),
     ({"loanType": "car_loan"}, "loanType"),
     ({"actualIncomes": ["lots"]}, "actualIncomes.0"),
-    ({"actualAges": [12]}, "actualAges"),
+    ({"actualAges": [12]}, "actualAges.0"),
     ({"phone": "call me maybe"}, "phone"),
     ({"name": ""}, "name"),
 ])
@@ -110,14 +110,14 @@ def test_bad_customer_messages_are_422(api: httpx.Client, body: dict[str, object
 
 
 def test_health_names_the_missing_worker(api: httpx.Client) -> None:
-    response = api.get("/api/health")
+    response = api.get("/api/health", headers=ADMIN)
     assert response.status_code == 503
     body = response.json()
     assert body["failing"] == ["worker"]
     assert body["parts"]["database"]["status"] == "ok" and body["parts"]["redis"]["status"] == "ok"
     assert "counts" in body["parts"]["queue"]
-    status = api.get("/api/worker/status").json()
-    assert status["running"] is False and api.get("/api/worker/start").json() == status
+    status = api.get("/api/worker/status", headers=ADMIN).json()
+    assert status["running"] is False and api.get("/api/worker/start", headers=ADMIN).json() == status
 
 
 def test_admin_routes_need_the_token(api: httpx.Client) -> None:

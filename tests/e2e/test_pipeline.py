@@ -39,11 +39,12 @@ def test_lead_gets_greeting_and_each_message_exactly_one_reply(make_settings, e2
         api.post(f"/api/conversations/{conversation_id}/messages", json={"content": "How does TDSR work?"},
                  headers=customer_headers(lead))
         wait_for(lambda: len(_bot_replies(api, conversation_id)) >= 2, what="reply", timeout_s=30)
-        health = wait_for(lambda: api.get("/api/health").status_code == 200 and api.get("/api/health").json(),
-                          what="healthy", timeout_s=20)
+        health = wait_for(lambda: api.get("/api/health").status_code == 200
+                          and api.get("/api/health", headers=ADMIN).json(), what="healthy", timeout_s=20)
         assert health["parts"]["worker"]["count"] == 1
         # Give any duplicate a chance to appear before counting.
-        wait_for(lambda: api.get("/api/health").json()["parts"]["queue"]["counts"]["active"] == 0, what="idle")
+        wait_for(lambda: api.get("/api/health", headers=ADMIN).json()["parts"]["queue"]["counts"]["active"] == 0,
+                 what="idle")
         messages = _messages(api, conversation_id)
         assert [m["role"] for m in messages if m["role"] != "system"] == ["bot", "customer", "bot"]
         assert workers[0].process is not None and workers[0].process.poll() is None
@@ -57,5 +58,5 @@ def test_worker_status_reports_the_running_worker(make_settings, e2e_db_url: str
     settings: Settings = make_settings(e2e_db_url, WORKER_CONCURRENCY=7)
     with running_api(settings) as api, running_workers(settings, tmp_path):
         status = wait_for(lambda: api.get("/api/worker/status").json()["running"] and
-                          api.get("/api/worker/status").json(), what="worker heartbeat", timeout_s=30)
+                          api.get("/api/worker/status", headers=ADMIN).json(), what="worker heartbeat", timeout_s=30)
         assert status["concurrency"] == 7 and status["paused"] is False and status["last_heartbeat"]

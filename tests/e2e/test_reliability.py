@@ -40,7 +40,7 @@ def _roles(api: httpx.Client, conversation_id: int) -> list[str]:
 
 
 def _idle(api: httpx.Client) -> bool:
-    counts = api.get("/api/health").json()["parts"]["queue"].get("counts", {})
+    counts = api.get("/api/health", headers=ADMIN).json()["parts"]["queue"].get("counts", {})
     return bool(counts) and counts["active"] == 0 and counts["waiting"] == 0 and counts["delayed"] == 0 \
         and counts["prioritized"] == 0
 

@@ -41,6 +41,7 @@ from tests.support.chaos_processes import ApiProcess, Database, PrivateRedis, Wo
 from tests.support.servers import free_port, wait_for
 
 WEBHOOK_SECRET = "chaos-webhook-secret"
+CHAOS_ADMIN_TOKEN = "chaos-admin-token"  # the harness reads worker heartbeats (admin only)
 HANDOFF_REQUEST = "Could I speak to a human please?"
 QUESTIONS = (
     "Hi, I'm looking at a 4-room HDB resale flat in Tampines",
@@ -110,7 +111,7 @@ def chaos_settings(config: ChaosConfig, database_url: str, redis_url: str, work_
         "JOB_ATTEMPTS": config.job_attempts, "WORKER_CONCURRENCY": config.worker_concurrency,
         "CHATWOOT_BASE_URL": chatwoot_url, "CHATWOOT_ACCOUNT_ID": 1, "CHATWOOT_INBOX_ID": 1,
         "CHATWOOT_API_TOKEN": "user-token", "CHATWOOT_BOT_TOKEN": "bot-token",
-        "CHATWOOT_WEBHOOK_SECRET": WEBHOOK_SECRET, "LOG_LEVEL": "INFO",
+        "CHATWOOT_WEBHOOK_SECRET": WEBHOOK_SECRET, "LOG_LEVEL": "INFO", "AIBROKER_ADMIN_TOKEN": CHAOS_ADMIN_TOKEN,
     }
     values.update(config.settings)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -350,7 +351,8 @@ class ChaosRun:
 
 def _workers_up(base_url: str) -> int:
     try:
-        return len(httpx.get(f"{base_url}/api/worker/status", timeout=5).json().get("workers") or [])
+        return len(httpx.get(f"{base_url}/api/worker/status", timeout=5,  # host names/pids: admin only
+                             headers={"Authorization": f"Bearer {CHAOS_ADMIN_TOKEN}"}).json().get("workers") or [])
     except (httpx.HTTPError, ValueError):
         return 0
 

@@ -63,7 +63,8 @@ class Stack:
         return int(rows[0]["inbox_conversation_id"])
 
     def _counts(self) -> dict[str, int] | None:
-        counts: dict[str, int] | None = self.api.get("/api/health").json()["parts"]["queue"].get("counts")
+        health = self.api.get("/api/health", headers=ADMIN).json()
+        counts: dict[str, int] | None = health["parts"]["queue"].get("counts")
         return counts  # None when the health check's own time limit ran out (a loaded machine)
 
     def counts(self) -> dict[str, int]:

@@ -71,7 +71,7 @@ def _server_messages(api: httpx.Client, conversation_id: int) -> list[dict[str, 
 
 
 def _queue_idle(api: httpx.Client) -> bool:
-    counts = api.get("/api/health").json()["parts"]["queue"]["counts"]
+    counts = api.get("/api/health", headers=ADMIN).json()["parts"]["queue"]["counts"]
     return all(counts.get(state, 0) == 0 for state in ("waiting", "active", "delayed", "prioritized"))
 
 

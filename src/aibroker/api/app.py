@@ -12,9 +12,11 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from aibroker import __version__
-from aibroker.api.errors import install_error_handlers
+from aibroker.api.docs import install_docs
+from aibroker.api.errors import install_error_handlers, one_error_shape_in_openapi
 from aibroker.api.limits import BodySizeLimit
 from aibroker.api.routers import admin, conversations, health, leads, public, webhooks
+from aibroker.api.security_headers import SecurityHeaders, content_security_policy
 from aibroker.bootstrap import build_container
 from aibroker.config import Settings
 
@@ -43,10 +45,14 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
                     await worker_task
             await container.aclose()
 
-    app = FastAPI(title="aibroker", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="aibroker", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="AI mortgage-broker chat: lead intake, persona brokers, replies, handoff.")
     install_error_handlers(app)
+    one_error_shape_in_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so outermost: a 413 from the size limit gets the headers too.
+    app.add_middleware(SecurityHeaders, policy=content_security_policy(settings.allowed_frame_ancestors, STATIC_DIR))
+    install_docs(app, STATIC_DIR)
     for router in (leads.router, conversations.router, health.router, admin.router, webhooks.router,
                    public.router):
         app.include_router(router)

@@ -1,4 +1,8 @@
-"""Map our error tree and request-validation failures to clear 4xx/503 answers; never a bare 500."""
+"""Map our error tree and request-validation failures to clear 4xx/503 answers; never a bare 500.
+
+Every error answer has the one shape `ErrorBody` (`{"error": ..., "detail"?: [{"field", "message"}], ...}`),
+Starlette's own 404/405 included; `error_responses` declares the statuses a route can answer in OpenAPI.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from aibroker.api.schemas import ErrorBody
 from aibroker.errors import (
     Conflict,
     DependencyUnavailable,
@@ -19,6 +27,45 @@ from aibroker.errors import (
 from aibroker.logging import get_logger
 
 log = get_logger(__name__)
+
+
+_REASONS = {
+    400: "malformed request (e.g. JSON)", 401: "missing or wrong credentials (admin token, webhook signature)",
+    404: "no such resource", 409: "conflicts with the conversation's state", 413: "request body too large",
+    422: "invalid input: `detail` names each field", 429: "too many requests: `Retry-After` says when to retry",
+    502: "the inbox refused the request (a retry will not help)",
+    503: "a dependency is down: retry after `Retry-After` seconds",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for these error statuses, all with the one error shape."""
+    return {status: {"model": ErrorBody, "description": _REASONS[status]} for status in statuses}
+
+
+def one_error_shape_in_openapi(app: FastAPI) -> None:
+    """FastAPI declares a 422 on its own, with its own `{"detail": [...]}` schema: ours is `ErrorBody`, and a route
+    without parameters or body cannot answer 422 at all."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, description=app.description,
+                                   routes=app.routes)
+            ref = {"$ref": "#/components/schemas/ErrorBody"}
+            for operation in (op for ops in document["paths"].values() for op in ops.values()):
+                responses = operation.get("responses", {})
+                if "422" not in responses:
+                    continue
+                if operation.get("parameters") or "requestBody" in operation:
+                    responses["422"] = {"description": _REASONS[422], "content": {"application/json": {"schema": ref}}}
+                else:
+                    del responses["422"]
+            for name in ("HTTPValidationError", "ValidationError"):
+                document.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -36,6 +83,27 @@ async def _validation(_request: Request, error: Exception) -> JSONResponse:
     detail = [{"field": _field(tuple(p["loc"])), "message": p["msg"]} for p in problems]
     return JSONResponse({"error": "invalid request: " + ", ".join(d["field"] for d in detail), "detail": detail},
                         status_code=422)
+
+
+async def _http(request: Request, error: Exception) -> JSONResponse:
+    """Starlette's own answers (unknown route 404, wrong method 405 with `Allow`) in our shape."""
+    assert isinstance(error, StarletteHTTPException)
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    # FastAPI raises one as well for a body it cannot parse at all (e.g. JSON nested past the recursion limit).
+    return JSONResponse({"error": str(error.detail)}, status_code=error.status_code, headers=headers)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route on this path answers: Starlette's `Allow` names only the first route's (GET for
+    `/messages`, though POST is there too). Asked of each route by method, as routers nest routes."""
+    routes = request.app.router.routes
+    return [method for method in _METHODS
+            if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)]
 
 
 def _simple(status: int) -> Any:
@@ -66,6 +134,7 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(NotFound, _simple(404))
     app.add_exception_handler(InvalidRequest, _simple(422))
     app.add_exception_handler(Unauthorized, _simple(401))

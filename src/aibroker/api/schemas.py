@@ -3,11 +3,50 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from aibroker.domain.conversation import ConversationRecord
 from aibroker.domain.personas import PERSONAS_BY_NAME, Persona
+from aibroker.domain.storable import MessageText
+
+
+class ErrorDetail(BaseModel):
+    field: str = Field(description="the offending field, dotted (`actualIncomes.0`); `body` for the whole body")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The one shape of every error answer (4xx and 5xx), whichever part of the stack produced it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="what went wrong, for a person")
+    detail: list[ErrorDetail] | None = Field(default=None, description="one entry per invalid field (400, 422)")
+    part: str | None = Field(default=None, description="the dependency that failed (502, 503)")
+    retry: bool | None = Field(default=None, description="whether the same request may succeed later")
+
+
+class HealthOut(BaseModel):
+    """Anyone sees `status` and `failing`; the rest is for operators (admin token)."""
+
+    status: str = Field(description="`ok`, or `degraded` (with 503) when a part fails")
+    failing: list[str] = Field(description="names of the failing parts: database, redis, worker, queue")
+    parts: dict[str, dict[str, Any]] | None = None
+    inbox: str | None = None
+    responder: str | None = None
+
+
+class WorkerStatusOut(BaseModel):
+    """Anyone sees `running` and `paused`; the rest (host names, pids) is for operators (admin token)."""
+
+    running: bool
+    paused: bool
+    concurrency: int | None = None
+    last_heartbeat: float | None = None
+    workers: list[dict[str, Any]] | None = None
+    error: str | None = None
 
 
 class BrokerOut(BaseModel):
@@ -40,7 +79,7 @@ class PublicConfig(BaseModel):
 
 
 class CustomerMessageIn(BaseModel):
-    content: str = Field(min_length=1, max_length=4000)
+    content: MessageText = Field(min_length=1, max_length=4000)
     client_message_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
                                           description="idempotency key: a retry with the same id is one message")
 

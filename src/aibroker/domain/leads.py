@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from aibroker.domain.storable import NOT_BOOL, MessageText, StorableStr
 
 
 class LoanType(StrEnum):
@@ -46,31 +49,41 @@ class EmploymentType(StrEnum):
     OTHER = "other"
 
 
-_PHONE = re.compile(r"^\+?[0-9][0-9 \-]{6,18}$")
+_PHONE_PATTERN = r"^(\+?[0-9][0-9 \-]{6,18})?$"  # empty: no phone
+_PHONE = re.compile(_PHONE_PATTERN)
+Amount = Annotated[float, Field(ge=0, le=1_000_000_000), NOT_BOOL]
+Income = Annotated[float, Field(ge=0, le=10_000_000, description="monthly, S$"), NOT_BOOL]
+Age = Annotated[int, Field(ge=18, le=100), NOT_BOOL]
+# email-validator (behind EmailStr) refuses special-use domains (RFC 6761): say so in the OpenAPI document too. JSON
+# Schema patterns have no flags, hence the spelled-out case-insensitivity.
+_SPECIAL_USE = ("arpa", "invalid", "local", "localhost", "onion", "test")
+_EMAIL_PATTERN = r"^(?!.*[.@](?:" + "|".join("".join(f"[{c}{c.upper()}]" for c in name) for name in _SPECIAL_USE) \
+    + r")\.?$)"
 
 
 class LeadForm(BaseModel):
     """One lead as submitted. Unknown extra keys are ignored (the form may grow); known keys are checked."""
 
+    # No NaN/Infinity (JSON `NaN` parses): a calculator fed NaN answers nonsense.
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore",
-                              str_strip_whitespace=True)
+                              str_strip_whitespace=True, allow_inf_nan=False)
 
-    name: str = Field(min_length=1, max_length=120)
-    email: EmailStr
-    phone: str | None = Field(default=None, max_length=24)
+    name: MessageText = Field(min_length=1, max_length=120)
+    email: EmailStr = Field(json_schema_extra={"pattern": _EMAIL_PATTERN})
+    phone: str | None = Field(default=None, max_length=24, json_schema_extra={"pattern": _PHONE_PATTERN})
     loan_type: LoanType
     property_category: PropertyCategory | None = None
     property_type: PropertyType | None = None
-    actual_incomes: list[float] = Field(default_factory=list, max_length=2)
-    actual_ages: list[int] = Field(default_factory=list, max_length=2)
+    actual_incomes: list[Income] = Field(default_factory=list, max_length=2)
+    actual_ages: list[Age] = Field(default_factory=list, max_length=2)
     employment_type: EmploymentType | None = None
     timeline: Timeline | None = None
-    session_id: str | None = Field(default=None, max_length=200)
-    property_price: float | None = Field(default=None, ge=0, le=1_000_000_000)
+    session_id: StorableStr | None = Field(default=None, max_length=200)
+    property_price: Amount | None = None
     # Refinancing only.
-    outstanding_loan: float | None = Field(default=None, ge=0, le=1_000_000_000)
-    current_rate: float | None = Field(default=None, ge=0, le=30)
-    lock_in_months_left: int | None = Field(default=None, ge=0, le=120)
+    outstanding_loan: Amount | None = None
+    current_rate: Annotated[float, Field(ge=0, le=30), NOT_BOOL] | None = None
+    lock_in_months_left: Annotated[int, Field(ge=0, le=120), NOT_BOOL] | None = None
     # The lead ticked the privacy notice's consent box (PDPA). Every form accepted since consent was asked
     # has it true (`LeadSubmission` refuses the rest); leads stored before that read back as False.
     consent: bool = False
@@ -83,20 +96,6 @@ class LeadForm(BaseModel):
         if not _PHONE.match(value):
             raise ValueError("phone must be digits, optionally starting with + (e.g. +6591234567)")
         return value.replace(" ", "").replace("-", "")
-
-    @field_validator("actual_incomes")
-    @classmethod
-    def _incomes_in_range(cls, values: list[float]) -> list[float]:
-        if any(v < 0 or v > 10_000_000 for v in values):
-            raise ValueError("each monthly income must be between 0 and 10,000,000")
-        return values
-
-    @field_validator("actual_ages")
-    @classmethod
-    def _ages_in_range(cls, values: list[int]) -> list[int]:
-        if any(v < 18 or v > 100 for v in values):
-            raise ValueError("each age must be between 18 and 100")
-        return values
 
     @field_validator("property_type", mode="before")
     @classmethod
@@ -129,7 +128,8 @@ class LeadSubmission(LeadForm):
     """A lead as the form submits it now: the same fields, and consent must be given (PDPA). A separate model
     so that leads stored before consent was asked still read back as `LeadForm`."""
 
-    consent: bool = Field(strict=True, description="the lead agreed to the privacy notice; must be true")
+    consent: bool = Field(strict=True, description="the lead agreed to the privacy notice; must be true",
+                          json_schema_extra={"const": True})
 
     @field_validator("consent")
     @classmethod

@@ -10,10 +10,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
-def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
-    """`schema` (PostgreSQL only) puts every table in that schema: tests use it for isolation."""
+def create_engine(url: str, *, schema: str | None = None, log_sql: bool = False) -> AsyncEngine:
+    """`schema` (PostgreSQL only) puts every table in that schema: tests use it for isolation.
+
+    Unless `log_sql` (LOG_SQL), SQL parameters (names, e-mails, message text) are kept out of every log line and
+    exception message, whatever the log level; the statements' logger is set in `aibroker.logging`."""
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": not log_sql}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

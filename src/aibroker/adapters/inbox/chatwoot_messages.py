@@ -98,13 +98,17 @@ def parse_created_at(value: object) -> datetime | None:
     """Epoch seconds (REST, nested push data) or ISO-8601 (message webhooks)."""
     if isinstance(value, bool):
         return None
+    # Out-of-range numbers (1e300, NaN, 10**400) raise ValueError, OverflowError or OSError: not a time, so None.
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
     if isinstance(value, str) and value.strip():
         text = value.strip()
         try:
             return datetime.fromtimestamp(float(text), UTC)
-        except ValueError:
+        except (ValueError, OverflowError, OSError):
             pass
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -27,6 +27,7 @@ from aibroker.adapters.inbox.chatwoot_messages import (
     sender_kind,
 )
 from aibroker.domain.conversation import ConversationStatus
+from aibroker.domain.storable import storable_text
 from aibroker.errors import Unauthorized
 
 SIGNATURE_HEADER = "x-chatwoot-signature"
@@ -52,7 +53,9 @@ def verify_signature(raw_body: bytes, headers: Mapping[str, str], secret: str, n
     timestamp = (lowered.get(TIMESTAMP_HEADER) or "").strip()
     if not signature or not timestamp:
         raise SignatureError("webhook signature or timestamp header missing")
-    if not timestamp.isdigit():
+    # ASCII digits, at most 12 (unix seconds until the year 33658): `int()` refuses more than 4300 digits and
+    # `isdigit()` alone accepts "²", so a forged header would otherwise crash before the signature is checked.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         raise SignatureError("webhook timestamp is not unix seconds")
     if abs(now - int(timestamp)) > max_age_s:
         raise SignatureError("webhook timestamp is stale")
@@ -123,11 +126,11 @@ def _ignored(reason: str, event: str | None = None, **fields: Any) -> WebhookDec
 
 
 def _id(value: object) -> str | None:
+    """Chatwoot's ids are integers: up to 18 ASCII digits (fits the id columns; a 5,000-digit "id" does not)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
-        return str(value).strip()
-    return None
+    text = str(value).strip() if isinstance(value, int | str) else ""
+    return text if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 def _status(value: object) -> ConversationStatus | None:
@@ -139,6 +142,16 @@ def _status(value: object) -> ConversationStatus | None:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _content(value: object) -> str | None:
+    return storable_text(value) if isinstance(value, str) else None
+
+
+def _version(value: object) -> str:
+    """A status event's version for its dedupe key, short enough for the receipts column whatever was sent."""
+    text = str(value) if isinstance(value, int | float | str) and not isinstance(value, bool) else ""
+    return text if len(text) <= 40 and text.isprintable() else hashlib.sha256(repr(value).encode()).hexdigest()[:40]
 
 
 def _sender(raw: object, who: str | None) -> Sender | None:
@@ -184,6 +197,8 @@ def _classify_message(payload: Mapping[str, Any], own_message_ids: Container[str
     if kind is None:
         return _ignored(Reason.malformed("message_type"), event, message_id=message_id)
     source_id = _text(payload.get("source_id"))
+    if source_id is not None and len(source_id) > 128:  # longer than any id we tag messages with
+        source_id = None
     who = sender_kind(payload)
     attachments = payload.get("attachments")
     common: dict[str, Any] = {
@@ -198,7 +213,7 @@ def _classify_message(payload: Mapping[str, Any], own_message_ids: Container[str
             kind is MessageKind.OUTGOING and who == "agent_bot"):
         # Content kept: bot-token deployments record our own echoes in the history store, so a reply whose
         # POST answer was lost is still found there before a retry sends it again.
-        return _ignored(Reason.ECHO, content=_text(payload.get("content")),
+        return _ignored(Reason.ECHO, content=_content(payload.get("content")),
                         private=payload.get("private") in (True, "true"), **common)
     if kind is MessageKind.ACTIVITY:
         return _ignored(Reason.ACTIVITY, **common)
@@ -206,7 +221,7 @@ def _classify_message(payload: Mapping[str, Any], own_message_ids: Container[str
         return _ignored(Reason.TEMPLATE, **common)
     if payload.get("private") is True or payload.get("private") == "true":
         return _ignored(Reason.PRIVATE_NOTE, **common)
-    text = _text(payload.get("content")) or ""
+    text = _content(payload.get("content")) or ""
     if kind is MessageKind.INCOMING:
         return WebhookDecision(outcome=Outcome.CUSTOMER_MESSAGE, content=text, **common)
     if who == "user":
@@ -227,7 +242,7 @@ def _classify_status(event: str, payload: Mapping[str, Any]) -> WebhookDecision:
                                                     for item in changes)
         if not changed:
             return _ignored(Reason.NO_STATUS_CHANGE, event, conversation_id=conversation_id, status=status)
-    version = payload.get("updated_at") or payload.get("timestamp") or ""
+    version = _version(payload.get("updated_at") or payload.get("timestamp") or "")
     return WebhookDecision(outcome=Outcome.STATUS_CHANGED, event=event, conversation_id=conversation_id,
                            status=status, assignee_type=_assignee_type(payload),
                            dedupe_key=f"{event}:{conversation_id}:{status.value}:{version}")

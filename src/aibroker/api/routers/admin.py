@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 
 from aibroker.api.deps import AdminDep, ContainerDep
+from aibroker.api.errors import error_responses
 
-router = APIRouter(prefix="/api/admin", tags=["admin"])
+router = APIRouter(prefix="/api/admin", tags=["admin"], responses=error_responses(401, 503))
 
 
 @router.get("/brokers")

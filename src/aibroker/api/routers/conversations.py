@@ -8,7 +8,8 @@ from typing import Protocol, runtime_checkable
 
 from fastapi import APIRouter, Query, status
 
-from aibroker.api.deps import CONVERSATION_NOT_FOUND, AdminDep, ContainerDep, CustomerConversation
+from aibroker.api.deps import CONVERSATION_NOT_FOUND, MAX_ID, AdminDep, ContainerDep, ConversationId, CustomerConversation
+from aibroker.api.errors import error_responses
 from aibroker.api.schemas import ConversationOut, CustomerMessageIn, MessageAccepted, MessageOut, MessagesOut
 from aibroker.bootstrap import Container
 from aibroker.domain.conversation import ConversationRecord
@@ -43,23 +44,27 @@ async def _out(container: Container, record: ConversationRecord) -> Conversation
     return ConversationOut.of(record, typing=await typing_of(container.inbox, record.inbox_conversation_id))
 
 
-@router.get("/{conversation_id}", response_model=ConversationOut)
+@router.get("/{conversation_id}", response_model=ConversationOut, responses=error_responses(404, 422, 503))
 async def get_conversation(record: CustomerConversation, container: ContainerDep) -> ConversationOut:
     """`typing` is true while the broker is typing a reply (built-in inbox; null with Chatwoot)."""
     return await _out(container, record)
 
 
-@router.get("/{conversation_id}/messages", response_model=MessagesOut)
+@router.get("/{conversation_id}/messages", response_model=MessagesOut,
+            responses=error_responses(404, 422, 502, 503))
 async def list_messages(record: CustomerConversation, container: ContainerDep,
-                        before: str | None = Query(default=None, max_length=32),
+                        before: int | None = Query(default=None, ge=1, le=MAX_ID,
+                                                   description="a message id: only messages older than it"),
                         limit: int = Query(default=100, ge=1, le=500)) -> MessagesOut:
-    messages = await container.inbox.list_messages(record.inbox_conversation_id, before=before, limit=limit)
+    messages = await container.inbox.list_messages(record.inbox_conversation_id,
+                                                   before=None if before is None else str(before), limit=limit)
     # Private notes are for agents; the customer's view never shows them.
     return MessagesOut(messages=[MessageOut(id=m.id, role=m.role.value, content=m.content, created_at=m.created_at)
                                  for m in messages if not m.private])
 
 
-@router.post("/{conversation_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted)
+@router.post("/{conversation_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted,
+             responses=error_responses(400, 404, 413, 422, 429, 502, 503))
 async def post_message(record: CustomerConversation, body: CustomerMessageIn,
                        container: ContainerDep) -> MessageAccepted:
     """Saved first, then queued. If the queue is down the answer is 503 and the message is answered once
@@ -70,15 +75,17 @@ async def post_message(record: CustomerConversation, body: CustomerMessageIn,
     return MessageAccepted(message_id=message.id, queued=first)
 
 
-@router.post("/{conversation_id}/handoff", response_model=ConversationOut)
-async def hand_off(conversation_id: int, container: ContainerDep, operator: AdminDep) -> ConversationOut:
+@router.post("/{conversation_id}/handoff", response_model=ConversationOut,
+             responses=error_responses(401, 404, 422, 502, 503))
+async def hand_off(conversation_id: ConversationId, container: ContainerDep, operator: AdminDep) -> ConversationOut:
     record = await _conversation(container, conversation_id)
     await container.handoffs.hand_off(record, HandoffDecision.by_operator(operator))
     return await _out(container, await _conversation(container, conversation_id))
 
 
-@router.post("/{conversation_id}/handback", response_model=ConversationOut)
-async def hand_back(conversation_id: int, container: ContainerDep, operator: AdminDep) -> ConversationOut:
+@router.post("/{conversation_id}/handback", response_model=ConversationOut,
+             responses=error_responses(401, 404, 422, 502, 503))
+async def hand_back(conversation_id: ConversationId, container: ContainerDep, operator: AdminDep) -> ConversationOut:
     record = await _conversation(container, conversation_id)
     await container.handoffs.hand_back(record, operator)
     return await _out(container, await _conversation(container, conversation_id))

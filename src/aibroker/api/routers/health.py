@@ -10,7 +10,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from aibroker.adapters.db.migrate import migration_status
-from aibroker.api.deps import AdminDep, ContainerDep
+from aibroker.api.deps import AdminDep, AdminViewDep, ContainerDep
+from aibroker.api.errors import error_responses
+from aibroker.api.schemas import HealthOut, WorkerStatusOut
 from aibroker.bootstrap import Container
 from aibroker.worker.heartbeat import HEARTBEAT_TTL_S, read_heartbeats
 
@@ -50,33 +52,42 @@ async def _queue(container: Container) -> dict[str, Any]:
     return {"counts": await container.queue.counts()}
 
 
-@router.get("/api/health")
-async def health(container: ContainerDep) -> JSONResponse:
+@router.get("/api/health", response_model=HealthOut,
+            responses={503: {"model": HealthOut, "description": "a part is failing: `failing` names it"}})
+async def health(container: ContainerDep, admin: AdminViewDep) -> JSONResponse:
+    """Anyone sees the status and the names of failing parts; host names, counts, revisions and error
+    texts are for operators (admin token): they help an attacker map the deployment."""
     parts = dict(await asyncio.gather(_check("database", _database(container)), _check("redis", _redis(container)),
                                       _check("worker", _workers(container)), _check("queue", _queue(container))))
     failing = [name for name, part in parts.items() if part["status"] != "ok"]
-    body = {"status": "ok" if not failing else "degraded", "failing": failing, "parts": parts,
-            "inbox": container.inbox.name, "responder": "llm" if container.settings.uses_llm else "offline"}
+    body: dict[str, Any] = {"status": "ok" if not failing else "degraded", "failing": failing}
+    if admin:
+        body.update(parts=parts, inbox=container.inbox.name,
+                    responder="llm" if container.settings.uses_llm else "offline")
     return JSONResponse(body, status_code=503 if failing else 200)
 
 
-@router.get("/api/worker/status")
+@router.get("/api/worker/status", response_model=WorkerStatusOut)
 @router.get("/api/worker/start", include_in_schema=False)
-async def worker_status(container: ContainerDep) -> dict[str, Any]:
+async def worker_status(container: ContainerDep, admin: AdminViewDep) -> JSONResponse:
+    """Anyone sees whether workers run; their host names, pids and concurrency need the admin token."""
     try:
         beats = await asyncio.wait_for(read_heartbeats(container.redis, container.settings.queue_prefix,
                                                        container.settings.queue_name), CHECK_TIMEOUT_S)
     except Exception as error:
-        return {"running": False, "error": f"redis: {type(error).__name__}", "workers": []}
-    return {
-        "running": bool(beats),
-        "paused": bool(beats) and all(b.get("paused") for b in beats),
+        failed: dict[str, Any] = {"running": False, "paused": False}
+        return JSONResponse({**failed, "error": f"redis: {type(error).__name__}", "workers": []} if admin else failed)
+    summary: dict[str, Any] = {"running": bool(beats), "paused": bool(beats) and all(b.get("paused") for b in beats)}
+    if not admin:
+        return JSONResponse(summary)
+    return JSONResponse({
+        **summary,
         "concurrency": sum(int(b.get("concurrency", 0)) for b in beats),
         "last_heartbeat": max((b["last_heartbeat"] for b in beats), default=None),
         "workers": beats,
-    }
+    })
 
 
-@router.get("/api/admin/migration-status")
+@router.get("/api/admin/migration-status", responses=error_responses(401, 503))
 async def migrations(container: ContainerDep, _admin: AdminDep) -> dict[str, Any]:
     return await migration_status(container.engine)

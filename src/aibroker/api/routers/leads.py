@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, status
 from fastapi.responses import JSONResponse
 
 from aibroker.api.deps import ContainerDep
+from aibroker.api.errors import error_responses
 from aibroker.api.schemas import BrokerOut, LeadAccepted
 from aibroker.domain.leads import LeadSubmission
 from aibroker.logging import get_logger
@@ -18,7 +19,8 @@ log = get_logger(__name__)
 router = APIRouter(tags=["leads"])
 
 
-@router.post("/api/leads", status_code=status.HTTP_201_CREATED, response_model=LeadAccepted)
+@router.post("/api/leads", status_code=status.HTTP_201_CREATED, response_model=LeadAccepted,
+             responses=error_responses(400, 413, 422, 429, 502, 503))
 @router.post("/api/chatwoot-conversation", status_code=status.HTTP_201_CREATED, response_model=LeadAccepted,
              include_in_schema=False)
 async def submit_lead(lead: LeadSubmission, container: ContainerDep,

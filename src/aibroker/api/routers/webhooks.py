@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from aibroker.adapters.inbox.chatwoot_messages import untag
 from aibroker.adapters.inbox.chatwoot_webhook import Outcome, Reason, WebhookDecision, classify, verify_signature
 from aibroker.api.deps import ContainerDep
+from aibroker.api.errors import error_responses
 from aibroker.errors import Unauthorized
 from aibroker.logging import get_logger
 from aibroker.usecases.inbound import InboundEvent
@@ -23,7 +24,12 @@ _KINDS = {Outcome.CUSTOMER_MESSAGE: "customer_message", Outcome.HUMAN_REPLY: "hu
           Outcome.STATUS_CHANGED: "status_changed", Outcome.IGNORED: "ignored"}
 
 
-@router.post("/api/webhooks/chatwoot")
+# The body is read raw (the signature covers its exact bytes), so the document states its shape by hand.
+_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "description": "a Chatwoot webhook delivery (event, message or conversation fields)"}}}}}
+
+
+@router.post("/api/webhooks/chatwoot", responses=error_responses(400, 401, 413, 503), openapi_extra=_BODY)
 @router.post("/api/chatwoot-webhook", include_in_schema=False)
 async def chatwoot_webhook(request: Request, container: ContainerDep) -> JSONResponse:
     settings = container.settings
@@ -37,6 +43,10 @@ async def chatwoot_webhook(request: Request, container: ContainerDep) -> JSONRes
         payload: Any = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         return JSONResponse({"error": f"malformed JSON: {error}"}, status_code=400)
+    except RecursionError:  # nested thousands deep: Python's parser recurses past its limit
+        return JSONResponse({"error": "malformed JSON: nested too deeply"}, status_code=400)
+    if not isinstance(payload, dict):  # Chatwoot always sends an object; anything else is not a delivery
+        return JSONResponse({"error": "malformed webhook: the body must be a JSON object"}, status_code=400)
     decision = classify(payload)
     outcome = await container.inbound.handle(InboundEvent(
         kind=_kind(decision), event=decision.event or "unknown",

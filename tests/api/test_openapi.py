@@ -1,0 +1,60 @@
+"""The OpenAPI document declares every status each route can answer, every error with the one shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aibroker.api.app import create_app
+from aibroker.config import Settings
+
+EXPECTED = {
+    ("post", "/api/leads"): {"201", "400", "413", "422", "429", "502", "503"},
+    ("get", "/api/conversations/{conversation_id}"): {"200", "404", "422", "503"},
+    ("get", "/api/conversations/{conversation_id}/messages"): {"200", "404", "422", "502", "503"},
+    ("post", "/api/conversations/{conversation_id}/messages"): {"202", "400", "404", "413", "422", "429", "502",
+                                                                "503"},
+    ("post", "/api/conversations/{conversation_id}/handoff"): {"200", "401", "404", "422", "502", "503"},
+    ("post", "/api/conversations/{conversation_id}/handback"): {"200", "401", "404", "422", "502", "503"},
+    ("get", "/api/health"): {"200", "503"},
+    ("get", "/api/worker/status"): {"200"},
+    ("get", "/api/admin/migration-status"): {"200", "401", "503"},
+    ("get", "/api/admin/brokers"): {"200", "401", "503"},
+    ("get", "/api/admin/queue/failed"): {"200", "401", "503"},
+    ("get", "/api/admin/metrics"): {"200", "401", "503"},
+    ("post", "/api/webhooks/chatwoot"): {"200", "400", "401", "413", "503"},
+}
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    settings = Settings(_env_file=None, AIBROKER_ADMIN_TOKEN="t")  # type: ignore[call-arg]
+    return create_app(settings, "redis://unused").openapi()
+
+
+def _operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(method, path): operation for path, methods in document["paths"].items()
+            for method, operation in methods.items()}
+
+
+def test_every_route_declares_exactly_the_statuses_it_can_answer(document: dict[str, Any]) -> None:
+    declared = {key: set(operation["responses"]) for key, operation in _operations(document).items()}
+    assert declared == EXPECTED
+
+
+def test_every_error_has_the_one_shape(document: dict[str, Any]) -> None:
+    for (method, path), operation in _operations(document).items():
+        for status, response in operation["responses"].items():
+            if status.startswith("2") or path == "/api/health":
+                continue
+            schema = response["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+    assert document["components"]["schemas"]["ErrorBody"]["required"] == ["error"]
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_admin_routes_declare_the_bearer_token(document: dict[str, Any]) -> None:
+    secured = {key for key, operation in _operations(document).items() if operation.get("security")}
+    assert secured == {key for key in EXPECTED if "/api/admin/" in key[1] or key[1].endswith(("handoff", "handback"))}
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
