@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 
 from aibroker.api.deps import AdminDep, ContainerDep
+from aibroker.api.ratelimit import RATE_LIMITED, limit_customer_messages
 from aibroker.api.schemas import ConversationOut, CustomerMessageIn, MessageAccepted, MessageOut, MessagesOut
 from aibroker.bootstrap import Container
 from aibroker.domain.conversation import ConversationRecord
@@ -58,7 +59,8 @@ async def list_messages(conversation_id: int, container: ContainerDep,
                                  for m in messages if not m.private])
 
 
-@router.post("/{conversation_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted)
+@router.post("/{conversation_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted,
+             dependencies=[Depends(limit_customer_messages)], responses=RATE_LIMITED)
 async def post_message(conversation_id: int, body: CustomerMessageIn, container: ContainerDep) -> MessageAccepted:
     """Saved first, then queued. If the queue is down the answer is 503 and the message is answered once
     the queue is back; a retry with the same `client_message_id` is the same message, not a second one."""
