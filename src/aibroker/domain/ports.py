@@ -193,12 +193,20 @@ class MessageHistoryStore(Protocol):
 class BrokerCapacity(Protocol):
     """Atomic broker slots: taken on assignment, given back on handoff, resolution or final failure."""
 
-    async def assign(self, conversation_id: int, persona_type: str,
-                     facts: AssignmentFacts) -> BrokerRecord | None:
-        """The assigned broker, or None when every broker is full (the lead waits for the next free one)."""
+    async def assign(self, conversation_id: int, persona_type: str, facts: AssignmentFacts, *,
+                     preferred_broker_id: int | None = None) -> BrokerRecord | None:
+        """The assigned broker (the preferred one when it has a free slot), or None when every broker is full
+        (the lead waits for the next free one)."""
         ...
 
-    async def release(self, conversation_id: int, *, handoff_reason: str | None = None) -> int | None: ...
+    async def release(self, conversation_id: int, *, handoff_reason: str | None = None,
+                      reason: str | None = None) -> int | None: ...
+
+    async def release_idle(self, idle_before: datetime) -> list[int]:
+        """Free the slots of bot-owned conversations with no customer message since `idle_before`."""
+        ...
+
+    async def idle_released(self, conversation_id: int) -> bool: ...
 
     async def waiting_conversations(self, limit: int = 50) -> list[tuple[int, int]]: ...
 
