@@ -135,8 +135,6 @@ class ReplyService:
     async def answer(self, job: IncomingMessageJob) -> str:
         async with self._locks.hold(job.conversation_id):
             conversation = await self._conversation(job.conversation_id)
-            if self._assignment is not None:  # back after an idle release: a broker again, no second greeting
-                conversation = await self._assignment.resume_if_idle(conversation)
             if conversation.owner == Owner.BOT and not await self._store.finished_keys(conversation.id,
                                                                                        [greeting_key()]):
                 await self._greet(conversation)  # the greeting always comes before the first answer
@@ -155,6 +153,8 @@ class ReplyService:
             return "skipped: human owns the conversation"
         if claim.outcome == ClaimOutcome.RECLAIMED:  # answered by us now: out of a dead leader's burst
             await self._store.answer_alone(conversation.id, key, claim.token)
+        if self._assignment is not None:  # back after an idle release: a broker again, no second greeting
+            conversation = await self._assignment.resume_if_idle(conversation)
         inbox_id = conversation.inbox_conversation_id
         history = await self._inbox.list_messages(inbox_id, limit=HISTORY_LIMIT)
         message = next((m for m in history if m.id == message_id), None)
