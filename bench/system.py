@@ -156,6 +156,7 @@ class Infra:
             "AIBROKER_DATA_DIR": str(self.workdir / "var"), "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url, "QUEUE_PREFIX": self.prefix, "QUEUE_NAME": "aibroker",
             "LOG_LEVEL": self.log_level, "AIBROKER_ADMIN_TOKEN": BENCH_ADMIN_TOKEN,
+            "RATE_LIMITS_ENABLED": False,  # load from one address is the point of a benchmark
         }
         values.update(overrides)
         return worker_env(Settings(_env_file=None, **values))  # type: ignore[call-arg]

@@ -136,6 +136,7 @@ def make_settings(tmp_path: Path, redis_url: str, redis_prefix: str):  # type: i
             "QUEUE_PREFIX": redis_prefix, "QUEUE_NAME": "aibroker", "PACING_ENABLED": False,
             "STALLED_INTERVAL_MS": 1000, "LOCK_DURATION_MS": 3000, "JOB_BACKOFF_MS": 200,
             "AIBROKER_ADMIN_TOKEN": "test-admin-token",
+            "RATE_LIMITS_ENABLED": False,  # tests post many leads from 127.0.0.1; test_rate_limits turns it on
         }
         values.update(env)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -25,7 +25,7 @@ from aibroker.adapters.queue.redis_options import redis_client
 from aibroker.adapters.realtime.events import RedisEventBus
 from aibroker.config import Settings
 from aibroker.domain.pacing import DEFAULT_PACING
-from aibroker.domain.ports import Inbox, MessageHistoryStore, ReplyGenerator
+from aibroker.domain.ports import Inbox, MessageHistoryStore, RateLimiter, ReplyGenerator
 from aibroker.usecases.assignment import BrokerAssignment
 from aibroker.usecases.handoff import HandoffService
 from aibroker.usecases.inbound import InboundEvents
@@ -66,12 +66,28 @@ class Container:
     inbound: InboundEvents
     replies: ReplyService
     extras: dict[str, object] = field(default_factory=dict)
+    limiter: RateLimiter | None = None  # None: RATE_LIMITS_ENABLED=false
 
     async def aclose(self) -> None:
+        if self.limiter is not None:
+            await self.limiter.aclose()
         await self.queue.aclose()
         await self.inbox.aclose()
         await self.redis.aclose()
         await self.engine.dispose()
+
+
+def build_limiter(settings: Settings, redis_url: str) -> RateLimiter | None:
+    if not settings.rate_limits_enabled:
+        return None
+    from aibroker.adapters.ratelimit import RedisRateLimiter
+
+    # Short, and well inside ENQUEUE_TIMEOUT_S: a hung Redis must not slow the request's own 503.
+    return RedisRateLimiter(redis_url, settings.queue_prefix, {
+        "leads_per_ip": settings.rate_limit_leads_per_ip,
+        "messages_per_conversation": settings.rate_limit_messages_per_conversation,
+        "messages_per_ip": settings.rate_limit_messages_per_ip,
+    }, timeout_s=min(1.0, settings.enqueue_timeout_s / 2))
 
 
 def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine | None = None,
@@ -91,9 +107,10 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
     replies = ReplyService(
         store, inbox, generator, events, handoffs, locks, pacing=DEFAULT_PACING, sla_budget_ms=settings.reply_sla_ms,
         expected_generation_ms=EXPECTED_GENERATION_MS["llm" if settings.uses_llm else "offline"],
-        clock=utcnow, rng=rng, pacing_enabled=settings.pacing_enabled)
+        clock=utcnow, rng=rng, pacing_enabled=settings.pacing_enabled, assignment=assignment)
     intake = LeadIntake(store, inbox, queue, events, assignment, clock=utcnow)
     inbound = InboundEvents(store, queue, handoffs, inbox.name, history)
     return Container(settings=settings, redis_url=redis_url, engine=engine, store=store, inbox=inbox, queue=queue,
                      redis=redis, events=events, generator=generator, reply_metrics=metrics,
-                     assignment=assignment, intake=intake, handoffs=handoffs, inbound=inbound, replies=replies)
+                     assignment=assignment, intake=intake, handoffs=handoffs, inbound=inbound, replies=replies,
+                     limiter=build_limiter(settings, redis_url))

@@ -55,9 +55,11 @@ def _serve(settings: Settings, redis_url: str, *, inline_worker: bool) -> None:
 
     from aibroker.api.app import create_app
 
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from any 127.0.0.1 peer; the client IP is worked
+    # out from TRUSTED_PROXIES in api/ratelimit.py instead (the only place a forwarded address is believed).
     server = uvicorn.Server(uvicorn.Config(create_app(settings, redis_url, inline_worker=inline_worker),
                                            host=settings.host, port=settings.port, log_config=None,
-                                           proxy_headers=True))
+                                           proxy_headers=False))
     server.run()
 
 

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
+from limits import RateLimitItem, parse_many
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
 
+IPNetwork = IPv4Network | IPv6Network
 Percentage = Annotated[int, Field(ge=0, le=100)]
 # One CSP source: a keyword, a scheme ("https:"), or [scheme://][*.]host[:port] (nothing that could end the header
 # or start another directive).
@@ -54,6 +57,15 @@ class Settings(BaseSettings):
     # SQL statements and their parameters in the log (still redacted); off, no parameter reaches a log at any level.
     log_sql: bool = Field(default=False, validation_alias="LOG_SQL")
 
+    # --- abuse limits (issue #10): `limits` strings, several separated by `;` ----------------------
+    rate_limits_enabled: bool = Field(default=True, validation_alias="RATE_LIMITS_ENABLED")
+    rate_limit_leads_per_ip: str = Field(default="5/minute;30/hour", validation_alias="RATE_LIMIT_LEADS_PER_IP")
+    rate_limit_messages_per_conversation: str = Field(default="12/minute",
+                                                      validation_alias="RATE_LIMIT_MESSAGES_PER_CONVERSATION")
+    rate_limit_messages_per_ip: str = Field(default="60/minute", validation_alias="RATE_LIMIT_MESSAGES_PER_IP")
+    # Peers whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated); empty: the TCP peer is the client.
+    trusted_proxies: str = Field(default="", validation_alias="TRUSTED_PROXIES")
+
     # --- worker and queue (FACTS §S: legacy concurrency 3 / 10 jobs/s; ours waits cheaply) --------
     # Capped at 1000: bullmq 3.4.4's Python worker loop costs CPU in proportion to its concurrency (bench/hold:
     # at 5000 an idle worker burns a core and answered nothing in 75 s; at 1000 it held 851 conversations in
@@ -70,6 +82,10 @@ class Settings(BaseSettings):
     # met three kills in a row and were handed to a human.
     max_stalled_count: int = Field(default=5, ge=0, le=50, validation_alias="MAX_STALLED_COUNT")
     enqueue_timeout_s: float = Field(default=2.0, gt=0, le=30, validation_alias="ENQUEUE_TIMEOUT_S")
+    # A bot-owned conversation with no customer message for this long gives its broker slot back (fractions are
+    # allowed so tests need not wait half an hour).
+    assignment_idle_minutes: float = Field(default=30.0, ge=0.01, le=60 * 24 * 30,
+                                           validation_alias="ASSIGNMENT_IDLE_MINUTES")
 
     # --- rollout (FACTS §S) -----------------------------------------------------------------------
     enable_bullmq_broker: bool = Field(default=True, validation_alias="ENABLE_BULLMQ_BROKER")
@@ -124,6 +140,18 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s):// URL or a path on this site starting with /")
         return value
 
+    @field_validator("rate_limit_leads_per_ip", "rate_limit_messages_per_conversation", "rate_limit_messages_per_ip")
+    @classmethod
+    def _rate_limits(cls, value: str) -> str:
+        parse_rate_limits(value)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
@@ -176,6 +204,10 @@ class Settings(BaseSettings):
                 return driver + url[len(plain):]
         return url
 
+    @cached_property
+    def trusted_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.trusted_proxies)
+
     @property
     def uses_chatwoot(self) -> bool:
         return self.chatwoot_base_url is not None
@@ -183,6 +215,31 @@ class Settings(BaseSettings):
     @property
     def uses_llm(self) -> bool:
         return self.openai_api_key is not None or self.openai_base_url is not None
+
+
+def parse_rate_limits(value: str) -> list[RateLimitItem]:
+    """`5/minute;30/hour` → the `limits` items; a readable ValueError for anything else."""
+    try:
+        items = parse_many(value)
+    except ValueError as error:
+        raise ValueError(f"{error}; expected e.g. 5/minute or 5/minute;30/hour") from None
+    if any(item.amount < 1 for item in items):
+        raise ValueError("every limit must allow at least 1 request, e.g. 5/minute")
+    return items
+
+
+def parse_networks(value: str) -> tuple[IPNetwork, ...]:
+    """`10.0.0.1, 172.16.0.0/12` → networks (a bare address is a /32 or /128)."""
+    networks = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"{part!r} is not an IP address or CIDR network; expected e.g. "
+                             f"10.0.0.1,172.16.0.0/12") from None
+    return tuple(networks)
 
 
 class ConfigurationError(Exception):

@@ -5,6 +5,7 @@
     ├── InvalidRequest        well-formed but unacceptable input                     → 422/400
     ├── Unauthorized          missing or wrong credentials / signature               → 401
     ├── Conflict              the request collides with the current state            → 409
+    ├── RateLimited           over an abuse limit (nothing stored or queued)          → 429
     └── DependencyUnavailable Redis, the database or the inbox cannot be reached      → 503
         └── InboxError        the inbox (Chatwoot or built-in) failed
             ├── TransientInboxError  worth retrying (429, 5xx, timeouts)
@@ -32,6 +33,14 @@ class Unauthorized(AibrokerError):
 
 class Conflict(AibrokerError):
     pass
+
+
+class RateLimited(AibrokerError):
+    """Over an abuse limit; `retry_after_s` is when the limit's window frees again (HTTP 429, Retry-After)."""
+
+    def __init__(self, reason: str, retry_after_s: int) -> None:
+        super().__init__(f"{reason}; try again in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
 
 
 class DependencyUnavailable(AibrokerError):

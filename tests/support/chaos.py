@@ -112,6 +112,7 @@ def chaos_settings(config: ChaosConfig, database_url: str, redis_url: str, work_
         "CHATWOOT_BASE_URL": chatwoot_url, "CHATWOOT_ACCOUNT_ID": 1, "CHATWOOT_INBOX_ID": 1,
         "CHATWOOT_API_TOKEN": "user-token", "CHATWOOT_BOT_TOKEN": "bot-token",
         "CHATWOOT_WEBHOOK_SECRET": WEBHOOK_SECRET, "LOG_LEVEL": "INFO", "AIBROKER_ADMIN_TOKEN": CHAOS_ADMIN_TOKEN,
+        "RATE_LIMITS_ENABLED": False,  # hundreds of leads from 127.0.0.1
     }
     values.update(config.settings)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

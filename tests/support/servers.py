@@ -28,7 +28,8 @@ def free_port() -> int:
 def serve_in_thread(app: Any, *, ready_path: str | None = None, timeout_s: float = 20.0) -> Iterator[str]:
     """Run `app` on 127.0.0.1:<free port> until the block ends; yields the base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
+                                           proxy_headers=False))  # as `aibroker serve`: TRUSTED_PROXIES decides
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout_s

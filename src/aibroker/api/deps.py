@@ -47,7 +47,8 @@ def is_admin(request: Request, authorization: str | None, x_admin_token: str | N
                 and hmac.compare_digest(given.encode(), expected.get_secret_value().encode()))
 
 
-def require_admin(request: Request, authorization: AuthorizationHeader = None, x_admin_token: AuthorizationHeader = None,
+def require_admin(request: Request, authorization: AuthorizationHeader = None,
+                  x_admin_token: AuthorizationHeader = None,
                   _scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None) -> str:
     if request.app.state.container.settings.admin_token is None:
         raise Unauthorized("admin routes are disabled: set AIBROKER_ADMIN_TOKEN")

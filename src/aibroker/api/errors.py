@@ -22,6 +22,7 @@ from aibroker.errors import (
     InvalidRequest,
     NotFound,
     PermanentInboxError,
+    RateLimited,
     Unauthorized,
 )
 from aibroker.logging import get_logger
@@ -119,6 +120,11 @@ async def _unavailable(_request: Request, error: Exception) -> JSONResponse:
                         headers={"Retry-After": "2"})
 
 
+async def _rate_limited(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RateLimited)
+    return JSONResponse({"error": str(error)}, status_code=429, headers={"Retry-After": str(error.retry_after_s)})
+
+
 async def _inbox_refused(_request: Request, error: Exception) -> JSONResponse:
     """The inbox refused for a reason a retry cannot fix (a misconfiguration, a rejected payload): 502 and
     `retry: false`, so a lead form does not retry forever."""
@@ -140,5 +146,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Unauthorized, _simple(401))
     app.add_exception_handler(Conflict, _simple(409))
     app.add_exception_handler(DependencyUnavailable, _unavailable)
+    app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(PermanentInboxError, _inbox_refused)
     app.add_exception_handler(Exception, _unexpected)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -195,12 +195,20 @@ class MessageHistoryStore(Protocol):
 class BrokerCapacity(Protocol):
     """Atomic broker slots: taken on assignment, given back on handoff, resolution or final failure."""
 
-    async def assign(self, conversation_id: int, persona_type: str,
-                     facts: AssignmentFacts) -> BrokerRecord | None:
-        """The assigned broker, or None when every broker is full (the lead waits for the next free one)."""
+    async def assign(self, conversation_id: int, persona_type: str, facts: AssignmentFacts, *,
+                     preferred_broker_id: int | None = None) -> BrokerRecord | None:
+        """The assigned broker (the preferred one when it has a free slot), or None when every broker is full
+        (the lead waits for the next free one)."""
         ...
 
-    async def release(self, conversation_id: int, *, handoff_reason: str | None = None) -> int | None: ...
+    async def release(self, conversation_id: int, *, handoff_reason: str | None = None,
+                      reason: str | None = None) -> int | None: ...
+
+    async def release_idle(self, idle_before: datetime) -> list[int]:
+        """Free the slots of bot-owned conversations with no customer message since `idle_before`."""
+        ...
+
+    async def idle_released(self, conversation_id: int) -> bool: ...
 
     async def waiting_conversations(self, limit: int = 50) -> list[tuple[int, int]]: ...
 
@@ -223,3 +231,30 @@ class ConversationLocks(Protocol):
         """Raise DependencyUnavailable unless the caller has held the lock without a break since `hold` took it
         (the fence before an irreversible step: a lock lost to a Redis restart is not ours any more)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class RateCharge:
+    """One request counted against one policy's bucket, e.g. (`leads_per_ip`, `203.0.113.7`)."""
+
+    policy: str
+    subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class RateRefusal:
+    """The charge that was over its limit, and whole seconds until its window frees an entry."""
+
+    charge: RateCharge
+    retry_after_s: int
+
+
+class RateLimiter(Protocol):
+    """Abuse limits shared by every API process (see adapters/ratelimit.py)."""
+
+    async def acquire(self, charges: Sequence[RateCharge]) -> RateRefusal | None:
+        """Count the request against every charge, or against none when one is over its limit (then say which).
+        None also when the limiter's storage cannot be reached: the request goes on to its normal path."""
+        ...
+
+    async def aclose(self) -> None: ...

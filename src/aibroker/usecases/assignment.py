@@ -1,7 +1,10 @@
-"""Who answers: assign a broker when a lead arrives, give the slot back when the bot is done, and hand
-freed slots to waiting leads. Capacity itself is enforced by the database (adapters/db/capacity.py)."""
+"""Who answers: assign a broker when a lead arrives, give the slot back when the bot is done or the customer
+has gone quiet, and hand freed slots to waiting leads. Capacity itself is enforced by the database
+(adapters/db/capacity.py)."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 from aibroker.domain.brokers import AssignmentFacts
 from aibroker.domain.conversation import BrokerRecord, ConversationRecord, Owner
@@ -25,7 +28,8 @@ class BrokerAssignment:
     async def assign(self, conversation: ConversationRecord) -> BrokerRecord | None:
         persona = PERSONAS_BY_NAME[conversation.persona_name]
         broker = await self._capacity.assign(conversation.id, persona.persona_type.value,
-                                             AssignmentFacts.of(conversation))
+                                             AssignmentFacts.of(conversation),
+                                             preferred_broker_id=conversation.broker_id)
         if broker is None:
             log.info("conversation %s waits for a free broker", conversation.id)
             await self._events.publish(conversation.id, "broker:waiting", {"persona": persona.name})
@@ -44,6 +48,41 @@ class BrokerAssignment:
         except InboxError as error:
             log.warning("conversation %s: could not show broker in the inbox: %s", conversation.id, error)
 
+    async def _joined(self, conversation: ConversationRecord, broker: BrokerRecord) -> None:
+        """Show a broker taking the conversation, unless it is the one who already spoke there (a conversation
+        given back for idleness and now taken again): "X joined" is said once."""
+        await self._show_broker(conversation, broker)
+        if broker.id == conversation.broker_id:
+            return
+        await self._inbox.post_activity(conversation.inbox_conversation_id,
+                                        joined_activity(PERSONAS_BY_NAME[broker.name]))
+        await self._events.publish(conversation.id, "broker:joined", {"broker": broker.name})
+
+    async def resume_if_idle(self, conversation: ConversationRecord) -> ConversationRecord:
+        """The customer writes again in a conversation whose slot was given back for idleness: take a slot
+        again, the same broker's when it has one free. No greeting (its ledger row is done) and no second
+        "joined"; if every broker is full the conversation waits (and is answered all the same)."""
+        if conversation.owner != Owner.BOT or not await self._capacity.idle_released(conversation.id):
+            return conversation
+        persona = PERSONAS_BY_NAME[conversation.persona_name]
+        broker = await self._capacity.assign(conversation.id, persona.persona_type.value,
+                                             AssignmentFacts.of(conversation),
+                                             preferred_broker_id=conversation.broker_id)
+        if broker is None:
+            log.info("conversation %s is back after being idle and waits for a free broker", conversation.id)
+            await self._events.publish(conversation.id, "broker:waiting", {"persona": persona.name})
+            return conversation
+        await self._joined(conversation, broker)
+        return await self._store.get_conversation(conversation.id) or conversation
+
+    async def release_idle(self, idle_for: timedelta, now: datetime) -> int:
+        """Give back the slots of conversations idle for `idle_for`, then hand them to waiting leads."""
+        released = await self._capacity.release_idle(now - idle_for)
+        if released:
+            log.info("%d idle conversation(s) gave their broker slot back", len(released))
+            await self.assign_waiting()
+        return len(released)
+
     async def release(self, conversation: ConversationRecord, *, handoff_reason: str | None = None) -> None:
         broker_id = await self._capacity.release(conversation.id, handoff_reason=handoff_reason)
         if broker_id is not None:
@@ -57,14 +96,12 @@ class BrokerAssignment:
             if conversation is None or conversation.owner == Owner.HUMAN:
                 continue
             broker = await self._capacity.assign(conversation.id, PERSONAS_BY_NAME[conversation.persona_name]
-                                                 .persona_type.value, AssignmentFacts.of(conversation))
+                                                 .persona_type.value, AssignmentFacts.of(conversation),
+                                                 preferred_broker_id=conversation.broker_id)
             if broker is None:
                 break  # still full: the rest keep waiting, in order
             assigned += 1
-            await self._show_broker(conversation, broker)
-            await self._inbox.post_activity(conversation.inbox_conversation_id,
-                                            joined_activity(PERSONAS_BY_NAME[broker.name]))
-            await self._events.publish(conversation.id, "broker:joined", {"broker": broker.name})
+            await self._joined(conversation, broker)
         return assigned
 
     async def reconcile(self) -> dict[str, int]:

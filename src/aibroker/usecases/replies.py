@@ -34,6 +34,7 @@ from aibroker.domain.ports import (
 )
 from aibroker.errors import NotFound, TransientInboxError
 from aibroker.logging import get_logger
+from aibroker.usecases.assignment import BrokerAssignment
 from aibroker.usecases.handoff import HandoffService
 
 log = get_logger(__name__)
@@ -51,7 +52,8 @@ class ReplyService:
     def __init__(self, store: ConversationStore, inbox: Inbox, generator: ReplyGenerator, events: EventPublisher,
                  handoffs: HandoffService, locks: ConversationLocks, *, pacing: PacingPolicy, sla_budget_ms: int,
                  expected_generation_ms: int, clock: Callable[[], datetime], rng: random.Random | None = None,
-                 sleep: Sleep = asyncio.sleep, pacing_enabled: bool = True) -> None:
+                 sleep: Sleep = asyncio.sleep, pacing_enabled: bool = True,
+                 assignment: BrokerAssignment | None = None) -> None:
         self._store = store
         self._inbox = inbox
         self._generator = generator
@@ -65,6 +67,7 @@ class ReplyService:
         self._rng = rng or random.Random()
         self._sleep = sleep
         self._pacing_enabled = pacing_enabled
+        self._assignment = assignment
 
     async def _conversation(self, conversation_id: int) -> ConversationRecord:
         conversation = await self._store.get_conversation(conversation_id)
@@ -150,6 +153,8 @@ class ReplyService:
             return "skipped: human owns the conversation"
         if claim.outcome == ClaimOutcome.RECLAIMED:  # answered by us now: out of a dead leader's burst
             await self._store.answer_alone(conversation.id, key, claim.token)
+        if self._assignment is not None:  # back after an idle release: a broker again, no second greeting
+            conversation = await self._assignment.resume_if_idle(conversation)
         inbox_id = conversation.inbox_conversation_id
         history = await self._inbox.list_messages(inbox_id, limit=HISTORY_LIMIT)
         message = next((m for m in history if m.id == message_id), None)

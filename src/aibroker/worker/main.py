@@ -10,6 +10,7 @@ import asyncio
 import signal
 import uuid
 from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 
 from aibroker.bootstrap import Container, build_container
 from aibroker.config import Settings
@@ -74,6 +75,25 @@ async def reconcile_periodically(container: Container, stop: asyncio.Event) -> N
             await asyncio.wait_for(stop.wait(), RECONCILE_EVERY_S)
 
 
+def idle_check_interval_s(idle_minutes: float) -> float:
+    """A tenth of the idle time, between 1 s and a minute: a slot comes back at most ~10 % late."""
+    return min(60.0, max(1.0, idle_minutes * 6))
+
+
+async def release_idle_periodically(container: Container, stop: asyncio.Event) -> None:
+    """Give back the broker slots of conversations idle for ASSIGNMENT_IDLE_MINUTES. Every worker runs it:
+    it is one guarded UPDATE, so concurrent runs free each slot once."""
+    idle_for = timedelta(minutes=container.settings.assignment_idle_minutes)
+    every_s = idle_check_interval_s(container.settings.assignment_idle_minutes)
+    while not stop.is_set():
+        try:
+            await container.assignment.release_idle(idle_for, datetime.now(UTC))
+        except Exception as error:  # the database may be briefly away; try again next round
+            log.warning("idle release failed: %s", type(error).__name__)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+
+
 async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
                      container: Container | None = None) -> None:
     """Run until `stop` is set. Owns `container` only if it built it."""
@@ -87,6 +107,7 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
     worker = await start_worker(settings, redis_url, dispatcher.handle, on_failed=dispatcher.on_failed)
     beating = asyncio.create_task(heartbeat.run(stop))
     reconciling = asyncio.create_task(reconcile_periodically(container, stop))
+    releasing = asyncio.create_task(release_idle_periodically(container, stop))
     sweeping = asyncio.create_task(Sweeper(container.store, container.queue, container.redis).run(stop))
     log.info("worker started: queue=%s concurrency=%d", settings.queue_name, settings.worker_concurrency)
     try:
@@ -99,7 +120,7 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
             log.warning("active jobs did not finish in time; they return to the queue when their locks expire")
             with suppress(Exception):
                 await worker.close(force=True)
-        for task in (beating, reconciling, sweeping):
+        for task in (beating, reconciling, releasing, sweeping):
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task

@@ -3,17 +3,19 @@
 Taking a slot is one UPDATE whose WHERE re-checks `current_workload < max_concurrent_chats`; on
 PostgreSQL a concurrent UPDATE of the same row waits and then re-evaluates that guard on the new row
 version, so two transactions can never both take the last slot. Nothing reads a count into Python and
-writes it back.
+writes it back. Releases (one conversation, or every idle one at once) are guarded by the assignment's
+status in the same way, so any number of workers may run them concurrently and a slot comes back once.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from aibroker.adapters.db.models import Broker, BrokerAssignment, Conversation, utcnow
+from aibroker.adapters.db.models import Broker, BrokerAssignment, Conversation, InboundMessage, utcnow
 from aibroker.domain.brokers import AssignmentFacts
 from aibroker.domain.conversation import BrokerRecord
 
@@ -24,13 +26,16 @@ class SqlCapacity:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
-    async def _take_slot(self, session: AsyncSession, persona_type: str | None, now: datetime) -> int | None:
-        """One guarded UPDATE on the best candidate: persona type, then lowest workload, then least
-        recently active. Returns the broker id, or None when that candidate filled up meanwhile."""
+    async def _take_slot(self, session: AsyncSession, persona_type: str | None, now: datetime,
+                         broker_id: int | None = None) -> int | None:
+        """One guarded UPDATE on the best candidate: persona type (or one given broker), then lowest workload,
+        then least recently active. Returns the broker id, or None when that candidate filled up meanwhile."""
         candidate = select(Broker.id).where(Broker.is_available.is_(True),
                                             Broker.current_workload < Broker.max_concurrent_chats)
         if persona_type is not None:
             candidate = candidate.where(Broker.persona_type == persona_type)
+        if broker_id is not None:
+            candidate = candidate.where(Broker.id == broker_id)
         candidate = candidate.order_by(Broker.current_workload, Broker.last_active.asc().nulls_first(),
                                        Broker.id).limit(1)
         result = await session.execute(
@@ -49,12 +54,15 @@ class SqlCapacity:
         return bool(await session.scalar(query))
 
     async def assign(self, conversation_id: int, persona_type: str, facts: AssignmentFacts,
-                     *, attempts: int = 20) -> BrokerRecord | None:
-        """Assign a broker (persona type first, any type second) or record the lead as waiting."""
+                     *, preferred_broker_id: int | None = None, attempts: int = 20) -> BrokerRecord | None:
+        """Assign a broker (the preferred one if it has a free slot, then persona type, then any type) or
+        record the lead as waiting."""
         now = utcnow()
         async with self.sessions() as session, session.begin():
             broker_id = None
-            for wanted in (persona_type, None):
+            if preferred_broker_id is not None:  # one candidate: no race to retry
+                broker_id = await self._take_slot(session, None, now, preferred_broker_id)
+            for wanted in (persona_type, None) if broker_id is None else ():
                 for _ in range(attempts):  # a lost race means another candidate may still be free
                     broker_id = await self._take_slot(session, wanted, now)
                     if broker_id is not None or not await self._any_free(session, wanted):
@@ -68,7 +76,7 @@ class SqlCapacity:
             row.status = ACTIVE if broker_id is not None else WAITING
             row.lead_score, row.loan_type, row.property_type = facts.lead_score, facts.loan_type, facts.property_type
             row.monthly_income, row.timeline = facts.monthly_income, facts.timeline
-            row.released_at = None
+            row.released_at, row.release_reason = None, None
             if existing is None:
                 session.add(row)
             if broker_id is None:
@@ -80,11 +88,14 @@ class SqlCapacity:
                                   .values(broker_id=broker_id, persona_name=broker.name))
             return BrokerRecord.model_validate(broker, from_attributes=True)
 
-    async def release(self, conversation_id: int, *, handoff_reason: str | None = None) -> int | None:
+    async def release(self, conversation_id: int, *, handoff_reason: str | None = None,
+                      reason: str | None = None) -> int | None:
         """Free the conversation's slot (handoff, resolution, final failure). Idempotent: the status
-        guard makes a second release a no-op. Returns the broker id that got a slot back."""
+        guard makes a second release a no-op. Returns the broker id that got a slot back. `reason` is
+        recorded as `release_reason` (default: `handoff` with a handoff reason, `resolved` without)."""
         now = utcnow()
-        values: dict[str, object] = {"status": RELEASED, "released_at": now}
+        values: dict[str, object] = {"status": RELEASED, "released_at": now,
+                                     "release_reason": reason or ("handoff" if handoff_reason else "resolved")}
         if handoff_reason is not None:
             values.update(handoff=True, handoff_reason=handoff_reason, handoff_at=now)
         else:
@@ -101,6 +112,36 @@ class SqlCapacity:
             await session.execute(update(Broker).where(Broker.id == released[0], Broker.current_workload > 0)
                                   .values(current_workload=Broker.current_workload - 1))
             return int(released[0])
+
+    async def release_idle(self, idle_before: datetime) -> list[int]:
+        """Give back the slots of bot-owned conversations whose customer last wrote (or, if never, which were
+        opened) before `idle_before`: one guarded UPDATE, so concurrent runs in many workers free each slot
+        once. Returns the conversations released; their `broker_id` stays, to prefer that broker later."""
+        last_customer_message = (select(func.max(InboundMessage.received_at))
+                                 .where(InboundMessage.conversation_id == Conversation.id).scalar_subquery())
+        idle = select(Conversation.id).where(
+            Conversation.owner == "bot",
+            func.coalesce(last_customer_message, Conversation.created_at) < idle_before)
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(BrokerAssignment)
+                .where(BrokerAssignment.status == ACTIVE, BrokerAssignment.conversation_id.in_(idle))
+                .values(status=RELEASED, released_at=utcnow(), release_reason="idle")
+                .returning(BrokerAssignment.conversation_id, BrokerAssignment.broker_id)
+                .execution_options(synchronize_session=False))
+            released = result.all()
+            for broker_id, count in Counter(b for _, b in released if b is not None).items():
+                await session.execute(update(Broker).where(Broker.id == broker_id).values(
+                    current_workload=case((Broker.current_workload > count, Broker.current_workload - count),
+                                          else_=0)))
+        return [int(c) for c, _ in released]
+
+    async def idle_released(self, conversation_id: int) -> bool:
+        """Whether the conversation's slot was given back for idleness (and not taken again since)."""
+        async with self.sessions() as session:
+            row = (await session.execute(select(BrokerAssignment.status, BrokerAssignment.release_reason)
+                                         .where(BrokerAssignment.conversation_id == conversation_id))).first()
+            return row is not None and tuple(row) == (RELEASED, "idle")
 
     async def waiting_conversations(self, limit: int = 50) -> list[tuple[int, int]]:
         """(conversation id, lead score) of leads waiting for a broker, best leads and oldest first."""

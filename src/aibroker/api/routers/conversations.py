@@ -6,10 +6,18 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 
-from aibroker.api.deps import CONVERSATION_NOT_FOUND, MAX_ID, AdminDep, ContainerDep, ConversationId, CustomerConversation
+from aibroker.api.deps import (
+    CONVERSATION_NOT_FOUND,
+    MAX_ID,
+    AdminDep,
+    ContainerDep,
+    ConversationId,
+    CustomerConversation,
+)
 from aibroker.api.errors import error_responses
+from aibroker.api.ratelimit import limit_customer_messages
 from aibroker.api.schemas import ConversationOut, CustomerMessageIn, MessageAccepted, MessageOut, MessagesOut
 from aibroker.bootstrap import Container
 from aibroker.domain.conversation import ConversationRecord
@@ -64,6 +72,7 @@ async def list_messages(record: CustomerConversation, container: ContainerDep,
 
 
 @router.post("/{conversation_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted,
+             dependencies=[Depends(limit_customer_messages)],
              responses=error_responses(400, 404, 413, 422, 429, 502, 503))
 async def post_message(record: CustomerConversation, body: CustomerMessageIn,
                        container: ContainerDep) -> MessageAccepted:

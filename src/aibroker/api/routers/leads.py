@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, status
+from fastapi import APIRouter, Depends, Header, status
 from fastapi.responses import JSONResponse
 
 from aibroker.api.deps import ContainerDep
 from aibroker.api.errors import error_responses
+from aibroker.api.ratelimit import limit_leads
 from aibroker.api.schemas import BrokerOut, LeadAccepted
 from aibroker.domain.leads import LeadSubmission
 from aibroker.logging import get_logger
@@ -20,9 +21,9 @@ router = APIRouter(tags=["leads"])
 
 
 @router.post("/api/leads", status_code=status.HTTP_201_CREATED, response_model=LeadAccepted,
-             responses=error_responses(400, 413, 422, 429, 502, 503))
+             dependencies=[Depends(limit_leads)], responses=error_responses(400, 413, 422, 429, 502, 503))
 @router.post("/api/chatwoot-conversation", status_code=status.HTTP_201_CREATED, response_model=LeadAccepted,
-             include_in_schema=False)
+             include_in_schema=False, dependencies=[Depends(limit_leads)])
 async def submit_lead(lead: LeadSubmission, container: ContainerDep,
                       x_conversation_token: Annotated[str | None, Header(max_length=256, description=(
                           "the token of this browser's earlier conversation: with it (same contact, same loan "
