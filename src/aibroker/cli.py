@@ -151,8 +151,10 @@ async def _erasure_report(settings: Settings, run: ErasureRun) -> ErasureReport:
 
 
 def _run_erasure(run: ErasureRun, as_json: bool) -> None:
-    """Shared by erase and purge: exit 2 for bad input, 1 when Redis or the database failed (run it again:
-    nothing is reported deleted that is not), 0 with the report otherwise (also when nothing was found)."""
+    """Shared by erase and purge: exit 2 for bad input, 1 when Redis or the database failed (each step is
+    complete or not done, so running it again finishes the job), 0 with the report (also when nothing was found)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from aibroker.errors import DependencyUnavailable, InvalidRequest
 
     settings = _settings()
@@ -161,8 +163,10 @@ def _run_erasure(run: ErasureRun, as_json: bool) -> None:
     except InvalidRequest as error:
         typer.echo(f"aibroker: {error}", err=True)
         raise typer.Exit(code=2) from error
-    except DependencyUnavailable as error:
-        typer.echo(f"aibroker: {error}; nothing reported as deleted; run the command again", err=True)
+    except (DependencyUnavailable, SQLAlchemyError, OSError) as error:
+        # Only the error's type for the database: its message can quote the SQL parameters (the e-mail).
+        reason = str(error) if isinstance(error, DependencyUnavailable) else f"database: {type(error).__name__}"
+        typer.echo(f"aibroker: {reason}; stopped part-way or before starting: run the command again", err=True)
         raise typer.Exit(code=1) from error
     typer.echo(report.model_dump_json(indent=2) if as_json else "\n".join(report.lines()))
 
