@@ -4,7 +4,9 @@ and the retention purge's cut-off and orphans."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aibroker.adapters.db.capacity import SqlCapacity
 from aibroker.adapters.db.engine import session_factory
+from aibroker.adapters.db.erasure import SqlErasure
 from aibroker.adapters.db.history import SqlMessageHistory
 from aibroker.adapters.db.models import Broker, BrokerAssignment
 from aibroker.adapters.db.store import SqlStore
 from aibroker.adapters.inbox.builtin import BuiltinInbox
+from aibroker.adapters.queue.conversation_lock import RedisConversationLocks
 from aibroker.adapters.queue.redis_options import redis_client
 from aibroker.adapters.realtime.events import RedisEventBus
 from aibroker.bootstrap import build_container, build_erasure
@@ -188,3 +192,42 @@ async def test_jobs_for_an_erased_conversation_end_quietly(world: World) -> None
         await container.queue.aclose()
         await container.redis.aclose()
     assert await world.count("reply_ledger") == 0 and await world.count("inbox_messages") == 0
+
+
+class Announcing:
+    """The real Redis locks, announcing when a holder starts waiting (so the test knows the erasure is at its lock)."""
+
+    def __init__(self, inner: RedisConversationLocks) -> None:
+        self.inner = inner
+        self.asked = asyncio.Event()
+
+    def hold(self, conversation_id: int, *, wait_s: float | None = None) -> AbstractAsyncContextManager[None]:
+        self.asked.set()
+        return self.inner.hold(conversation_id, wait_s=wait_s)
+
+    async def confirm(self, conversation_id: int) -> None:
+        await self.inner.confirm(conversation_id)
+
+
+async def test_erasure_waits_for_a_reply_in_progress(world: World, redis_prefix: str) -> None:
+    """A reply job holds its conversation's lock while it writes; an erasure that starts meanwhile deletes only
+    after the job is done, so nothing the job wrote survives it."""
+    record = await world.builtin_conversation("Mid Reply", "mid@example.com")
+    assert world.settings.redis_url
+    redis = redis_client(world.settings.redis_url)
+    try:
+        locks = RedisConversationLocks(redis, redis_prefix)
+        announcing = Announcing(locks)
+        service = ErasureService(SqlErasure(world.store.sessions), world.events, announcing, clock=lambda: LONG_AGO)
+        async with locks.hold(record.id):  # the job
+            erasure = asyncio.create_task(service.erase_email("mid@example.com"))
+            await asyncio.wait_for(announcing.asked.wait(), 30)
+            sent = await world.inbox.send_message(record.inbox_conversation_id, "a reply", source_id="t1")
+            await world.events.publish(record.id, "message:ai", {"message_id": sent.id})
+            assert not erasure.done()
+        report = await erasure
+    finally:
+        await redis.aclose()
+    assert report.deleted["inbox_messages"] == 2 and report.deleted["chat_events"] == 2
+    assert report.redis_streams_deleted == 1
+    assert await world.count("chat_events") == 0 and await world.count("inbox_messages") == 0
