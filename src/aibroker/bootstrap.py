@@ -7,6 +7,7 @@ disagree about which inbox, database or responder is in use.
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aibroker.adapters.db.capacity import SqlCapacity
 from aibroker.adapters.db.engine import create_engine, session_factory
+from aibroker.adapters.db.erasure import SqlErasure
 from aibroker.adapters.db.history import SqlMessageHistory
 from aibroker.adapters.db.store import SqlStore
 from aibroker.adapters.inbox.builtin import BuiltinInbox
@@ -27,6 +29,7 @@ from aibroker.config import Settings
 from aibroker.domain.pacing import DEFAULT_PACING
 from aibroker.domain.ports import Inbox, MessageHistoryStore, RateLimiter, ReplyGenerator
 from aibroker.usecases.assignment import BrokerAssignment
+from aibroker.usecases.erasure import ErasureService
 from aibroker.usecases.handoff import HandoffService
 from aibroker.usecases.inbound import InboundEvents
 from aibroker.usecases.intake import LeadIntake
@@ -114,3 +117,14 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
                      redis=redis, events=events, generator=generator, reply_metrics=metrics,
                      assignment=assignment, intake=intake, handoffs=handoffs, inbound=inbound, replies=replies,
                      limiter=build_limiter(settings, redis_url))
+
+
+
+def build_erasure(settings: Settings, store: SqlStore, redis: aioredis.Redis | None, *,
+                  on_slots_freed: Callable[[], Awaitable[object]] | None = None) -> ErasureService:
+    """Erasure and retention for the admin route (the container's parts) and the CLI (its own engine; Redis only
+    when REDIS_URL is set, never a second embedded one beside a running `aibroker dev`)."""
+    streams = RedisEventBus(redis, store, settings.queue_prefix) if redis is not None else None
+    locks = RedisConversationLocks(redis, settings.queue_prefix, lease_s=settings.lock_duration_ms / 1000) \
+        if redis is not None else None
+    return ErasureService(SqlErasure(store.sessions), streams, locks, clock=utcnow, on_slots_freed=on_slots_freed)

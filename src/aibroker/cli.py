@@ -1,11 +1,12 @@
-"""`aibroker` command line: dev, serve, worker, migrate."""
+"""`aibroker` command line: dev, serve, worker, migrate, reconcile, erase, purge."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import SecretStr
@@ -15,6 +16,10 @@ from aibroker.logging import configure_logging, get_logger
 
 app = typer.Typer(help="aibroker: AI mortgage-broker chat.", no_args_is_help=True, add_completion=False)
 log = get_logger("aibroker")
+
+if TYPE_CHECKING:
+    from aibroker.domain.erasure import ErasureReport
+    from aibroker.usecases.erasure import ErasureService
 
 HostOption = Annotated[str | None, typer.Option(help="interface to listen on (default HOST or 127.0.0.1)")]
 PortOption = Annotated[int | None, typer.Option(help="port to listen on (default PORT or 8000)")]
@@ -126,6 +131,64 @@ def reconcile() -> None:
 
     corrections = asyncio.run(_run())
     typer.echo(f"workloads corrected: {corrections}" if corrections else "workloads were already right")
+
+
+ErasureRun = Callable[["ErasureService"], Awaitable["ErasureReport"]]
+
+
+async def _erasure_report(settings: Settings, run: ErasureRun) -> ErasureReport:
+    from aibroker.adapters.db.engine import create_engine, session_factory
+    from aibroker.adapters.db.store import SqlStore
+    from aibroker.adapters.queue.redis_options import redis_client
+    from aibroker.bootstrap import build_erasure
+
+    engine = create_engine(settings.sqlalchemy_url)
+    redis = redis_client(settings.redis_url) if settings.redis_url else None
+    try:
+        return await run(build_erasure(settings, SqlStore(session_factory(engine)), redis))
+    finally:
+        if redis is not None:
+            await redis.aclose()
+        await engine.dispose()
+
+
+def _run_erasure(run: ErasureRun, as_json: bool) -> None:
+    """Shared by erase and purge: exit 2 for bad input, 1 when Redis or the database failed (each step is
+    complete or not done, so running it again finishes the job), 0 with the report (also when nothing was found)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aibroker.errors import DependencyUnavailable, InvalidRequest
+
+    settings = _settings()
+    try:
+        report = asyncio.run(_erasure_report(settings, run))
+    except InvalidRequest as error:
+        typer.echo(f"aibroker: {error}", err=True)
+        raise typer.Exit(code=2) from error
+    except (DependencyUnavailable, SQLAlchemyError, OSError) as error:
+        # Only the error's type for the database: its message can quote the SQL parameters (the e-mail).
+        reason = str(error) if isinstance(error, DependencyUnavailable) else f"database: {type(error).__name__}"
+        typer.echo(f"aibroker: {reason}; stopped part-way or before starting: run the command again", err=True)
+        raise typer.Exit(code=1) from error
+    typer.echo(report.model_dump_json(indent=2) if as_json else "\n".join(report.lines()))
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="print the report as JSON")]
+
+
+@app.command()
+def erase(email: Annotated[str, typer.Option("--email", help="the person's e-mail address (any case)")],
+          as_json: JsonOption = False) -> None:
+    """Erase everything stored about a person (PDPA): contact, lead form, messages, events, by e-mail."""
+    _run_erasure(lambda service: service.erase_email(email), as_json)
+
+
+@app.command()
+def purge(older_than: Annotated[int, typer.Option("--older-than", min=1, metavar="DAYS",
+                                                  help="erase conversations with no activity for DAYS days")],
+          as_json: JsonOption = False) -> None:
+    """Retention: erase conversations idle for DAYS days and built-in inbox contacts left without any."""
+    _run_erasure(lambda service: service.purge(older_than), as_json)
 
 
 def main() -> None:

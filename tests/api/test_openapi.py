@@ -19,10 +19,13 @@ EXPECTED = {
     ("post", "/api/conversations/{conversation_id}/handback"): {"200", "401", "404", "422", "502", "503"},
     ("get", "/api/health"): {"200", "503"},
     ("get", "/api/worker/status"): {"200"},
+    ("get", "/api/config/public"): {"200"},
     ("get", "/api/admin/migration-status"): {"200", "401", "503"},
     ("get", "/api/admin/brokers"): {"200", "401", "503"},
     ("get", "/api/admin/queue/failed"): {"200", "401", "503"},
     ("get", "/api/admin/metrics"): {"200", "401", "503"},
+    ("delete", "/api/admin/contacts"): {"200", "401", "422", "503"},
+    ("delete", "/api/admin/conversations"): {"200", "401", "422", "503"},
     ("post", "/api/webhooks/chatwoot"): {"200", "400", "401", "413", "503"},
 }
 

@@ -17,6 +17,7 @@ from aibroker.domain.conversation import (
     ConversationStatus,
     Owner,
 )
+from aibroker.domain.erasure import ErasureCounts, ErasureTarget
 from aibroker.domain.jobs import Job
 from aibroker.domain.leads import LeadForm
 from aibroker.domain.ledger import LedgerClaim
@@ -258,3 +259,23 @@ class RateLimiter(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class PersonalData(Protocol):
+    """Finds and deletes a person's data, or old conversations, in every table (erasure and retention)."""
+
+    async def find_by_email(self, addresses: list[str]) -> ErasureTarget: ...
+
+    async def find_inactive(self, before: datetime, limit: int) -> ErasureTarget: ...
+
+    async def delete(self, target: ErasureTarget, *, release_reason: str = "erased") -> ErasureCounts:
+        """One transaction: give back open broker slots, then delete children before parents."""
+        ...
+
+
+class EventStreams(Protocol):
+    """The realtime event history kept per conversation (Redis streams), as erasure needs it."""
+
+    async def forget(self, conversation_ids: list[int]) -> int:
+        """Delete these conversations' event streams; returns how many existed."""
+        ...

@@ -32,7 +32,7 @@ from aibroker.domain.ports import (
     ReplyContext,
     ReplyGenerator,
 )
-from aibroker.errors import NotFound, TransientInboxError
+from aibroker.errors import TransientInboxError
 from aibroker.logging import get_logger
 from aibroker.usecases.assignment import BrokerAssignment
 from aibroker.usecases.handoff import HandoffService
@@ -46,6 +46,9 @@ HANDOFF_TEXT = ("I'll bring in one of our human specialists now; they will conti
 Sleep = Callable[[float], Awaitable[None]]
 HISTORY_LIMIT = 50
 GIVE_UP_WAIT_S = 60.0
+# A job for a conversation that no longer exists (erased, or purged by retention) ends quietly: nothing to answer,
+# nobody to apologise to, and a retry would find nothing either.
+ERASED = "skipped: conversation erased"
 
 
 class ReplyService:
@@ -68,12 +71,6 @@ class ReplyService:
         self._sleep = sleep
         self._pacing_enabled = pacing_enabled
         self._assignment = assignment
-
-    async def _conversation(self, conversation_id: int) -> ConversationRecord:
-        conversation = await self._store.get_conversation(conversation_id)
-        if conversation is None:
-            raise NotFound(f"conversation {conversation_id} not found")
-        return conversation
 
     async def _wait(self, ms: int) -> None:
         if self._pacing_enabled and ms > 0:
@@ -102,7 +99,8 @@ class ReplyService:
     # --- greeting ----------------------------------------------------------------------------------
     async def greet(self, job: NewConversationJob) -> str:
         async with self._locks.hold(job.conversation_id):
-            return await self._greet(await self._conversation(job.conversation_id))
+            conversation = await self._store.get_conversation(job.conversation_id)
+            return ERASED if conversation is None else await self._greet(conversation)
 
     async def _greet(self, conversation: ConversationRecord) -> str:
         if conversation.owner == Owner.HUMAN:
@@ -134,7 +132,9 @@ class ReplyService:
     # --- answering ---------------------------------------------------------------------------------
     async def answer(self, job: IncomingMessageJob) -> str:
         async with self._locks.hold(job.conversation_id):
-            conversation = await self._conversation(job.conversation_id)
+            conversation = await self._store.get_conversation(job.conversation_id)
+            if conversation is None:
+                return ERASED
             if conversation.owner == Owner.BOT and not await self._store.finished_keys(conversation.id,
                                                                                        [greeting_key()]):
                 await self._greet(conversation)  # the greeting always comes before the first answer
@@ -186,7 +186,9 @@ class ReplyService:
         finally:
             await self._set_typing(inbox_id, False)
         # A human may have taken over while we were generating: re-check right before sending.
-        current = await self._conversation(conversation.id)
+        current = await self._store.get_conversation(conversation.id)
+        if current is None:  # purged meanwhile (retention takes no lock)
+            return ERASED
         if current.owner == Owner.HUMAN:
             await self._store.complete_batch(conversation.id, keys, claim.token, state="skipped",
                                              note="human took over during generation")
@@ -222,7 +224,7 @@ class ReplyService:
         async with self._locks.hold(job.conversation_id, wait_s=GIVE_UP_WAIT_S):
             conversation = await self._store.get_conversation(job.conversation_id)
             if conversation is None:
-                return "skipped: conversation gone"
+                return ERASED
             key = greeting_key() if isinstance(job, NewConversationJob) else message_key(job.message_id)
             claim = await self._store.claim_reply(conversation.id, key)
             if claim.outcome == ClaimOutcome.DONE:

@@ -22,6 +22,24 @@ from aibroker.domain.conversation import BrokerRecord
 ACTIVE, WAITING, RELEASED = "active", "waiting", "released"
 
 
+async def release_slots(session: AsyncSession, conversation_ids: list[int], *, release_reason: str) -> int:
+    """`SqlCapacity.release` for many conversations inside the caller's transaction (erasure deletes the rows in
+    the same one, so a slot is given back exactly when its conversation goes). Returns the slots given back."""
+    if not conversation_ids:
+        return 0
+    result = await session.execute(
+        update(BrokerAssignment)
+        .where(BrokerAssignment.conversation_id.in_(conversation_ids), BrokerAssignment.status.in_([ACTIVE, WAITING]))
+        .values(status=RELEASED, released_at=utcnow(), completed_at=utcnow(), release_reason=release_reason)
+        .returning(BrokerAssignment.broker_id))
+    freed = Counter(int(broker_id) for broker_id in result.scalars() if broker_id is not None)
+    for broker_id in sorted(freed):  # one order for every caller: no deadlock between two releases
+        await session.execute(update(Broker).where(Broker.id == broker_id).values(
+            current_workload=case((Broker.current_workload > freed[broker_id],
+                                   Broker.current_workload - freed[broker_id]), else_=0)))
+    return sum(freed.values())
+
+
 class SqlCapacity:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions

@@ -16,12 +16,14 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from aibroker.adapters.db.store import SqlStore
+from aibroker.errors import DependencyUnavailable
 from aibroker.logging import get_logger
 
 log = get_logger(__name__)
 
 STREAM_TTL_S = 24 * 3600
 STREAM_MAXLEN = 1000
+FORGET_BATCH = 500  # keys per DEL
 
 
 def channel_name(prefix: str) -> str:
@@ -62,3 +64,15 @@ class RedisEventBus:
         entries: list[tuple[str, dict[str, str]]] = await self._redis.xrange(
             stream_name(self._prefix, conversation_id), min=after)  # type: ignore[assignment]
         return [(entry_id, json.loads(fields["event"])) for entry_id, fields in entries]
+
+    async def forget(self, conversation_ids: list[int]) -> int:
+        """Delete these conversations' event streams (erasure): returns how many existed. Unlike `publish`, a
+        Redis failure is raised: erasure must not report a stream gone that is still there."""
+        deleted = 0
+        try:
+            for start in range(0, len(conversation_ids), FORGET_BATCH):
+                keys = [stream_name(self._prefix, c) for c in conversation_ids[start:start + FORGET_BATCH]]
+                deleted += int(await self._redis.delete(*keys))
+        except (RedisError, OSError) as error:
+            raise DependencyUnavailable("redis", f"event streams not deleted: {type(error).__name__}") from error
+        return deleted
