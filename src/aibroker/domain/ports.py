@@ -158,6 +158,9 @@ class ConversationStore(Protocol):
 
     async def adopt_followers(self, conversation_id: int, leader_key: str, token: str) -> list[str]: ...
 
+    async def take_over_claims(self, conversation_id: int, keys: list[str], leader_key: str,
+                               token: str) -> dict[str, str]: ...
+
     async def answer_alone(self, conversation_id: int, key: str, token: str) -> bool: ...
 
     async def complete_batch(self, conversation_id: int, keys: list[str], token: str, *, state: str = "sent",
