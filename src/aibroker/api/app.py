@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
 from aibroker import __version__
+from aibroker.api.budget import RedisBudget
 from aibroker.api.errors import install_error_handlers
 from aibroker.api.limits import BodySizeLimit
 from aibroker.api.routers import admin, conversations, health, leads, webhooks
@@ -46,6 +47,7 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
                   description="AI mortgage-broker chat: lead intake, persona brokers, replies, handoff.")
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RedisBudget, seconds=settings.enqueue_timeout_s)
     for router in (leads.router, conversations.router, health.router, admin.router, webhooks.router):
         app.include_router(router)
 

@@ -22,6 +22,7 @@ from bullmq import DelayedError, Queue, UnrecoverableError, Worker
 from bullmq import Job as BullJob
 from redis.exceptions import RedisError
 
+from aibroker.adapters.queue.redis_budget import bounded
 from aibroker.adapters.queue.redis_options import connection_options
 from aibroker.config import Settings
 from aibroker.domain.jobs import JOB_TYPES, Job
@@ -69,10 +70,10 @@ class BullJobQueue:
             opts["delay"] = delay_ms
         if priority > 0:
             opts["priority"] = priority
-        # Queue.add blocks while Redis is down (the client retries for a long time): bound it, so the
-        # HTTP caller gets a 503 it can retry instead of a hung request.
+        # Queue.add blocks while Redis is down (the client retries for a long time): bound it (and, on an HTTP
+        # request, by what is left of the request's Redis budget), so the caller gets a 503 it can retry.
         try:
-            async with asyncio.timeout(self._settings.enqueue_timeout_s):
+            async with bounded(self._settings.enqueue_timeout_s):
                 existing = await self._queue.getJob(job.job_id)
                 if existing is not None and await existing.getState() == "failed":
                     await self._discard_failed(existing)
@@ -96,7 +97,7 @@ class BullJobQueue:
 
     async def counts(self) -> dict[str, int]:
         try:
-            async with asyncio.timeout(self._settings.enqueue_timeout_s):
+            async with bounded(self._settings.enqueue_timeout_s):
                 counts = await self._queue.getJobCounts("waiting", "active", "delayed", "prioritized",
                                                         "completed", "failed", "paused")
         except (TimeoutError, RedisError, OSError) as error:
@@ -104,7 +105,11 @@ class BullJobQueue:
         return {key: int(value) for key, value in counts.items()}
 
     async def failed_jobs(self, limit: int = 50) -> list[dict[str, Any]]:
-        jobs = await self._queue.getJobs(["failed"], 0, limit - 1)
+        try:
+            async with bounded(self._settings.enqueue_timeout_s):
+                jobs = await self._queue.getJobs(["failed"], 0, limit - 1)
+        except (TimeoutError, RedisError, OSError) as error:
+            raise DependencyUnavailable("redis", f"could not list failed jobs: {type(error).__name__}") from error
         return [{"id": j.id, "name": j.name, "reason": j.failedReason, "attempts": j.attemptsMade}
                 for j in jobs]
 
