@@ -123,11 +123,17 @@ def worker() -> None:
         typer.echo("aibroker: REDIS_URL is not set; a separate worker must use the API's Redis "
                    "(or run `aibroker dev`, which runs a worker in-process)", err=True)
         raise typer.Exit(code=2)
-    from aibroker.worker.main import worker_main
+    from aibroker.errors import DependencyUnavailable
+    from aibroker.preflight import redis_location
+    from aibroker.worker.main import run_until_stopped, worker_main
 
     _run(check_redis(settings.redis_url))
     _run(check_database(settings, migrated=True))
-    asyncio.run(worker_main(settings, settings.redis_url))
+    try:
+        run_until_stopped(worker_main(settings, settings.redis_url))
+    except DependencyUnavailable as error:  # Redis went away between the check and the worker's start
+        typer.echo(f"aibroker: cannot reach Redis at {redis_location(settings.redis_url)}: {error.reason}", err=True)
+        raise typer.Exit(code=1) from error
 
 
 @app.command()

@@ -1,5 +1,6 @@
 """Start-up checks (issue #10, item 10): a worker or API that cannot work stops within 30 s with one line that
-names where it looked and why (never a password, never a traceback); an unmigrated database is refused."""
+names where it looked and why (never a password, never a traceback); an unmigrated database is refused. And a
+worker told to stop while Redis is away still stops."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from aibroker.adapters.queue.embedded_redis import EmbeddedRedis
 from aibroker.config import Settings
+from aibroker.worker.main import FORCE_CLOSE_S, SHUTDOWN_GRACE_S
 from tests.support.app import worker_env
-from tests.support.servers import free_port
+from tests.support.servers import WorkerProcess, free_port, wait_for
 
 VERDICT_WITHIN_S = 30
 
@@ -52,3 +55,20 @@ def test_serve_and_worker_refuse_an_unmigrated_database(make_settings, tmp_path:
     for command in ("serve", "worker"):
         line = _one_line(_run(command, worker_env(settings), tmp_path))
         assert "not migrated" in line and "aibroker migrate" in line and str(empty) in line, (command, line)
+
+
+def test_a_worker_stops_on_sigterm_while_redis_is_down(make_settings, e2e_db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """bullmq's Worker.close() waits for Redis and ignores cancellation: the worker used to hang for good."""
+    redis = EmbeddedRedis(tmp_path / "own-redis", port=free_port())
+    settings: Settings = make_settings(e2e_db_url, REDIS_URL=redis.start())
+    worker = WorkerProcess(worker_env(settings), tmp_path / "worker.log").start()
+    try:
+        wait_for(lambda: "worker started" in worker.log(), what="worker started", timeout_s=60)
+        redis.stop()
+        # The grace for active jobs, the forced close, then every other clean-up step bounded the same way.
+        # (terminate SIGKILLs it after that: then the exit status is -9)
+        assert worker.terminate(timeout_s=SHUTDOWN_GRACE_S + 5 * FORCE_CLOSE_S) == 0, worker.log()[-2000:]
+        assert "worker stopped" in worker.log()
+    finally:
+        worker.kill()
+        redis.stop()

@@ -35,15 +35,17 @@ log = get_logger(__name__)
 KEEP_COMPLETED = {"age": 24 * 3600, "count": 1000}
 KEEP_FAILED = {"age": 7 * 24 * 3600}
 MAX_DEPENDENCY_DELAY_S = 60.0  # the longest we delay a job on a dependency's say-so before looking again
+STARTUP_TIMEOUT_S = 15.0  # reading the Redis version when a worker starts
 
 # Strong references to fire-and-forget tasks: the event loop only keeps weak ones, and a task that is
 # garbage-collected mid-way would silently drop a failure hook or the worker loop itself.
 _BACKGROUND: set[asyncio.Future[Any]] = set()
 
 
-def _keep(future: asyncio.Future[Any]) -> None:
+def _keep(future: asyncio.Future[Any]) -> asyncio.Future[Any]:
     _BACKGROUND.add(future)
     future.add_done_callback(_BACKGROUND.discard)
+    return future
 
 
 JobHandler = Callable[[Job, int], Awaitable[Any]]
@@ -170,9 +172,16 @@ async def start_worker(settings: Settings, redis_url: str, handler: JobHandler, 
         worker.on("failed", _failed)
     # Read the server version on both connections before running; otherwise delays and backoffs are
     # computed with the wrong blocking-timeout capabilities and run up to a second late.
-    if worker.redisConnection is not None:
-        await worker.redisConnection.getRedisVersion()
-    if worker.blockingRedisConnection is not None:
-        await worker.blockingRedisConnection.getRedisVersion()
+    # Bounded, and by asyncio.wait rather than wait_for: with Redis gone the call retries on and may swallow a
+    # cancellation, and a worker must not hang at start-up.
+    for connection in (worker.redisConnection, worker.blockingRedisConnection):
+        if connection is not None:
+            version = _keep(asyncio.ensure_future(connection.getRedisVersion()))
+            done, _ = await asyncio.wait({version}, timeout=STARTUP_TIMEOUT_S)
+            if not done:
+                version.cancel()
+                raise DependencyUnavailable("redis", f"no answer within {STARTUP_TIMEOUT_S:.0f} s")
+            if (error := version.exception()) is not None:
+                raise DependencyUnavailable("redis", f"{type(error).__name__}: {error}") from error
     _keep(asyncio.ensure_future(worker.run()))
     return worker
