@@ -203,6 +203,12 @@ class ReplyService:
         last_answer = max((i for i, m in enumerate(history) if m.role in (Role.BOT, Role.HUMAN) and not m.private),
                           default=-1)
         candidates = [m for m in history[last_answer + 1:] if m.role == Role.CUSTOMER and m.id != message.id]
+        # A message that arrived while the previous reply was being generated sits before that reply but is not
+        # answered by it; if a later message's job gets the conversation before its own job does, it must answer
+        # it too, or the later message is answered first.
+        earlier = [m.id for m in history[:last_answer + 1] if m.role == Role.CUSTOMER and m.id != message.id]
+        if missed := await self._store.unclaimed_inbound(conversation.id, earlier) if earlier else set():
+            candidates = [m for m in history if m.id in missed] + candidates
         keys = [message_key(m.id) for m in candidates]
         others = await self._store.join_batch(conversation.id, keys, leader_key, claim.token) if candidates else []
         if left := [key for key in keys if key not in others]:

@@ -96,6 +96,18 @@ async def test_a_later_reply_takes_over_claims_a_dead_attempt_left(engine: Async
     assert (await store.claim_reply(conversation.id, "message:1")).outcome == ClaimOutcome.DONE
 
 
+async def test_unclaimed_inbound_lists_accepted_messages_nobody_took_on(engine: AsyncEngine) -> None:
+    store = SqlStore(session_factory(engine))
+    conversation = await _conversation(store)
+    for message_id in ("1", "2", "3"):
+        await store.record_inbound(conversation.id, message_id)
+    claim = await store.claim_reply(conversation.id, "message:1")
+    await store.complete_reply(conversation.id, "message:1", claim.token, sent_message_id="9")
+    await store.claim_reply(conversation.id, "message:2")  # taken on, not finished
+    # "4" was never accepted (e.g. written while a human owned the conversation).
+    assert await store.unclaimed_inbound(conversation.id, ["1", "2", "3", "4"]) == {"3"}
+
+
 async def test_concurrent_claims_let_exactly_one_claim_first(engine: AsyncEngine) -> None:
     store = SqlStore(session_factory(engine))
     conversation = await _conversation(store)

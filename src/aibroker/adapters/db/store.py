@@ -269,6 +269,18 @@ class SqlStore:
         async with self.sessions() as session:
             return [(int(c), str(m), int(s)) for c, m, s in (await session.execute(query)).all()]
 
+    async def unclaimed_inbound(self, conversation_id: int, message_ids: list[str]) -> set[str]:
+        """Which of these messages were accepted (recorded inbound) and have no ledger row: nobody has taken them
+        on yet. (Messages a human owner's period let through without accepting them are not among them.)"""
+        claimed = select(ReplyLedgerEntry.id).where(
+            ReplyLedgerEntry.conversation_id == InboundMessage.conversation_id,
+            ReplyLedgerEntry.key == literal("message:") + InboundMessage.message_id).exists()
+        async with self.sessions() as session:
+            rows = await session.scalars(select(InboundMessage.message_id).where(
+                InboundMessage.conversation_id == conversation_id, InboundMessage.message_id.in_(message_ids),
+                ~claimed))
+            return {str(row) for row in rows.all()}
+
     async def ungreeted(self, *, created_before: datetime, created_after: datetime,
                         limit: int = 200) -> list[tuple[int, int]]:
         """(conversation, lead score) of bot-owned conversations whose greeting was never finished."""
