@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import SecretStr
 
 from aibroker.config import ConfigurationError, Settings, load_settings
 from aibroker.logging import configure_logging, get_logger
+from aibroker.preflight import StartupError, check_database, check_redis
 
 app = typer.Typer(help="aibroker: AI mortgage-broker chat.", no_args_is_help=True, add_completion=False)
 log = get_logger("aibroker")
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     from aibroker.domain.erasure import ErasureReport
     from aibroker.usecases.erasure import ErasureService
 
+T = TypeVar("T")
 HostOption = Annotated[str | None, typer.Option(help="interface to listen on (default HOST or 127.0.0.1)")]
 PortOption = Annotated[int | None, typer.Option(help="port to listen on (default PORT or 8000)")]
 
@@ -35,19 +39,40 @@ def _settings(**overrides: object) -> Settings:
     return settings
 
 
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """Run a start-up step; a StartupError becomes one line on stderr and exit code 1 (no traceback)."""
+    try:
+        return asyncio.run(work)
+    except StartupError as error:
+        typer.echo(f"aibroker: {error}", err=True)
+        raise typer.Exit(code=1) from error
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """uvicorn re-raises SIGTERM once it has shut down; with the default handler that kills the process before any
+    `finally` runs, which left the embedded Redis running (the next `make run` then answered every lead with 503).
+    As SystemExit it unwinds like Ctrl+C does, and the ExitStack stops the embedded Redis."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+
+
 def _redis_url(settings: Settings, stack: ExitStack) -> str:
     """REDIS_URL, or a private embedded Redis that lives as long as this command."""
     if settings.redis_url:
         return settings.redis_url
-    from aibroker.adapters.queue.embedded_redis import EmbeddedRedis
+    from aibroker.adapters.queue.embedded_redis import EmbeddedRedis, EmbeddedRedisBusy
 
-    return stack.enter_context(EmbeddedRedis(settings.data_dir / "redis"))
+    try:
+        return stack.enter_context(EmbeddedRedis(settings.data_dir / "redis"))
+    except EmbeddedRedisBusy as error:
+        typer.echo(f"aibroker: {error}", err=True)
+        raise typer.Exit(code=1) from error
 
 
 async def _migrate(settings: Settings) -> None:
     from aibroker.adapters.db.engine import create_engine
     from aibroker.adapters.db.migrate import migrate
 
+    await check_database(settings, migrated=False)
     engine = create_engine(settings.sqlalchemy_url, log_sql=settings.log_sql)
     try:
         await migrate(engine)
@@ -76,9 +101,10 @@ def dev(host: HostOption = None, port: PortOption = None) -> None:
         settings.admin_token = SecretStr(secrets.token_urlsafe(18))
         typer.echo(f"admin token for this run (set AIBROKER_ADMIN_TOKEN to fix it): "
                    f"{settings.admin_token.get_secret_value()}")
+    _exit_cleanly_on_sigterm()
     with ExitStack() as stack:
+        _run(_migrate(settings))
         redis_url = _redis_url(settings, stack)
-        asyncio.run(_migrate(settings))
         typer.echo(f"aibroker is running on http://{settings.host}:{settings.port}  (API docs: /docs)")
         _serve(settings, redis_url, inline_worker=True)
 
@@ -88,6 +114,8 @@ def serve(host: HostOption = None, port: PortOption = None,
           with_worker: Annotated[bool, typer.Option(help="also run a queue worker in this process")] = False) -> None:
     """The HTTP API. Without REDIS_URL a private Redis and an in-process worker are started too."""
     settings = _settings(host=host, port=port)
+    _run(check_database(settings, migrated=True))  # Redis may come later: meanwhile requests get 503
+    _exit_cleanly_on_sigterm()
     with ExitStack() as stack:
         inline = with_worker or settings.redis_url is None
         _serve(settings, _redis_url(settings, stack), inline_worker=inline)
@@ -101,16 +129,24 @@ def worker() -> None:
         typer.echo("aibroker: REDIS_URL is not set; a separate worker must use the API's Redis "
                    "(or run `aibroker dev`, which runs a worker in-process)", err=True)
         raise typer.Exit(code=2)
-    from aibroker.worker.main import worker_main
+    from aibroker.errors import DependencyUnavailable
+    from aibroker.preflight import redis_location
+    from aibroker.worker.main import run_until_stopped, worker_main
 
-    asyncio.run(worker_main(settings, settings.redis_url))
+    _run(check_redis(settings.redis_url))
+    _run(check_database(settings, migrated=True))
+    try:
+        run_until_stopped(worker_main(settings, settings.redis_url))
+    except DependencyUnavailable as error:  # Redis went away between the check and the worker's start
+        typer.echo(f"aibroker: cannot reach Redis at {redis_location(settings.redis_url)}: {error.reason}", err=True)
+        raise typer.Exit(code=1) from error
 
 
 @app.command()
 def migrate() -> None:
     """Apply database migrations and seed the broker pool (safe to run repeatedly)."""
     settings = _settings()
-    asyncio.run(_migrate(settings))
+    _run(_migrate(settings))
     typer.echo("database is up to date")
 
 
@@ -119,7 +155,7 @@ def reconcile() -> None:
     """Recompute each broker's workload from its open assignments (also runs in every worker)."""
     settings = _settings()
 
-    async def _run() -> dict[str, int]:
+    async def _reconcile() -> dict[str, int]:
         from aibroker.adapters.db.capacity import SqlCapacity
         from aibroker.adapters.db.engine import create_engine, session_factory
 
@@ -129,7 +165,8 @@ def reconcile() -> None:
         finally:
             await engine.dispose()
 
-    corrections = asyncio.run(_run())
+    _run(check_database(settings, migrated=True))
+    corrections = asyncio.run(_reconcile())
     typer.echo(f"workloads corrected: {corrections}" if corrections else "workloads were already right")
 
 

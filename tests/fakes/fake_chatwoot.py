@@ -189,6 +189,10 @@ class FakeChatwoot:
     def flush_webhooks(self, timeout: float = 5.0) -> None:
         self._sender.flush(timeout)
 
+    def pending_webhooks(self) -> int:
+        """Webhooks queued and not yet delivered (the one being delivered included)."""
+        return int(self._sender._queue.unfinished_tasks)
+
     def redeliver(self, delivery: Delivery) -> Delivery:
         """Send a past delivery's payload again (same delivery id, new timestamp and signature)."""
         return self._sender.deliver(delivery.payload, delivery.delivery_id)

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from aibroker import __version__
+from aibroker.api.budget import RedisBudget
 from aibroker.api.docs import install_docs
 from aibroker.api.errors import install_error_handlers, one_error_shape_in_openapi
 from aibroker.api.limits import BodySizeLimit
@@ -50,6 +51,7 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
     install_error_handlers(app)
     one_error_shape_in_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RedisBudget, seconds=settings.enqueue_timeout_s)
     # Added last, so outermost: a 413 from the size limit gets the headers too.
     app.add_middleware(SecurityHeaders, policy=content_security_policy(settings.allowed_frame_ancestors, STATIC_DIR))
     install_docs(app, STATIC_DIR)

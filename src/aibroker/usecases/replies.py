@@ -210,12 +210,42 @@ class ReplyService:
         last_answer = max((i for i, m in enumerate(history) if m.role in (Role.BOT, Role.HUMAN) and not m.private),
                           default=-1)
         candidates = [m for m in history[last_answer + 1:] if m.role == Role.CUSTOMER and m.id != message.id]
-        others = await self._store.join_batch(conversation.id, [message_key(m.id) for m in candidates],
-                                              leader_key, claim.token) if candidates else []
+        # A message that arrived while the previous reply was being generated sits before that reply but is not
+        # answered by it; if a later message's job gets the conversation before its own job does, it must answer
+        # it too, or the later message is answered first.
+        earlier = [m.id for m in history[:last_answer + 1] if m.role == Role.CUSTOMER and m.id != message.id]
+        if missed := await self._store.unclaimed_inbound(conversation.id, earlier) if earlier else set():
+            candidates = [m for m in history if m.id in missed] + candidates
+        keys = [message_key(m.id) for m in candidates]
+        others = await self._store.join_batch(conversation.id, keys, leader_key, claim.token) if candidates else []
+        if left := [key for key in keys if key not in others]:
+            others += await self._take_over(conversation, left, leader_key, claim.token)
         if claim.outcome == ClaimOutcome.RECLAIMED:
             others += await self._store.adopt_followers(conversation.id, leader_key, claim.token)
         joined = {m.id for m in history if m.role == Role.CUSTOMER and message_key(m.id) in others}
         return [m for m in history if m.id == message.id or m.id in joined]
+
+    async def _take_over(self, conversation: ConversationRecord, keys: list[str], leader_key: str,
+                         token: str) -> list[str]:
+        """Unanswered messages still claimed by an attempt that died join this reply, unless that attempt's reply
+        is in the inbox already. Otherwise a later message would be answered first, and the dead attempt's job,
+        resumed by BullMQ's stalled check seconds later, would answer the earlier one after it; now it finds the
+        message answered. (We hold the conversation's lock, under which every attempt works: any other claim is
+        orphaned.)"""
+        joined = []
+        for key, old_leader in (await self._store.take_over_claims(conversation.id, keys, leader_key, token)).items():
+            for candidate in dict.fromkeys((old_leader, key)):
+                sent = await self._inbox.find_sent_message(conversation.inbox_conversation_id,
+                                                           source_tag(conversation.id, candidate))
+                if sent is not None:
+                    await self._store.complete_reply(conversation.id, key, token, sent_message_id=sent.id)
+                    break
+            else:
+                joined.append(key)
+        if joined:
+            log.info("conversation %d: answering %d message(s) a dead attempt left claimed", conversation.id,
+                     len(joined))
+        return joined
 
     # --- final failure ------------------------------------------------------------------------------
     async def give_up(self, job: NewConversationJob | IncomingMessageJob, reason: str) -> str:

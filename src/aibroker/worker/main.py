@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import signal
 import uuid
+from collections.abc import Awaitable, Coroutine
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aibroker.bootstrap import Container, build_container
 from aibroker.config import Settings
@@ -23,6 +25,7 @@ from aibroker.worker.sweeper import Sweeper
 log = get_logger(__name__)
 
 SHUTDOWN_GRACE_S = 20.0
+FORCE_CLOSE_S = 5.0  # then the rest of the clean-up, and the process exits whatever is still hanging
 RECONCILE_EVERY_S = 60.0
 
 
@@ -114,20 +117,47 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
         await stop.wait()
     finally:
         log.info("worker stopping: finishing active jobs (up to %.0f s)", SHUTDOWN_GRACE_S)
-        try:
-            await asyncio.wait_for(worker.close(), SHUTDOWN_GRACE_S)
-        except TimeoutError:
+        if not await within(worker.close(), SHUTDOWN_GRACE_S):
             log.warning("active jobs did not finish in time; they return to the queue when their locks expire")
-            with suppress(Exception):
-                await worker.close(force=True)
+            await within(worker.close(force=True), FORCE_CLOSE_S)
         for task in (beating, reconciling, releasing, sweeping):
             task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
-        await heartbeat.clear()
+            await within(task, FORCE_CLOSE_S)
+        await within(heartbeat.clear(), FORCE_CLOSE_S)
         if owned:
-            await container.aclose()
+            await within(container.aclose(), FORCE_CLOSE_S)
         log.info("worker stopped")
+
+
+async def within(work: Awaitable[object], seconds: float) -> bool:
+    """Wait for `work` at most `seconds`; False if it is still running (it is left to itself). Not wait_for: that
+    waits for the cancelled work to end, and bullmq's Worker.close() shields itself from cancellation while Redis
+    is unreachable (a SIGTERMed worker hung for minutes), as can a redis-py command."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        return False
+    if not task.cancelled() and task.exception() is not None:
+        log.info("shutdown step failed: %s", type(task.exception()).__name__)
+    return True
+
+
+def run_until_stopped(main: Coroutine[Any, Any, None]) -> None:
+    """`asyncio.run(main)`, except that tasks still pending afterwards get `FORCE_CLOSE_S`, not forever: a worker
+    told to stop must exit even while Redis is unreachable."""
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(main)
+    finally:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=FORCE_CLOSE_S))
+        for closing in (loop.shutdown_asyncgens(), loop.shutdown_default_executor()):
+            loop.run_until_complete(asyncio.wait({loop.create_task(closing)}, timeout=FORCE_CLOSE_S))
+        loop.close()
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

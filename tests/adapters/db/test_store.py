@@ -83,6 +83,38 @@ async def test_reply_ledger_claims_once_then_reports_done(engine: AsyncEngine) -
         {"key": "message:7", "state": "sent", "attempts": 2, "sent_message_id": "42"}]
 
 
+async def test_a_later_reply_takes_over_claims_a_dead_attempt_left(engine: AsyncEngine) -> None:
+    store = SqlStore(session_factory(engine))
+    conversation = await _conversation(store)
+    dead = await store.claim_reply(conversation.id, "message:1")  # its worker died mid-reply
+    assert await store.join_batch(conversation.id, ["message:2"], "message:1", dead.token) == ["message:2"]
+    finished = await store.claim_reply(conversation.id, "message:0")
+    await store.complete_reply(conversation.id, "message:0", finished.token, sent_message_id="5")
+    live = await store.claim_reply(conversation.id, "message:3")
+    taken = await store.take_over_claims(conversation.id, ["message:0", "message:1", "message:2", "message:3"],
+                                         "message:3", live.token)
+    # Each with the key its earlier reply would have been tagged with (its old leader's); finished rows and our own
+    # claim are left alone.
+    assert taken == {"message:1": "message:1", "message:2": "message:1"}
+    assert await store.reply_key_of(conversation.id, "message:1") == "message:3"
+    assert await store.complete_batch(conversation.id, ["message:1", "message:2", "message:3"], live.token,
+                                      sent_message_id="9") == 3
+    # The dead attempt's job, resumed later, finds its message answered.
+    assert (await store.claim_reply(conversation.id, "message:1")).outcome == ClaimOutcome.DONE
+
+
+async def test_unclaimed_inbound_lists_accepted_messages_nobody_took_on(engine: AsyncEngine) -> None:
+    store = SqlStore(session_factory(engine))
+    conversation = await _conversation(store)
+    for message_id in ("1", "2", "3"):
+        await store.record_inbound(conversation.id, message_id)
+    claim = await store.claim_reply(conversation.id, "message:1")
+    await store.complete_reply(conversation.id, "message:1", claim.token, sent_message_id="9")
+    await store.claim_reply(conversation.id, "message:2")  # taken on, not finished
+    # "4" was never accepted (e.g. written while a human owned the conversation).
+    assert await store.unclaimed_inbound(conversation.id, ["1", "2", "3", "4"]) == {"3"}
+
+
 async def test_concurrent_claims_let_exactly_one_claim_first(engine: AsyncEngine) -> None:
     store = SqlStore(session_factory(engine))
     conversation = await _conversation(store)

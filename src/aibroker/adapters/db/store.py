@@ -189,6 +189,29 @@ class SqlStore:
                 .returning(ReplyLedgerEntry.key))
             return [str(key) for key in result.scalars().all()]
 
+    async def take_over_claims(self, conversation_id: int, keys: list[str], leader_key: str,
+                               token: str) -> dict[str, str]:
+        """Take over, for the leader's reply, the claims on `keys` that other attempts left unfinished. Only for a
+        caller holding the conversation's lock: every attempt claims and answers under it, so such a claim belongs
+        to an attempt that died (or lost the lock and can no longer send). Returns each key taken with the key whose
+        tag its earlier reply would carry (its old burst leader's, or its own), to look for in the inbox."""
+        taken: dict[str, str] = {}
+        async with self.sessions() as session, session.begin():
+            rows = (await session.execute(select(
+                ReplyLedgerEntry.key, ReplyLedgerEntry.reply_key, ReplyLedgerEntry.claim_token).where(
+                ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.key.in_(keys),
+                ReplyLedgerEntry.state == "claimed", ReplyLedgerEntry.claim_token != token))).all()
+            for key, old_leader, old_token in rows:
+                result = await session.execute(
+                    update(ReplyLedgerEntry)
+                    .where(ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.key == key,
+                           ReplyLedgerEntry.state == "claimed", ReplyLedgerEntry.claim_token == old_token)
+                    .values(claim_token=token, reply_key=leader_key, attempts=ReplyLedgerEntry.attempts + 1,
+                            claimed_at=utcnow()))
+                if getattr(result, "rowcount", 0):
+                    taken[str(key)] = str(old_leader or key)
+        return taken
+
     async def answer_alone(self, conversation_id: int, key: str, token: str) -> bool:
         """A reclaimed follower is about to be answered on its own: it leaves its old leader's burst, so the
         leader's retry does not adopt it and its recovery looks for its own tag. False if the claim is lost."""
@@ -250,6 +273,18 @@ class SqlStore:
                  .order_by(InboundMessage.id).limit(limit))
         async with self.sessions() as session:
             return [(int(c), str(m), int(s)) for c, m, s in (await session.execute(query)).all()]
+
+    async def unclaimed_inbound(self, conversation_id: int, message_ids: list[str]) -> set[str]:
+        """Which of these messages were accepted (recorded inbound) and have no ledger row: nobody has taken them
+        on yet. (Messages a human owner's period let through without accepting them are not among them.)"""
+        claimed = select(ReplyLedgerEntry.id).where(
+            ReplyLedgerEntry.conversation_id == InboundMessage.conversation_id,
+            ReplyLedgerEntry.key == literal("message:") + InboundMessage.message_id).exists()
+        async with self.sessions() as session:
+            rows = await session.scalars(select(InboundMessage.message_id).where(
+                InboundMessage.conversation_id == conversation_id, InboundMessage.message_id.in_(message_ids),
+                ~claimed))
+            return {str(row) for row in rows.all()}
 
     async def ungreeted(self, *, created_before: datetime, created_after: datetime,
                         limit: int = 200) -> list[tuple[int, int]]:

@@ -22,6 +22,7 @@ from bullmq import DelayedError, Queue, UnrecoverableError, Worker
 from bullmq import Job as BullJob
 from redis.exceptions import RedisError
 
+from aibroker.adapters.queue.redis_budget import bounded
 from aibroker.adapters.queue.redis_options import connection_options
 from aibroker.config import Settings
 from aibroker.domain.jobs import JOB_TYPES, Job
@@ -34,15 +35,17 @@ log = get_logger(__name__)
 KEEP_COMPLETED = {"age": 24 * 3600, "count": 1000}
 KEEP_FAILED = {"age": 7 * 24 * 3600}
 MAX_DEPENDENCY_DELAY_S = 60.0  # the longest we delay a job on a dependency's say-so before looking again
+STARTUP_TIMEOUT_S = 15.0  # reading the Redis version when a worker starts
 
 # Strong references to fire-and-forget tasks: the event loop only keeps weak ones, and a task that is
 # garbage-collected mid-way would silently drop a failure hook or the worker loop itself.
 _BACKGROUND: set[asyncio.Future[Any]] = set()
 
 
-def _keep(future: asyncio.Future[Any]) -> None:
+def _keep(future: asyncio.Future[Any]) -> asyncio.Future[Any]:
     _BACKGROUND.add(future)
     future.add_done_callback(_BACKGROUND.discard)
+    return future
 
 
 JobHandler = Callable[[Job, int], Awaitable[Any]]
@@ -69,10 +72,10 @@ class BullJobQueue:
             opts["delay"] = delay_ms
         if priority > 0:
             opts["priority"] = priority
-        # Queue.add blocks while Redis is down (the client retries for a long time): bound it, so the
-        # HTTP caller gets a 503 it can retry instead of a hung request.
+        # Queue.add blocks while Redis is down (the client retries for a long time): bound it (and, on an HTTP
+        # request, by what is left of the request's Redis budget), so the caller gets a 503 it can retry.
         try:
-            async with asyncio.timeout(self._settings.enqueue_timeout_s):
+            async with bounded(self._settings.enqueue_timeout_s):
                 existing = await self._queue.getJob(job.job_id)
                 if existing is not None and await existing.getState() == "failed":
                     await self._discard_failed(existing)
@@ -96,7 +99,7 @@ class BullJobQueue:
 
     async def counts(self) -> dict[str, int]:
         try:
-            async with asyncio.timeout(self._settings.enqueue_timeout_s):
+            async with bounded(self._settings.enqueue_timeout_s):
                 counts = await self._queue.getJobCounts("waiting", "active", "delayed", "prioritized",
                                                         "completed", "failed", "paused")
         except (TimeoutError, RedisError, OSError) as error:
@@ -104,7 +107,11 @@ class BullJobQueue:
         return {key: int(value) for key, value in counts.items()}
 
     async def failed_jobs(self, limit: int = 50) -> list[dict[str, Any]]:
-        jobs = await self._queue.getJobs(["failed"], 0, limit - 1)
+        try:
+            async with bounded(self._settings.enqueue_timeout_s):
+                jobs = await self._queue.getJobs(["failed"], 0, limit - 1)
+        except (TimeoutError, RedisError, OSError) as error:
+            raise DependencyUnavailable("redis", f"could not list failed jobs: {type(error).__name__}") from error
         return [{"id": j.id, "name": j.name, "reason": j.failedReason, "attempts": j.attemptsMade}
                 for j in jobs]
 
@@ -165,9 +172,16 @@ async def start_worker(settings: Settings, redis_url: str, handler: JobHandler, 
         worker.on("failed", _failed)
     # Read the server version on both connections before running; otherwise delays and backoffs are
     # computed with the wrong blocking-timeout capabilities and run up to a second late.
-    if worker.redisConnection is not None:
-        await worker.redisConnection.getRedisVersion()
-    if worker.blockingRedisConnection is not None:
-        await worker.blockingRedisConnection.getRedisVersion()
+    # Bounded, and by asyncio.wait rather than wait_for: with Redis gone the call retries on and may swallow a
+    # cancellation, and a worker must not hang at start-up.
+    for connection in (worker.redisConnection, worker.blockingRedisConnection):
+        if connection is not None:
+            version = _keep(asyncio.ensure_future(connection.getRedisVersion()))
+            done, _ = await asyncio.wait({version}, timeout=STARTUP_TIMEOUT_S)
+            if not done:
+                version.cancel()
+                raise DependencyUnavailable("redis", f"no answer within {STARTUP_TIMEOUT_S:.0f} s")
+            if (error := version.exception()) is not None:
+                raise DependencyUnavailable("redis", f"{type(error).__name__}: {error}") from error
     _keep(asyncio.ensure_future(worker.run()))
     return worker

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from aibroker.adapters.db.store import SqlStore
+from aibroker.adapters.queue.redis_budget import bounded
 from aibroker.errors import DependencyUnavailable
 from aibroker.logging import get_logger
 
@@ -24,6 +25,9 @@ log = get_logger(__name__)
 STREAM_TTL_S = 24 * 3600
 STREAM_MAXLEN = 1000
 FORGET_BATCH = 500  # keys per DEL
+# Without a bound, a publish while Redis is down waits out redis-py's retries and back-off (seconds); on an HTTP
+# request the request's Redis budget bounds it further (ENQUEUE_TIMEOUT_S for all its Redis calls together).
+PUBLISH_TIMEOUT_S = 5.0
 
 
 def channel_name(prefix: str) -> str:
@@ -46,12 +50,12 @@ class RedisEventBus:
         encoded = json.dumps(body, default=str)
         try:
             stream = stream_name(self._prefix, conversation_id)
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with bounded(PUBLISH_TIMEOUT_S), self._redis.pipeline(transaction=False) as pipe:
                 pipe.xadd(stream, {"event": encoded}, maxlen=STREAM_MAXLEN, approximate=True)
                 pipe.expire(stream, STREAM_TTL_S)
                 pipe.publish(channel_name(self._prefix), encoded)
                 await pipe.execute()
-        except (RedisError, OSError) as error:
+        except (TimeoutError, RedisError, OSError) as error:
             self.failures += 1
             log.warning("event %s not published to redis: %s", event_type, type(error).__name__)
         try:
