@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from aibroker.adapters.llm.intents import Intent, detect_intents
 from aibroker.adapters.llm.offline import OfflineResponder
-from aibroker.adapters.llm.slots import asked_slots, parse
+from aibroker.domain.fact_parse import asked_slots, parse
 from aibroker.domain.mortgage import DISCLAIMER
 from aibroker.domain.personas import PERSONAS, Persona
 from tests.adapters.llm.support import context, message

@@ -12,11 +12,10 @@ from datetime import date
 from decimal import Decimal
 
 from aibroker.domain import mortgage as M
+from aibroker.domain.customer_facts import CustomerFacts
 from aibroker.domain.mortgage import fact_tables as T
 from aibroker.domain.mortgage.results import CalcResult
 from aibroker.domain.ports import HandoffSignal
-
-from .slots import Slots
 
 ASK = {  # what to ask for, in customer words
     "price": "the property price", "income": "your gross monthly income", "age": "your age",
@@ -70,7 +69,7 @@ def ordinal(count: int) -> str:
     return _ORDINALS[count - 1] if 1 <= count <= len(_ORDINALS) else f"{count}th"
 
 
-def bsd(s: Slots) -> Answer:
+def bsd(s: CustomerFacts) -> Answer:
     if s.price is None:
         bands = T.BSD_BANDS_RESIDENTIAL
         rates = [b.rate_pct for b in bands.value]
@@ -94,7 +93,7 @@ def bsd(s: Slots) -> Answer:
     return answer
 
 
-def absd(s: Slots) -> Answer:
+def absd(s: CustomerFacts) -> Answer:
     if s.residency == "foreigner":
         return Answer("ABSD for foreign buyers, including any treaty exemptions, needs a specialist's check "
                       "of your case.", handoff=HandoffSignal("compliance", "foreign_buyer: ABSD"))
@@ -122,7 +121,7 @@ def absd(s: Slots) -> Answer:
     return Answer(text, has_figures=True).cite(r)
 
 
-def ssd(s: Slots, today: date) -> Answer:
+def ssd(s: CustomerFacts, today: date) -> Answer:
     if s.purchase_date is None:
         new, old = T.SSD_2025.value, T.SSD_2017.value
         until = old.purchased_until or today

@@ -11,12 +11,12 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from aibroker.domain import mortgage as M
+from aibroker.domain.customer_facts import CustomerFacts
 from aibroker.domain.mortgage import fact_tables as T
 from aibroker.domain.mortgage import facts as F
 from aibroker.domain.mortgage._fact import Fact
 
 from .answers import Answer, money, pct, short, when
-from .slots import Slots
 from .tools import downpayment
 
 EXAMPLE_TENURE_YEARS = 25  # an illustration the answer names, not a rule
@@ -30,7 +30,7 @@ def _rule(fact: Fact[Any]) -> str:
     return short(fact.effective_note)
 
 
-def _borrowers(s: Slots) -> tuple[list[int], list[Decimal]]:
+def _borrowers(s: CustomerFacts) -> tuple[list[int], list[Decimal]]:
     """Ages and incomes paired for the IWAA; if they don't pair up, the oldest age and the total income."""
     incomes = list(s.incomes) or [Decimal(1)] * len(s.ages)  # a lone age weighs 1 when income is unknown
     if len(s.ages) == len(incomes):
@@ -38,7 +38,7 @@ def _borrowers(s: Slots) -> tuple[list[int], list[Decimal]]:
     return [max(s.ages)], [sum(incomes, Decimal(0))]
 
 
-def max_loan(s: Slots) -> Answer:
+def max_loan(s: CustomerFacts) -> Answer:
     missing = [k for k, v in (("price", s.price), ("income", s.monthly_income), ("age", s.ages or None))
                if v is None]
     if s.loan_kind == "hdb" and s.remaining_lease is None and not s.bto:
@@ -89,7 +89,7 @@ def max_loan(s: Slots) -> Answer:
     return Answer(text, has_figures=True).cite(r)
 
 
-def instalment(s: Slots) -> Answer:
+def instalment(s: CustomerFacts) -> Answer:
     if s.loan_amount is None:
         return Answer("Happy to work out the monthly instalment.", missing=["loan_amount"])
     years = s.tenure_years or EXAMPLE_TENURE_YEARS
@@ -110,7 +110,7 @@ def instalment(s: Slots) -> Answer:
                   f"about {monthly(r.monthly_payment)} a month{caveat}.", has_figures=True).cite(r)
 
 
-def debt_ratio(s: Slots, kind: str) -> Answer:
+def debt_ratio(s: CustomerFacts, kind: str) -> Answer:
     fact = F.TDSR_LIMIT_PCT if kind == "TDSR" else F.MSR_LIMIT_PCT
     scope = ("all your monthly debt repayments, including the new home loan," if kind == "TDSR" else
              "repayments on all your property loans (for HDB flats and ECs bought from the developer)")
@@ -131,7 +131,7 @@ def debt_ratio(s: Slots, kind: str) -> Answer:
     return answer
 
 
-def stress_rate(s: Slots) -> Answer:
+def stress_rate(s: CustomerFacts) -> Answer:
     bank, hdb = M.stress_rate("bank"), M.stress_rate("hdb")
     return Answer(f"Banks must assess residential loans at {pct(bank.floor_pct)} p.a. or the market rate, "
                   f"whichever is higher ({(when(bank, 'stress_floor_bank_residential'))}); HDB loans are "
@@ -140,7 +140,7 @@ def stress_rate(s: Slots) -> Answer:
                   has_figures=True).cite(bank, hdb)
 
 
-def ltv(s: Slots) -> Answer:
+def ltv(s: CustomerFacts) -> Answer:
     if s.loan_kind == "hdb":
         fact = F.HDB_LOAN_LTV_PCT
         text = (f"An HDB loan covers up to {pct(fact.value)} of the price ({short(fact.effective_note)}); "
@@ -173,7 +173,7 @@ def ltv(s: Slots) -> Answer:
     return answer
 
 
-def tenure(s: Slots) -> Answer:
+def tenure(s: CustomerFacts) -> Answer:
     if not s.ages:
         return Answer(f"Bank loans can run up to {F.BANK_MAX_TENURE_NON_HDB_YEARS.value} years for private "
                       f"property and {F.BANK_MAX_TENURE_HDB_YEARS.value} for HDB flats "
@@ -195,7 +195,7 @@ def tenure(s: Slots) -> Answer:
     return Answer(text + ".").cite(t)
 
 
-def hdb_vs_bank(s: Slots) -> Answer:
+def hdb_vs_bank(s: CustomerFacts) -> Answer:
     families = dict(F.HDB_LOAN_INCOME_CEILINGS.value)["families"]
     bank = T.BANK_LTV_TIERS.value[0]
     facts: list[Fact[Any]] = [F.HDB_LOAN_RATE_PCT, F.HDB_LOAN_LTV_PCT, F.HDB_LOAN_MIN_CASH_PCT,
@@ -209,7 +209,7 @@ def hdb_vs_bank(s: Slots) -> Answer:
                   "can compare current packages.", [f.key for f in facts], True)
 
 
-def cpf(s: Slots) -> Answer:
+def cpf(s: CustomerFacts) -> Answer:
     kind = s.loan_kind or "bank"
     edge = (" If the lease won't cover the youngest buyer to age 95, CPF use is pro-rated; a specialist can "
             "check that.")
@@ -234,7 +234,7 @@ def cpf(s: Slots) -> Answer:
     return Answer(text + edge, has_figures=True).cite(r)
 
 
-def refinancing(s: Slots) -> Answer:
+def refinancing(s: CustomerFacts) -> Answer:
     text = ""
     answer = Answer()
     if s.loan_amount is not None and s.rate_pct is not None and s.tenure_years is not None:

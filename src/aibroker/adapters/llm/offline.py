@@ -3,9 +3,9 @@
 The default when no LLM is configured, and the fallback when it fails. Per turn:
 1. handoff first: `aibroker.domain.handoff.detect_handoff` on the new messages (explicit requests,
    frustration, the FACTS A.11 compliance topics) gives a handoff reply, no figures;
-2. memory: the lead form, then every customer message of the current episode (after the last
-   resolved/reopened marker, `prompts.current_episode`), parsed into `Slots`, newest winning; a bare
-   "8k" answers the bot's own previous question;
+2. memory: `ReplyContext.known_facts()`, the lead form and every customer message of the current
+   episode folded into `CustomerFacts`, newest winning; a bare "8k" answers the bot's own previous
+   question;
 3. intents of the new messages (a bare answer continues the last topic), answered by the calculators
    (`answers`, `answers_loans`), at most `max_answers` of them;
 4. the persona's voice around it (tone by persona type), the FACTS A.11 indicative-only note after
@@ -20,7 +20,10 @@ from datetime import date
 
 from aibroker.config import Settings
 from aibroker.domain.conversation import ChatMessage, Role
+from aibroker.domain.customer_facts import CustomerFacts
+from aibroker.domain.fact_parse import asked_slots, parse
 from aibroker.domain.handoff import HandoffReason, detect_handoff
+from aibroker.domain.memory import episode_of
 from aibroker.domain.mortgage import DISCLAIMER
 from aibroker.domain.personas import PersonaType
 from aibroker.domain.ports import HandoffSignal, Reply, ReplyContext
@@ -29,8 +32,6 @@ from . import answers, answers_loans, knowledge
 from .answers import ASK, Answer
 from .guard import extract_figures
 from .intents import TOPICAL, Intent, detect_intents
-from .prompts import current_episode
-from .slots import Slots, asked_slots, from_lead, parse
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,9 @@ class OfflineResponder:
         if (decision := detect_handoff(new_text)) is not None:
             return self._handoff(decision.reason, decision.detail or decision.matched, name)
         new_ids = {m.id for m in context.new_messages}
-        earlier = [m for m in context.history if m.id not in new_ids]
-        episode = [*current_episode(earlier), *context.new_messages]
-        slots, fresh = _remember(episode, from_lead(context.lead), new_ids, context.now.date())
+        episode = episode_of(context.history, context.new_messages)
+        slots = context.known_facts()
+        fresh = _adds_facts(episode, new_ids, context.now.date())
         intents = detect_intents(new_text)
         if intents == [Intent.UNKNOWN] and fresh:
             intents = _last_topic(episode, new_ids) or intents
@@ -177,17 +178,15 @@ class OfflineResponder:
         return Reply(f"{text} {_BRING_IN}", self.source, handoff=HandoffSignal(reason.value, detail))
 
 
-def _remember(episode: list[ChatMessage], base: Slots, new_ids: set[str], today: date) -> tuple[Slots, bool]:
-    """Slots from the lead and the episode's customer messages; and whether the new ones added any."""
-    slots, fresh, last_bot = base, False, ""
+def _adds_facts(episode: list[ChatMessage], new_ids: set[str], today: date) -> bool:
+    """Whether the new messages state any fact (a bare "8k" answering the bot's question counts)."""
+    last_bot = ""
     for message in episode:
         if message.role in (Role.BOT, Role.HUMAN):
             last_bot = message.content
-        elif message.role == Role.CUSTOMER:
-            parsed = parse(message.content, asked=asked_slots(last_bot), today=today)
-            slots = slots.merged(parsed)
-            fresh = fresh or (message.id in new_ids and bool(parsed.seen))
-    return slots, fresh
+        elif message.id in new_ids and parse(message.content, asked=asked_slots(last_bot), today=today).seen:
+            return True
+    return False
 
 
 def _last_topic(episode: list[ChatMessage], new_ids: set[str]) -> list[Intent]:
@@ -199,7 +198,7 @@ def _last_topic(episode: list[ChatMessage], new_ids: set[str]) -> list[Intent]:
     return []
 
 
-def _answer(intent: Intent, s: Slots, today: date) -> Answer:
+def _answer(intent: Intent, s: CustomerFacts, today: date) -> Answer:
     """One intent answered; a calculator refusing the inputs ("price must be greater than zero") becomes
     a request to check them, because the offline responder is the last line of defence and must reply."""
     try:
@@ -208,7 +207,7 @@ def _answer(intent: Intent, s: Slots, today: date) -> Answer:
         return Answer(f"I couldn't work that out from those numbers ({error}); could you check them for me?")
 
 
-def _calculate(intent: Intent, s: Slots, today: date) -> Answer:
+def _calculate(intent: Intent, s: CustomerFacts, today: date) -> Answer:
     match intent:
         case Intent.BSD:
             return answers.bsd(s)

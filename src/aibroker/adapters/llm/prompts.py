@@ -5,12 +5,10 @@ OpenAI tokenizers; close enough for a budget and needs no tokenizer download. Th
 the new customer messages are always sent; earlier messages are added newest first until the budget
 is spent, so the oldest go first.
 
-Fresh start after a resolved conversation reopens: we use a marker in the history rather than a
-`since` field, because `ReplyContext` carries only messages and Chatwoot already writes one. Any
-system (activity) message saying the conversation was resolved or reopened ("Conversation was
-marked resolved by Anna", "System reopened the conversation due to a new incoming message", or our
-own `RESTART_MARKER`) cuts the history: only messages after the last such marker are sent, and
-only they are mined for remembered answers by the offline responder (`current_episode`).
+Fresh start after a resolved conversation reopens: only the messages after the last resolved/reopened
+marker are sent (`aibroker.domain.memory.current_episode`), the same episode the customer's facts are
+folded from. Those facts go in the system prompt, so the model neither asks for them again nor
+misses a correction.
 
 The lead's e-mail and phone are never sent to the model: it needs none of them to answer.
 """
@@ -18,17 +16,16 @@ The lead's e-mail and phone are never sent to the model: it needs none of them t
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from aibroker.domain.conversation import ChatMessage, Role
+from aibroker.domain.customer_facts import describe
 from aibroker.domain.leads import LeadForm
+from aibroker.domain.memory import RESTART_MARKER as RESTART_MARKER  # re-exported for callers
+from aibroker.domain.memory import current_episode
 from aibroker.domain.personas import Persona, PersonaType
 from aibroker.domain.ports import ReplyContext
 
-RESTART_MARKER = "[conversation restarted]"
-_EPISODE_BREAK = re.compile(r"\b(?:marked (?:as )?resolved|conversation (?:was )?resolved|resolved the "
-                            r"conversation|reopened|re-opened)\b|" + re.escape(RESTART_MARKER), re.IGNORECASE)
 DEFAULT_HISTORY_BUDGET_TOKENS = 3000
 MAX_MESSAGE_CHARS = 2000  # one pasted essay must not crowd out the rest of the conversation
 
@@ -65,15 +62,6 @@ def approx_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-def current_episode(history: list[ChatMessage]) -> list[ChatMessage]:
-    """The messages after the last resolved/reopened marker (see the module docstring)."""
-    for i in range(len(history) - 1, -1, -1):
-        message = history[i]
-        if message.role == Role.SYSTEM and _EPISODE_BREAK.search(message.content):
-            return history[i + 1:]
-    return list(history)
-
-
 def _money(value: float) -> str:
     return f"S${value:,.0f}"
 
@@ -106,6 +94,14 @@ def describe_lead(lead: LeadForm | None) -> str:
     return "\n".join(lines)
 
 
+def _known(context: ReplyContext) -> str:
+    lines = describe(context.known_facts())
+    if not lines:
+        return ""
+    return ("What we know so far from the form and the chat (the latest correction wins; use these as "
+            "tool inputs and never ask for them again):\n" + "\n".join(f"- {line}" for line in lines) + "\n\n")
+
+
 def system_prompt(context: ReplyContext) -> str:
     p: Persona = context.persona
     return (
@@ -116,7 +112,8 @@ def system_prompt(context: ReplyContext) -> str:
         f"Today is {context.now:%d %b %Y}. Customers are buying or refinancing homes in Singapore "
         "(HDB flats, ECs, private condos, landed); amounts are in Singapore dollars (S$); loans are bank "
         "loans or HDB concessionary loans; CPF Ordinary Account savings can pay part of the price.\n\n"
-        f"What the customer told us in the lead form:\n{describe_lead(context.lead)}\n\n{RULES}"
+        f"What the customer told us in the lead form:\n{describe_lead(context.lead)}\n\n"
+        f"{_known(context)}{RULES}"
     )
 
 

@@ -1,9 +1,4 @@
-"""What the customer has told us so far, parsed from chat text: the offline responder's memory.
-
-Each customer message is parsed into `Slots` (price, income, ages, residency, …); merging the
-messages of the current episode oldest first, over the lead form, gives what we know, newest
-wins. A bare answer ("8k") is understood from the bot's question just before it ("What is your
-monthly income?"), so the memory lives in the history itself and needs no state of its own.
+"""Parsing one customer message into `CustomerFacts` (see `aibroker.domain.customer_facts`).
 
 Amounts: "$1.2m", "1,200,000", "S$800k", "8k a month", "1.2 million". Each amount is classified by
 the words around it; without a cue, below S$100,000 is read as a monthly income and above as a
@@ -13,18 +8,11 @@ price, which is how these numbers appear in a home-loan chat.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from decimal import Decimal
-from typing import Literal
 
-from aibroker.domain.leads import LeadForm, LoanType, PropertyCategory
-
-from .slot_dates import DATE, around, parse_dates, parse_durations
-
-Residency = Literal["citizen", "pr", "foreigner"]
-Slot = Literal["price", "income", "age", "residency", "owned", "loans", "property_type", "loan_amount",
-               "rate", "tenure", "dates", "lease", "debts"]
+from aibroker.domain.customer_facts import CustomerFacts, Slot
+from aibroker.domain.fact_dates import DATE, around, parse_dates, parse_durations
 
 _MULT = {"k": 1000, "m": 10**6, "mil": 10**6, "mio": 10**6, "million": 10**6, "mn": 10**6}
 _AMOUNT = re.compile(r"(?<![\w.])(s\$|sgd\s?|\$)?\s?(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
@@ -33,55 +21,6 @@ _AGE = re.compile(r"\b(?:age[ds]?|i\s?am|i'?m|we\s+are|we'?re|both)\s*(\d{2})(?:
                   r"|\b(\d{2})\s*(?:years?\s*old|yo\b|y/o\b|yrs?\s*old)", re.I)
 _ORDINAL = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3}
 _WORD_NUM = {"no": 0, "zero": 0, "one": 1, "a": 1, "an": 1, "two": 2, "three": 3}
-
-
-@dataclass(frozen=True)
-class Slots:
-    price: Decimal | None = None
-    incomes: tuple[Decimal, ...] = ()
-    ages: tuple[int, ...] = ()
-    residency: Residency | None = None
-    properties_owned: int | None = None  # residential properties owned before this purchase
-    loans_outstanding: int | None = None
-    property_type: str | None = None  # "HDB", "EC", "Private", "Landed"
-    bto: bool | None = None
-    loan_kind: Literal["bank", "hdb"] | None = None
-    loan_amount: Decimal | None = None
-    rate_pct: Decimal | None = None
-    tenure_years: int | None = None
-    purchase_date: date | None = None
-    sale_date: date | None = None
-    remaining_lease: int | None = None
-    monthly_debts: Decimal | None = None
-    refinancing: bool = False
-    lock_in_months: int | None = None
-    seen: frozenset[str] = field(default_factory=frozenset)  # which slots the customer gave explicitly
-
-    @property
-    def monthly_income(self) -> Decimal | None:
-        return sum(self.incomes, Decimal(0)) if self.incomes else None
-
-    def merged(self, newer: Slots) -> Slots:
-        """`newer` wins wherever it has a value."""
-        changes = {f.name: value for f in fields(newer) if f.name != "seen"
-                   and (value := getattr(newer, f.name)) is not None and value != () and value is not False}
-        return replace(self, **changes, seen=self.seen | newer.seen)
-
-
-def from_lead(lead: LeadForm | None) -> Slots:
-    if lead is None:
-        return Slots()
-    ptype = lead.property_type.value if lead.property_type else None
-    return Slots(
-        price=_dec(lead.property_price), incomes=tuple(Decimal(str(i)) for i in lead.actual_incomes if i > 0),
-        ages=tuple(lead.actual_ages), property_type=None if ptype == "Commercial" else ptype,
-        bto=lead.property_category == PropertyCategory.BTO if lead.property_category else None,
-        loan_amount=_dec(lead.outstanding_loan), rate_pct=_dec(lead.current_rate),
-        refinancing=lead.loan_type == LoanType.REFINANCE, lock_in_months=lead.lock_in_months_left)
-
-
-def _dec(value: float | None) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
 
 
 def asked_slots(bot_text: str) -> frozenset[Slot]:
@@ -104,7 +43,7 @@ def asked_slots(bot_text: str) -> frozenset[Slot]:
     return frozenset(slot for slot, words in cues if any(word in text for word in words))
 
 
-def parse(text: str, *, asked: frozenset[Slot] = frozenset(), today: date | None = None) -> Slots:
+def parse(text: str, *, asked: frozenset[Slot] = frozenset(), today: date | None = None) -> CustomerFacts:
     """The slots one customer message fills (see the module docstring)."""
     low = text.lower()
     seen: set[str] = set()
@@ -155,7 +94,7 @@ def parse(text: str, *, asked: frozenset[Slot] = frozenset(), today: date | None
     parse_dates(text, values, today)
     for key in values:
         seen.add(key)
-    return Slots(**values, seen=frozenset(seen))  # type: ignore[arg-type]
+    return CustomerFacts(**values, seen=frozenset(seen))  # type: ignore[arg-type]
 
 
 _CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
