@@ -394,7 +394,7 @@ FAMILIES: tuple[Family, ...] = (
       P("words", "PR buying at one point two million: ABSD?"),
       P("spread", "I'm a PR", "condo is 1.2m", "ABSD?"),
       kind="ask", ask="propert"),
-    F("ask_age_for_max_loan", LOAN, NONE,
+    F("ask_age_for_max_loan", LOAN, ltv(900_000, 0, 35, 25),  # the LTV cap may be stated before asking
       P("terse", "max loan, $900k condo, income 8k"),
       P("chatty", "I earn $8,000 a month. How much can I borrow for a $900k condo?"),
       P("singlish", "earn 8k, 900k condo can borrow how much"),

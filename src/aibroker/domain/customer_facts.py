@@ -14,6 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
+from aibroker.domain.fact_dates import shift
 from aibroker.domain.leads import LeadForm, LoanType, PropertyCategory
 
 Residency = Literal["citizen", "pr", "foreigner"]
@@ -37,6 +38,8 @@ class CustomerFacts:
     tenure_years: int | None = None
     purchase_date: date | None = None
     sale_date: date | None = None
+    holding_months: int | None = None  # a sale stated relative to the purchase ("8 months after we buy")
+    variable_income: Decimal | None = None  # monthly bonus/commission/overtime, before the haircut
     remaining_lease: int | None = None
     monthly_debts: Decimal | None = None
     refinancing: bool = False
@@ -48,10 +51,23 @@ class CustomerFacts:
         return sum(self.incomes, Decimal(0)) if self.incomes else None
 
     def merged(self, newer: CustomerFacts) -> CustomerFacts:
-        """`newer` wins wherever it has a value."""
-        changes = {f.name: value for f in fields(newer) if f.name != "seen"
-                   and (value := getattr(newer, f.name)) is not None and value != () and value is not False}
-        return replace(self, **changes, seen=self.seen | newer.seen)
+        """`newer` wins wherever it has a value; a sale date and a holding period replace each other."""
+        changes: dict[str, object] = {
+            f.name: value for f in fields(newer) if f.name != "seen"
+            and (value := getattr(newer, f.name)) is not None and value != () and value is not False}
+        if newer.sale_date is not None and newer.holding_months is None:
+            changes["holding_months"] = None
+        elif newer.holding_months is not None and newer.sale_date is None:
+            changes["sale_date"] = None
+        return replace(self, **changes, seen=self.seen | newer.seen)  # type: ignore[arg-type]
+
+    def sale_dates(self, today: date) -> tuple[date | None, date]:
+        """(purchase, sale) for SSD: a holding period counts from the purchase, or from today if the
+        customer has not bought yet; with neither a sale date nor a period, the sale is today."""
+        if self.holding_months is not None:
+            start = self.purchase_date or today
+            return start, shift(start, months=self.holding_months)
+        return self.purchase_date, self.sale_date or today
 
 
 def from_lead(lead: LeadForm | None) -> CustomerFacts:

@@ -43,6 +43,8 @@ def max_loan(s: CustomerFacts) -> Answer:
                if v is None]
     if s.loan_kind == "hdb" and s.remaining_lease is None and not s.bto:
         missing.append("lease")
+    if s.price is not None and missing:
+        return _ltv_cap_first(s, missing)
     if missing or s.price is None:
         return Answer("What you can borrow is the lowest of three limits: the LTV cap on the price, TDSR "
                       f"(all debts within {pct(F.TDSR_LIMIT_PCT.value)} of income) and, for HDB flats and "
@@ -87,6 +89,39 @@ def max_loan(s: CustomerFacts) -> Answer:
     if s.loans_outstanding is None and s.monthly_debts is None:
         text += " (I've assumed no other loans or monthly debts; tell me if you have any.)"
     return Answer(text, has_figures=True).cite(r)
+
+
+def _ltv_cap_first(s: CustomerFacts, missing: list[str]) -> Answer:
+    """Max loan with the price known but income or age missing: the LTV cap is already a figure."""
+    assert s.price is not None
+    if s.loan_kind == "hdb":
+        cap, key, rule = F.HDB_LOAN_LTV_PCT.value, F.HDB_LOAN_LTV_PCT.key, _rule(F.HDB_LOAN_LTV_PCT)
+    else:
+        cap = T.BANK_LTV_TIERS.value[min(s.loans_outstanding or 0, 2)].normal_pct
+        key, rule = T.BANK_LTV_TIERS.key, _rule(T.BANK_LTV_TIERS)
+    loan = downpayment(s.price, cap, None)["max_loan"]
+    lender = "An HDB loan" if s.loan_kind == "hdb" else "A bank loan"
+    limit = "MSR and TDSR" if s.loan_kind == "hdb" or s.property_type in ("HDB", "EC") else "TDSR"
+    return Answer(f"{lender} on {money(s.price)} is capped at {pct(cap)} LTV, {money(loan)} ({rule}); "
+                  f"your income and age decide whether {limit} bring it lower.", [key], True, missing)
+
+
+def income(s: CustomerFacts) -> Answer:
+    """FACTS A.8: fixed income counts in full, variable income after at least a 30% haircut."""
+    fixed = s.monthly_income
+    if fixed is None and s.variable_income is None:
+        share = F.VARIABLE_INCOME_RECOGNISED_PCT.value
+        return Answer(f"Banks count fixed salary in full, and variable income such as bonus or commission after "
+                      f"a haircut of at least {pct(100 - share)}, so at most {pct(share)} of it "
+                      f"({_rule(F.VARIABLE_INCOME_RECOGNISED_PCT)}).",
+                      [F.VARIABLE_INCOME_RECOGNISED_PCT.key], True, ["income"])
+    r = M.recognised_monthly_income(fixed=fixed or 0, variable=s.variable_income or 0)
+    text = f"Banks would count about {money(r.recognised_monthly_income)} a month"
+    if s.variable_income:
+        text += (f": {money(r.fixed)} fixed in full plus {money(r.variable_recognised)}, the "
+                 f"{pct(F.VARIABLE_INCOME_RECOGNISED_PCT.value)} of your {money(s.variable_income)} variable "
+                 "income they may recognise")
+    return Answer(text + f" ({_rule(F.VARIABLE_INCOME_RECOGNISED_PCT)}).", has_figures=True).cite(r)
 
 
 def instalment(s: CustomerFacts) -> Answer:
@@ -153,8 +188,8 @@ def ltv(s: CustomerFacts) -> Answer:
         if s.ages:
             ages, incomes = _borrowers(s)
             t = M.max_tenure(s.property_type or "Private", "bank", ages, incomes)
-            r = M.ltv_limit(loans, max(1, t.normal_ltv_max_years or t.max_years), t.iwaa,
-                            s.property_type == "HDB", "bank")
+            years = s.tenure_years or max(1, t.normal_ltv_max_years or t.max_years)  # the customer's, if given
+            r = M.ltv_limit(loans, years, t.iwaa, s.property_type == "HDB", "bank")
             cap, cash = r.ltv_pct, r.min_cash_pct or cash
         loans_text = {0: "no outstanding housing loan", 1: "one outstanding housing loan"}.get(
             loans, "two or more outstanding housing loans")

@@ -140,7 +140,7 @@ class OfflineResponder:
         if handoff is not None:
             text += " " + _BRING_IN
         elif missing:
-            text += " " + voice.ask.format(items=_join([ASK[k] for k in missing[:2]]))
+            text += " " + voice.ask.format(items=ASK[missing[0]])  # one question at a time
         else:
             text += " " + voice.next_step.format(topic=topic)
         opener = voice.opener.format(name=name)
@@ -231,6 +231,8 @@ def _calculate(intent: Intent, s: CustomerFacts, today: date) -> Answer:
             return answers_loans.hdb_vs_bank(s)
         case Intent.CPF:
             return answers_loans.cpf(s)
+        case Intent.INCOME:
+            return answers_loans.income(s)
         case Intent.REFINANCING:
             return answers_loans.refinancing(s)
     return Answer()

@@ -38,6 +38,7 @@ from aibroker.adapters.llm.tools import run_tool, tool_schemas
 from aibroker.config import Settings
 from aibroker.domain.conversation import Role
 from aibroker.domain.mortgage import DISCLAIMER
+from aibroker.domain.number_words import digits_for_words
 from aibroker.domain.ports import HandoffSignal, Reply, ReplyContext, ReplyGenerator
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,8 @@ class OpenAICompatResponder:
         allowed = _knowledge_figures().copy()
         for message in [*current_episode(context.history), *context.new_messages]:
             if message.role == Role.CUSTOMER:
-                allowed.add_text(message.content)  # the customer's own numbers may be echoed back
+                # the customer's own numbers may be echoed back, also those written in words
+                allowed.add_text(digits_for_words(message.content))
         if context.lead is not None:
             lead = context.lead
             allowed.add_value([lead.actual_incomes, lead.total_monthly_income, lead.property_price,
