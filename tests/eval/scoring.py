@@ -20,6 +20,7 @@ from aibroker.domain.ports import Reply
 from tests.eval.families import Family
 
 REPORT_DIR = Path(__file__).parent / "report"  # ignored by git
+MAX_WORDS = 90  # issue #14: a chat reply, not a brochure (none of the families asks for detail)
 
 # Which result fields a correct answer states, per calculator (money unless the name ends in _pct).
 _FIGURES: dict[str, tuple[str, ...]] = {
@@ -107,6 +108,10 @@ def check(family: Family, exp: Expected, replies: list[Reply], allowed: AllowedF
         if len(questions) != 1 or family.ask not in questions[0].lower():
             verdict.problems.append(f"not one question about {family.ask}: {final.text!r}")
         return verdict
+    if len(final.text.split()) > MAX_WORDS:
+        verdict.problems.append(f"{len(final.text.split())} words")
+    if exp.figures and not final.facts_used:
+        verdict.problems.append("no source cited")
     verdict.problems += [f"missing {f.text}" for f in exp.figures if not states(final.text, f)]
     verdict.problems += [f"missing {p!r}" for p in exp.phrases if p not in final.text]
     if exp.figures and "indicative only" not in final.text.lower():

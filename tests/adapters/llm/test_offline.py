@@ -177,3 +177,10 @@ def test_a_question_about_bsd_and_absd_says_the_absd_once() -> None:
     reply = responder.answer(context("What is the stamp duty if I am a PR buying my second property at 1.5m?"))
     assert "S$44,600" in reply.text  # BSD on S$1.5M: 4% x 1,500,000 - 15,400
     assert reply.text.count("S$450,000") == 1  # ABSD 30% for a PR's second property
+
+
+def test_replies_stay_short_unless_the_customer_asks_for_detail() -> None:  # issue #14
+    brief = responder.answer(context("HDB loan or bank loan?")).text
+    detailed = responder.answer(context("Can you explain HDB loan vs bank loan in detail?")).text
+    assert len(brief.split()) <= 90 < len(detailed.split())
+    assert brief.count("?") <= 1  # one question at most

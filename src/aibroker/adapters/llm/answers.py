@@ -52,8 +52,8 @@ def pct(value: Decimal | float | int) -> str:
 
 
 def short(note: str) -> str:
-    """An effective-date note without its parenthetical history: "OTP on/after 16 Dec 2021"."""
-    return note.split(" (")[0]
+    """An effective-date note without its parenthetical history or second clause: "OTP on/after 16 Dec 2021"."""
+    return note.split(" (")[0].split("; ")[0]
 
 
 def when(result: CalcResult, key: str) -> str:

@@ -200,11 +200,12 @@ def ltv(s: CustomerFacts) -> Answer:
                 "for HDB flats).")
     answer = Answer(text, facts, True, [] if s.loans_outstanding is not None or s.loan_kind == "hdb"
                     else ["loans"])
-    if s.price is not None:
+    if s.price is not None:  # the figure first, the rule after it
         amounts = downpayment(s.price, cap, cash)
-        answer.text += (f" On {money(s.price)}: loan up to {money(amounts['max_loan'])}, downpayment "
-                        f"{money(amounts['downpayment'])}"
-                        + (f", at least {money(amounts['min_cash'])} of it in cash." if cash else "."))
+        answer.text = (f"On {money(s.price)}: loan up to {money(amounts['max_loan'])} ({pct(cap)} LTV), "
+                       f"downpayment {money(amounts['downpayment'])}"
+                       + (f", at least {money(amounts['min_cash'])} of it in cash. " if cash else ". ")
+                       + answer.text)
     return answer
 
 

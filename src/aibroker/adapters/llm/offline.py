@@ -14,6 +14,7 @@ The default when no LLM is configured, and the fallback when it fails. Per turn:
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
@@ -78,11 +79,15 @@ _TOPICS = {"absd_remission_refund": "ABSD remission and refund", "trusts_entitie
                                                                                     "purchase",
            "foreign_buyer": "foreign-buyer", "cpf_edge_case": "CPF lease and retirement-sum",
            "refinancing_after_mop": "refinancing-after-MOP", "decoupling": "decoupling"}
+MAX_WORDS = 90  # a chat reply, not a brochure (issue #14), unless the customer asks for detail
+_DETAIL = re.compile(r"\b(?:explain|in detail|details?|more info|break (?:it )?down|elaborate|step by step|"
+                     r"walk me through)\b", re.IGNORECASE)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
 _BRING_IN = "I'll bring in one of our human specialists; they'll continue right here with you shortly."
 
 
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+def _words(text: str) -> int:
+    return len(text.split())
 
 
 class OfflineResponder:
@@ -123,29 +128,48 @@ class OfflineResponder:
         parts = [_answer(intent, slots, context.now.date()) for intent in topical]
         topic = ("the stamp duty for this purchase" if Intent.MAX_LOAN in topical
                  else "how much you can borrow")
-        return self._compose(parts, voice, name, topic)
+        return self._compose(parts, voice, name, topic, bool(_DETAIL.search(new_text)))
 
-    def _compose(self, parts: list[Answer], voice: Voice, name: str, topic: str) -> Reply:
+    def _compose(self, parts: list[Answer], voice: Voice, name: str, topic: str, detail: bool) -> Reply:
         # One part may already contain another (BSD includes the ABSD answer when residency and property
         # count are known): say each thing once.
         texts: list[str] = []
         for part in parts:
             if part.text and not any(part.text in said for said in texts):
                 texts.append(part.text)
-        text = " ".join(texts)
+        body = " ".join(texts)
         handoff = next((p.handoff for p in parts if p.handoff), None)
-        if any(p.has_figures for p in parts) or extract_figures(text):
-            text += " " + DISCLAIMER
+        tail = [DISCLAIMER] if any(p.has_figures for p in parts) or extract_figures(body) else []
         missing = list(dict.fromkeys(k for p in parts for k in p.missing))
+        offer = ""
         if handoff is not None:
-            text += " " + _BRING_IN
+            tail.append(_BRING_IN)
         elif missing:
-            text += " " + voice.ask.format(items=ASK[missing[0]])  # one question at a time
+            tail.append(voice.ask.format(items=ASK[missing[0]]))  # one question at a time
         else:
-            text += " " + voice.next_step.format(topic=topic)
-        opener = voice.opener.format(name=name)
+            offer = voice.next_step.format(topic=topic)
+        text = self._fit(body, " ".join(tail), voice.opener.format(name=name), offer, detail)
         facts = list(dict.fromkeys(f for p in parts for f in p.facts))
-        return Reply(text=f"{opener} {text}".strip(), source=self.source, handoff=handoff, facts_used=facts)
+        return Reply(text=text, source=self.source, handoff=handoff, facts_used=facts)
+
+    def _fit(self, body: str, tail: str, opener: str, offer: str, detail: bool) -> str:
+        """At most `MAX_WORDS` unless the customer asked for detail: the answer's later sentences go
+        first (answers lead with the figure), then the opener, then the offer of a next topic."""
+        if detail:
+            return " ".join(p for p in (opener, body, tail, offer) if p)
+        sentences = _SENTENCE.split(body)
+        budget = MAX_WORDS - _words(tail)
+        kept = sentences[:1]
+        for sentence in sentences[1:]:
+            if _words(" ".join(kept)) + _words(sentence) > budget:
+                break
+            kept.append(sentence)
+        text = " ".join([*kept, tail])
+        for extra in (opener, offer):
+            if extra and _words(text) + _words(extra) > MAX_WORDS:
+                continue
+            text = f"{extra} {text}" if extra is opener else f"{text} {extra}"
+        return text.strip()
 
     def _small_talk(self, intent: Intent, voice: Voice, context: ReplyContext, text: str) -> Reply:
         p = context.persona
