@@ -51,7 +51,7 @@ class ReplyService:
     def __init__(self, store: ConversationStore, inbox: Inbox, generator: ReplyGenerator, events: EventPublisher,
                  handoffs: HandoffService, locks: ConversationLocks, *, pacing: PacingPolicy, sla_budget_ms: int,
                  expected_generation_ms: int, clock: Callable[[], datetime], rng: random.Random | None = None,
-                 sleep: Sleep = asyncio.sleep, pacing_enabled: bool = True) -> None:
+                 sleep: Sleep = asyncio.sleep, pacing_enabled: bool = True, disclose_ai: bool = True) -> None:
         self._store = store
         self._inbox = inbox
         self._generator = generator
@@ -65,6 +65,7 @@ class ReplyService:
         self._rng = rng or random.Random()
         self._sleep = sleep
         self._pacing_enabled = pacing_enabled
+        self._disclose_ai = disclose_ai
 
     async def _conversation(self, conversation_id: int) -> ConversationRecord:
         conversation = await self._store.get_conversation(conversation_id)
@@ -114,7 +115,7 @@ class ReplyService:
         persona = PERSONAS_BY_NAME[conversation.persona_name]
         schedule = self._pacing.greeting_choreography(rng=self._rng)
         lead = _lead_of(conversation)
-        first_name = lead.first_name if lead else None
+        first_name = lead.address_name if lead else None
         await self._wait(schedule.joined_after_ms)
         if conversation.broker_id is None:  # every broker is full: say so honestly, the lead is queued
             text = waiting_greeting(first_name)
@@ -122,7 +123,8 @@ class ReplyService:
             await self._inbox.post_activity(inbox_id, joined_activity(persona))
             await self._events.publish(conversation.id, "broker:joined", {"broker": persona.name})
             text = greeting_for(persona, first_name, conversation.loan_type,
-                                lead.property_type.value if lead and lead.property_type else None)
+                                lead.property_type.value if lead and lead.property_type else None,
+                                disclose_ai=self._disclose_ai)
         await self._typing_wait(conversation, schedule.typing_ms)
         sent = await self._send(conversation, text, source_tag(conversation.id, key), source="greeting")
         await self._store.complete_reply(conversation.id, key, claim.token, sent_message_id=sent.id)
@@ -282,7 +284,7 @@ def _lead_of(conversation: ConversationRecord) -> LeadForm | None:
 
 def _first_name(conversation: ConversationRecord) -> str:
     lead = _lead_of(conversation)
-    return lead.first_name if lead else "there"
+    return lead.address_name if lead else "there"
 
 
 def _progress(history: list[ChatMessage], current: ChatMessage) -> ConversationProgress:

@@ -23,6 +23,7 @@ from aibroker.config import Settings
 from aibroker.domain.conversation import ChatMessage, Role
 from aibroker.domain.customer_facts import CustomerFacts
 from aibroker.domain.fact_parse import asked_slots, parse
+from aibroker.domain.greetings import AI_DISCLOSURE
 from aibroker.domain.handoff import HandoffReason, detect_handoff
 from aibroker.domain.memory import episode_of
 from aibroker.domain.mortgage import DISCLAIMER
@@ -95,12 +96,13 @@ class OfflineResponder:
 
     source = "offline"
 
-    def __init__(self, *, max_answers: int = 2) -> None:
+    def __init__(self, *, max_answers: int = 2, disclose_ai: bool = True) -> None:
         self.max_answers = max_answers
+        self.disclose_ai = disclose_ai
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> OfflineResponder:
-        return cls()
+        return cls(disclose_ai=settings.disclose_ai if settings is not None else True)
 
     async def generate(self, context: ReplyContext) -> Reply:
         return self.answer(context)
@@ -175,7 +177,9 @@ class OfflineResponder:
         p = context.persona
         fill = {"name": context.customer_first_name, "me": p.first_name, "title": p.title}
         if intent is Intent.GREETING:
-            return Reply(voice.greeting.format(**fill), self.source)
+            hello, _, rest = voice.greeting.format(**fill).partition(". ")
+            said = [f"{hello}.", AI_DISCLOSURE, rest] if self.disclose_ai else [f"{hello}.", rest]
+            return Reply(" ".join(p for p in said if p), self.source)
         if intent is Intent.THANKS:
             return Reply(voice.thanks.format(**fill), self.source)
         if intent is Intent.BYE:
