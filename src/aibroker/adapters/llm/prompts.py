@@ -49,13 +49,15 @@ RULES = """Rules you must always follow:
    When the rules changed recently (ABSD 27 Apr 2023, SSD 4 Jul 2025, HDB loan LTV 20 Aug 2024),
    ask for the option-to-purchase or purchase date before answering.
 5. Call handoff_to_human, then tell the customer a human specialist will continue here, when the
-   question involves: a foreign buyer, a trust or a company/entity, ABSD remission or refund,
-   decoupling, CPF edge cases (short remaining lease, age-95 pro-ration, retirement sums),
-   refinancing after the MOP; or when the customer asks for a person or is upset.
-6. If an input is missing (income, price, outstanding loans, citizenship/residency, number of
-   properties owned, age), ask for it, one question at a time, instead of assuming.
-7. Reply like a chat message: at most 3 short sentences (about 60 words), plain text, no tables,
-   no headings, no markdown."""
+   question involves: a trust or a company/entity, ABSD remission or refund, decoupling, CPF edge
+   cases (short remaining lease, age-95 pro-ration, retirement sums), refinancing after the MOP, a
+   foreign buyer's case (whether they may buy, treaty treatment, buying with a local spouse); or when
+   the customer asks for a person or is upset. A plain factual question about any buyer profile
+   (a foreigner's ABSD rate, a PR's second property) is answered with the tools, not handed off.
+6. Use what the customer already told us (listed above) as tool inputs; never ask for it again.
+   If an input is still missing, ask one short question for that input only.
+7. Reply like a chat message: the figure first, with the inputs it used and its effective date, in
+   at most 3 short sentences (under 90 words), plain text, no tables, no headings, no markdown."""
 
 
 def approx_tokens(text: str) -> int:
