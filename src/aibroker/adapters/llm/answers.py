@@ -116,8 +116,8 @@ def absd(s: CustomerFacts) -> Answer:
                       f"({short(T.ABSD_RATES.effective_note)}), on top of BSD.", [T.ABSD_RATES.key], True,
                       ["price"])
     r = M.additional_buyer_stamp_duty(s.price, s.residency, count)
-    text = (f"{who}, ABSD is {pct(r.rate_pct)} ({when(r, 'absd_rates')}): {money(r.amount)} on "
-            f"{money(r.dutiable_value)}, on top of BSD.")
+    text = (f"{who}, ABSD is {pct(r.rate_pct)} ({when(r, 'absd_rates')}): "
+            + (f"{money(r.amount)} on {money(r.dutiable_value)}, on top of BSD." if r.amount else "nothing to pay."))
     if count >= 2 and s.residency != "foreigner":
         text += " Married couples may qualify for remission or a refund; a specialist can check that."
     if s.residency == "foreigner":
@@ -141,7 +141,8 @@ def ssd(s: CustomerFacts, today: date) -> Answer:
         r = M.seller_stamp_duty(s.price or 1, bought, sale)
     except ValueError as error:
         return Answer(f"I can't work that one out: {error}.")
-    held = (f"Bought on {day(bought)} and sold on {day(sale)}, the holding period is "
+    held = (f"{'Buying' if bought >= today else 'Bought'} on {day(bought)} and selling on {day(sale)}, "
+            "the holding period is "
             f"{r.holding_band}")
     rule = when(r, r.schedule)
     if r.rate_pct == 0:

@@ -76,7 +76,9 @@ def max_loan(s: CustomerFacts) -> Answer:
         "msr": f"MSR: property loans within {pct(r.msr.limit_pct if r.msr else 0)} of income, tested at "
                f"{pct(r.stress_rate_pct)}",
     }[r.binding_constraint]
-    who = f"{money(s.monthly_income or 0)} a month at age {r.tenure.iwaa.normalize():f}"
+    age = f"{r.tenure.iwaa.normalize():f}"
+    who = (f"{money(s.monthly_income or 0)} a month at " + (f"age {age}" if len(ages) == 1
+                                                             else f"an income-weighted age of {age}"))
     text = (f"For a {money(r.ltv_base)} {ptype if ptype != 'Private' else 'private'} property on {who}, you "
             f"could borrow up to about {money(r.max_loan)} over {r.tenure_years} years with "
             f"{'an HDB' if kind == 'hdb' else 'a bank'} loan; the limit that binds is {binding}.")

@@ -130,9 +130,11 @@ class OfflineResponder:
         parts = [_answer(intent, slots, context.now.date()) for intent in topical]
         topic = ("the stamp duty for this purchase" if Intent.MAX_LOAN in topical
                  else "how much you can borrow")
-        return self._compose(parts, voice, name, topic, bool(_DETAIL.search(new_text)))
+        # The persona's opener ("Good question, Ann.") once per episode: repeated, it reads like a script.
+        opener = "" if any(m.role == Role.BOT for m in episode) else voice.opener.format(name=name)
+        return self._compose(parts, voice, opener, topic, bool(_DETAIL.search(new_text)))
 
-    def _compose(self, parts: list[Answer], voice: Voice, name: str, topic: str, detail: bool) -> Reply:
+    def _compose(self, parts: list[Answer], voice: Voice, opener: str, topic: str, detail: bool) -> Reply:
         # One part may already contain another (BSD includes the ABSD answer when residency and property
         # count are known): say each thing once.
         texts: list[str] = []
@@ -150,7 +152,7 @@ class OfflineResponder:
             tail.append(voice.ask.format(items=ASK[missing[0]]))  # one question at a time
         else:
             offer = voice.next_step.format(topic=topic)
-        text = self._fit(body, " ".join(tail), voice.opener.format(name=name), offer, detail)
+        text = self._fit(body, " ".join(tail), opener, offer, detail)
         facts = list(dict.fromkeys(f for p in parts for f in p.facts))
         return Reply(text=text, source=self.source, handoff=handoff, facts_used=facts)
 
