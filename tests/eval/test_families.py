@@ -22,6 +22,7 @@ from aibroker.domain.number_words import digits_for_words
 from aibroker.domain.ports import Reply, ReplyContext
 from tests.adapters.llm.support import NOW, RACHEL, llm, message
 from tests.eval.families import FAMILIES, Family, Phrasing
+from tests.eval.holdout import HOLDOUT
 from tests.eval.scoring import Report, Verdict, check, expected
 from tests.fakes.fake_openai import FakeOpenAI
 
@@ -138,3 +139,16 @@ async def _tool_path_case(fake_openai: FakeOpenAI, responder: OpenAICompatRespon
 
 def test_verdict_counts_a_handoff_on_an_answerable_question() -> None:
     assert not Verdict(false_handoff=True).ok
+
+
+def test_offline_holdout_eval() -> None:
+    """Reported, not tuned on (see holdout.py); gated loosely so a collapse still fails the build."""
+    report = Report("offline, held-out families")
+    for family in HOLDOUT:
+        for phrasing in family.phrasings:
+            report.add(family, phrasing.style, check(family, expected(family), converse_offline(phrasing),
+                                                     _allowed(phrasing)))
+    path = report.write("offline_holdout.txt")
+    print(f"\n{report.text()}\n(written to {path})")
+    assert not report.invented, report.text()
+    assert report.false_handoffs == 0, report.text()

@@ -69,7 +69,7 @@ def parse(text: str, *, asked: frozenset[Slot] = frozenset(), today: date | None
             if value < 30 and not re.search(r"ltv|tdsr|msr|absd|bsd|ssd|down", pre):
                 values["rate_pct"] = value
             continue
-        if not (currency or suffix) and re.match(
+        if not (currency or suffix) and value < 100 and re.match(
                 r"\s*[-\s]?(?:years?|yrs?|months?|mths?|properties|property|loans?|units?)\b", post):
             continue  # a count or a duration, handled below
         if not (currency or suffix) and ("." not in digits and "," not in digits and 1990 <= value <= 2100):
@@ -194,7 +194,7 @@ def _parse_words(low: str, values: dict[str, object]) -> None:
                       r"condo|flat|unit|investment|one\b)", low):
         values["properties_owned"] = _ORDINAL[m.group(1)]
     elif m := re.search(r"\b(?:own|have|already have|owns|got)\s+(no|one|a|an|two|three|\d)\s+(?:other\s+)?"
-                        r"(?:propert|home|house|condo|flat|hdb|unit)", low):
+                        r"(?:propert|home|house|condo|flat|hdb|unit|place)", low):
         values["properties_owned"] = _WORD_NUM.get(m.group(1)) if not m.group(1).isdigit() \
             else int(m.group(1))
     elif re.search(r"\b(?:first[- ]time|no property|don'?t own any|do not own any)\b", low):

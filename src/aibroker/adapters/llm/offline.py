@@ -123,7 +123,7 @@ class OfflineResponder:
         fresh = _adds_facts(episode, new_ids, context.now.date())
         intents = detect_intents(new_text)
         if intents == [Intent.UNKNOWN] and fresh:
-            intents = _last_topic(episode, new_ids) or intents
+            intents = _last_topic(episode, new_ids) or _implied_topic(slots) or intents
         topical = [i for i in intents if i in TOPICAL][:self.max_answers]
         if not topical:
             return self._small_talk(intents[0], voice, context, new_text)
@@ -217,6 +217,13 @@ def _adds_facts(episode: list[ChatMessage], new_ids: set[str], today: date) -> b
         elif message.id in new_ids and parse(message.content, asked=asked_slots(last_bot), today=today).seen:
             return True
     return False
+
+
+def _implied_topic(facts: CustomerFacts) -> list[Intent]:
+    """No question word, no earlier topic, but a loan with its rate or tenure: they want the instalment."""
+    if facts.loan_amount is not None and (facts.rate_pct is not None or facts.tenure_years is not None):
+        return [Intent.INSTALMENT]
+    return []
 
 
 def _last_topic(episode: list[ChatMessage], new_ids: set[str]) -> list[Intent]:
