@@ -23,6 +23,7 @@ from aibroker.domain.ports import Reply, ReplyContext
 from tests.adapters.llm.support import NOW, RACHEL, llm, message
 from tests.eval.families import FAMILIES, Family, Phrasing
 from tests.eval.holdout import HOLDOUT
+from tests.eval.holdout_fresh import HOLDOUT_FRESH
 from tests.eval.scoring import Report, Verdict, check, expected
 from tests.fakes.fake_openai import FakeOpenAI
 
@@ -149,6 +150,19 @@ def test_offline_holdout_eval() -> None:
             report.add(family, phrasing.style, check(family, expected(family), converse_offline(phrasing),
                                                      _allowed(phrasing)))
     path = report.write("offline_holdout.txt")
+    print(f"\n{report.text()}\n(written to {path})")
+    assert not report.invented, report.text()
+    assert report.false_handoffs == 0, report.text()
+
+
+def test_offline_fresh_holdout_eval() -> None:
+    """Never tuned on (see holdout_fresh.py): the out-of-sample figure, reported; only safety is gated."""
+    report = Report("offline, fresh held-out families (never tuned on)")
+    for family in HOLDOUT_FRESH:
+        for phrasing in family.phrasings:
+            report.add(family, phrasing.style, check(family, expected(family), converse_offline(phrasing),
+                                                     _allowed(phrasing)))
+    path = report.write("offline_fresh_holdout.txt")
     print(f"\n{report.text()}\n(written to {path})")
     assert not report.invented, report.text()
     assert report.false_handoffs == 0, report.text()
