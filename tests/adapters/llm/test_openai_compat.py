@@ -161,3 +161,15 @@ async def test_history_and_lead_reach_the_model_without_contact_details(fake_ope
     system = messages[0]["content"]
     assert "S$9,000" in system and "Private" in system
     assert "alex@example.com" not in system and "91234567" not in system
+
+
+async def test_a_tool_call_missing_an_input_the_customer_gave_uses_the_remembered_one(
+        fake_openai: FakeOpenAI) -> None:  # issue #14
+    fake_openai.push_tool_calls(("max_loan", {"price": 1_300_000, "property_type": "Private"}))  # no ages, incomes
+    fake_openai.push_text("You could borrow up to about S$975,000.")
+    history = [("customer", "I'm 35 earning 6k, my wife 33 earning 5k"), ("bot", "Thanks, noted.")]
+    reply = await llm(fake_openai.base_url).generate(context("how much can we borrow on a 1.3m condo?",
+                                                             history=history))
+    tool = next(m for m in fake_openai.requests[-1]["messages"] if m["role"] == "tool")
+    assert json.loads(tool["content"])["max_loan"] == "975000"
+    assert "S$975,000" in reply.text
