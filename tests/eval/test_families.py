@@ -2,9 +2,10 @@
 
 Offline: each phrasing is a real conversation; the responder answers every customer turn, so an
 input given two turns ago (or in the lead form) must be remembered. Tool path: the fake OpenAI
-server plays a model that calls the family's calculator and states its figures; the figures must
-come from this turn's tool results, pass the guard, and the facts the customer gave must reach the
-model in the system prompt. Gates (FACTS §A, issue #14): offline ≥ 97 % of cases, no reply with a
+server plays a model that calls the family's calculator, leaving out every customer input the
+conversation's memory holds (so a wrongly remembered one gives a wrong figure), and states the
+figures; they must come from this turn's tool results, pass the guard, and the facts the customer
+gave must reach the model in the system prompt. Gates (FACTS §A, issue #14): offline ≥ 97 % of cases, no reply with a
 figure the calculators did not produce, false handoffs ≤ 1 %. Run with -s to see the report; it is
 also written to tests/eval/report/.
 """
@@ -16,6 +17,7 @@ import json
 from aibroker.adapters.llm import GuardOutcome, OfflineResponder, OpenAICompatResponder, ReplyMetrics
 from aibroker.adapters.llm.guard import AllowedFigures
 from aibroker.adapters.llm.openai_compat import _knowledge_figures
+from aibroker.adapters.llm.tool_defaults import tool_defaults
 from aibroker.domain.conversation import ChatMessage, Role
 from aibroker.domain.leads import LeadForm
 from aibroker.domain.number_words import digits_for_words
@@ -79,7 +81,15 @@ def test_offline_family_eval() -> None:
     assert report.false_handoffs <= 0.01 * report.answerable, report.text()
 
 
-def _script(fake: FakeOpenAI, family: Family) -> None:
+# What the customer tells us (as opposed to what the model chooses, like a stress rate or a tenure to test):
+# the scripted model leaves these out whenever the memory has them, so the memory must have them right.
+CUSTOMER_INPUTS = frozenset({
+    "price", "purchase_price", "selling_price", "ages", "age", "monthly_incomes", "monthly_income",
+    "other_monthly_debts", "loans_outstanding", "profile", "property_count_after_purchase", "purchase_date",
+    "sale_date", "principal", "years", "remaining_lease_years", "fixed", "variable"})
+
+
+def _script(fake: FakeOpenAI, family: Family, remembered: dict[str, object]) -> None:
     exp = expected(family)
     if family.kind == "handoff":
         fake.push_tool_calls(("handoff_to_human", {"reason": "customer_asked_for_human"}))
@@ -87,7 +97,9 @@ def _script(fake: FakeOpenAI, family: Family) -> None:
     elif family.kind == "ask" or family.calc[0] == "none":
         fake.push_text(f"Happy to work that out. Could you tell me the {family.ask}?")
     else:
-        fake.push_tool_calls(family.calc)
+        name, args = family.calc
+        fake.push_tool_calls((name, {k: v for k, v in args.items()
+                                     if k not in CUSTOMER_INPUTS or k not in remembered}))
         stated = ", ".join([f.text for f in exp.figures] + list(exp.phrases))
         fake.push_text(f"That comes to {stated}. Indicative only; final loan amount subject to bank/HDB "
                        "assessment.")
@@ -111,11 +123,11 @@ async def test_tool_path_family_eval(fake_openai: FakeOpenAI) -> None:
 async def _tool_path_case(fake_openai: FakeOpenAI, responder: OpenAICompatResponder, metrics: ReplyMetrics,
                           family: Family, phrasing: Phrasing) -> Verdict:
     fake_openai.reset()
-    _script(fake_openai, family)
     history: list[ChatMessage] = []
     for turn in phrasing.turns[:-1]:
         history += [message(Role.CUSTOMER, turn), message(Role.BOT, "Noted, thanks.")]
     ctx = _context(phrasing, history, phrasing.turns[-1])
+    _script(fake_openai, family, tool_defaults(ctx.known_facts(), ctx.now.date()))
     before = metrics.guard
     passed_before = before.get(GuardOutcome.PASSED, 0)
     reply = await responder.generate(ctx)
