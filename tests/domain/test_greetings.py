@@ -123,3 +123,4 @@ def test_waiting_greeting_is_honest() -> None:
     assert "busy" in text and "next in line" in text
     assert not FIGURES.search(text)  # no promised waiting time
     assert waiting_greeting(None).startswith("Hi,")
+    assert "AI assistant" in text and "AI" not in waiting_greeting("Jane", disclose_ai=False)

@@ -178,10 +178,11 @@ def conversation_starters(persona_type: PersonaType, loan_type: LoanType | str |
     return list(_STARTERS_BY_LOAN.get(loan, _STARTERS[persona_type]))
 
 
-def waiting_greeting(first_name: str | None) -> str:
+def waiting_greeting(name: str | None, *, disclose_ai: bool = True) -> str:
     """Sent when every broker is at capacity: honest, and no promised waiting time."""
-    name = _clean_name(first_name)
+    name = _clean_name(name)
     hi = f"Hi {name}" if name else "Hi"
-    return (f"{hi}, thank you for reaching out. All our specialists are busy with other customers right "
+    ai = " This is our AI assistant speaking." if disclose_ai else ""
+    return (f"{hi}, thank you for reaching out.{ai} All our specialists are busy with other customers right "
             "now, and you're next in line. Feel free to share your questions here in the meantime; the "
             "first specialist who is free will pick them up and reply.")

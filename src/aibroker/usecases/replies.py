@@ -118,7 +118,7 @@ class ReplyService:
         first_name = lead.address_name if lead else None
         await self._wait(schedule.joined_after_ms)
         if conversation.broker_id is None:  # every broker is full: say so honestly, the lead is queued
-            text = waiting_greeting(first_name)
+            text = waiting_greeting(first_name, disclose_ai=self._disclose_ai)
         else:
             await self._inbox.post_activity(inbox_id, joined_activity(persona))
             await self._events.publish(conversation.id, "broker:joined", {"broker": persona.name})
