@@ -110,7 +110,8 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
     replies = ReplyService(
         store, inbox, generator, events, handoffs, locks, pacing=DEFAULT_PACING, sla_budget_ms=settings.reply_sla_ms,
         expected_generation_ms=EXPECTED_GENERATION_MS["llm" if settings.uses_llm else "offline"],
-        clock=utcnow, rng=rng, pacing_enabled=settings.pacing_enabled, assignment=assignment)
+        clock=utcnow, rng=rng, pacing_enabled=settings.pacing_enabled, assignment=assignment,
+        disclose_ai=settings.disclose_ai)
     intake = LeadIntake(store, inbox, queue, events, assignment, clock=utcnow)
     inbound = InboundEvents(store, queue, handoffs, inbox.name, history)
     return Container(settings=settings, redis_url=redis_url, engine=engine, store=store, inbox=inbox, queue=queue,

@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     # --- reply timing (FACTS §S: P95 < 5 s from customer message to visible reply) ---------------
     reply_sla_ms: int = Field(default=5000, ge=500, le=600_000, validation_alias="REPLY_SLA_MS")
     pacing_enabled: bool = Field(default=True, validation_alias="PACING_ENABLED")
+    # The greeting says the persona is an AI assistant working with human specialists (issue #14).
+    disclose_ai: bool = Field(default=True, validation_alias="DISCLOSE_AI")
 
     # --- LLM (any OpenAI-compatible server) -------------------------------------------------------
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from aibroker.domain.greetings import (
+    AI_DISCLOSURE,
     conversation_starters,
     greeting_for,
     joined_activity,
@@ -66,12 +67,29 @@ def test_greeting_without_a_name_reads_naturally(name: str | None) -> None:
         assert text.startswith(("Hi,", "Hello,", "Hey!", "Good to meet you."))
 
 
-def test_greeting_strips_markup_and_keeps_the_first_word_of_the_name() -> None:
+def test_greeting_strips_markup_and_addresses_the_name_as_written() -> None:  # issue #14
     text = greeting_for(PERSONAS[0], "<b>Ann</b> Marie", LoanType.NEW_PURCHASE, None)
-    assert "<" not in text and ">" not in text and "Marie" not in text
-    assert "Hi Ann," in text
+    assert "<" not in text and ">" not in text
+    assert "Hi Ann Marie," in text
     assert "Siew-Ling" in greeting_for(PERSONAS[4], "Siew-Ling", LoanType.NEW_PURCHASE, None)
     assert "美玲" in greeting_for(PERSONAS[4], "美玲", LoanType.NEW_PURCHASE, None)
+    # "Tan" alone would be the surname
+    assert "Hello Tan Wei Ming," in greeting_for(PERSONAS[4], "Tan Wei Ming", LoanType.NEW_PURCHASE, None)
+
+
+@pytest.mark.parametrize("persona", PERSONAS, ids=lambda p: p.name)
+def test_the_greeting_says_it_is_an_ai_assistant_unless_switched_off(persona: Persona) -> None:
+    text = greeting_for(persona, "Jane", LoanType.NEW_PURCHASE, PropertyType.HDB)
+    assert AI_DISCLOSURE in text and text.index(persona.first_name) < text.index(AI_DISCLOSURE)
+    assert "AI assistant" not in greeting_for(persona, "Jane", LoanType.NEW_PURCHASE, PropertyType.HDB,
+                                              disclose_ai=False)
+
+
+@pytest.mark.parametrize("persona", PERSONAS, ids=lambda p: p.name)
+def test_a_refinance_lead_is_not_greeted_as_a_buyer(persona: Persona) -> None:
+    text = greeting_for(persona, "Jane", LoanType.REFINANCE, PropertyType.PRIVATE).lower()
+    assert "buying with" not in text and "first home" not in text and "purchase" not in text
+    assert "refinanc" in " ".join(conversation_starters(persona.persona_type, LoanType.REFINANCE)).lower()
 
 
 @pytest.mark.parametrize("persona_type", list(PersonaType))
@@ -105,3 +123,4 @@ def test_waiting_greeting_is_honest() -> None:
     assert "busy" in text and "next in line" in text
     assert not FIGURES.search(text)  # no promised waiting time
     assert waiting_greeting(None).startswith("Hi,")
+    assert "AI assistant" in text and "AI" not in waiting_greeting("Jane", disclose_ai=False)

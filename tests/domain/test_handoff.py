@@ -60,6 +60,8 @@ NEGATIVES = [
     "I know", "I don't need a manager", "I'm a manager at a bank", "I have no complaints",
     "you can call me Jon", "I don't want to speak to a human", "Sorry if this is a stupid question",
     "I trust you", "I am Singaporean, not a foreigner", "What is the ABSD for my second property?",
+    # issue #14: a foreign buyer's plain rate question is answered, not handed off
+    "ABSD for a foreigner on a $2m condo?", "I'm a foreigner, what's the ABSD rate?", "I'm an expat",
     "how long is the MOP for a BTO?", "HDB BTO EC CPF OTP", "WHAT IS TDSR", "OK THANKS",
     "is this ok?", "你是人工智能吗", "不需要人工", "saya tak nak cakap dengan orang",
     "I need help with my loan", "what's the remaining tenure I can get", "",
@@ -86,7 +88,7 @@ def test_the_tables_are_large_enough() -> None:
 @pytest.mark.parametrize(("text", "matched", "topic"), [
     ("ABSD refund please", "absd + refund", "absd_remission_refund"),
     ("buy it through a company", "through a company", "trusts_entities"),
-    ("I'm an expat", "expat", "foreign_buyer"),
+    ("I'm an expat, can I buy landed?", "expat + can i buy", "foreign_buyer"),
     ("will my CPF be pro rated", "pro rated", "cpf_edge_case"),
     ("refinancing after the minimum occupation period", "minimum occupation period + refinancing",
      "refinancing_after_mop"),

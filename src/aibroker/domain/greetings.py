@@ -6,6 +6,11 @@ sophisticated, exclusive; Rachel: modern, approachable; Sarah: warm, family-focu
 patient, reassuring). Greetings never contain numbers, bank names or interest rates: nothing
 is known yet that could back a figure (FACTS §A.11: figures come from tools, never from a
 greeting). A persona outside the table falls back to its type's wording.
+
+Issue #14: the greeting says plainly that the persona is an AI assistant working with human
+specialists (`DISCLOSE_AI`, default on); it and the starters fit the lead's loan type (a refinance
+lead is not asked who they are buying with); the customer is addressed by the name as they wrote it,
+never by one word of it that may be the surname ("Tan Wei Ming" stays "Tan Wei Ming").
 """
 
 from __future__ import annotations
@@ -50,6 +55,26 @@ _BY_NAME: dict[str, str] = {
         "look around, you're in the right place. We'll take {topic} one step at a time, and no question is "
         "too basic. What would you like to understand first?"),
 }
+# Sarah and Grace speak of buying; refinancing and commercial leads get their own question.
+_BY_NAME_AND_LOAN: dict[tuple[str, LoanType], str] = {
+    ("Sarah Wong", LoanType.REFINANCE): (
+        "Hi{hi}, I'm Sarah Wong. Thank you for reaching out about {topic}. Your home loan is a big part of "
+        "the family budget, so we'll go through it together at your pace. When does your current lock-in "
+        "end, and what would make the monthly commitment feel more comfortable for your household?"),
+    ("Sarah Wong", LoanType.COMMERCIAL): (
+        "Hi{hi}, I'm Sarah Wong. Thank you for reaching out about {topic}. We'll go through it together at "
+        "your pace. Will the property be for your own business or an investment?"),
+    ("Grace Lim", LoanType.REFINANCE): (
+        "Hello{hi}, I'm Grace Lim, and welcome! Refinancing can look complicated, but we'll take {topic} one "
+        "step at a time, and no question is too basic. What would you like to understand first?"),
+    ("Grace Lim", LoanType.COMMERCIAL): (
+        "Hello{hi}, I'm Grace Lim, and welcome! We'll take {topic} one step at a time, and no question is "
+        "too basic. What would you like to understand first?"),
+}
+AI_DISCLOSURE = ("I'm an AI assistant working alongside our human mortgage specialists, and you can ask for "
+                 "one of them at any time.")
+_FIRST_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
 _BY_TYPE: dict[PersonaType, str] = {
     PersonaType.AGGRESSIVE: (
         "Hi{hi}, {persona} here. I've read what you shared about {topic}, and I'm ready to move when you "
@@ -62,6 +87,19 @@ _BY_TYPE: dict[PersonaType, str] = {
         "What would you like to know first?"),
 }
 
+_STARTERS_BY_LOAN: dict[LoanType, tuple[str, ...]] = {
+    LoanType.REFINANCE: (
+        "How much could I save by refinancing?",
+        "When should I start before my lock-in ends?",
+        "What would my new monthly instalment be?",
+        "Can I use my CPF for the new loan?",
+    ),
+    LoanType.COMMERCIAL: (
+        "How much can I borrow for a commercial property?",
+        "Which stamp duties apply to a commercial purchase?",
+        "How much cash do I need upfront?",
+    ),
+}
 _STARTERS: dict[PersonaType, tuple[str, ...]] = {
     PersonaType.AGGRESSIVE: (
         "How much can I borrow for an investment property?",
@@ -106,20 +144,27 @@ def _property_type(value: PropertyType | str | None) -> PropertyType | None:
 _TAG = re.compile(r"<[^>]*>")
 
 
-def _clean_name(first_name: str | None) -> str:
-    # The name comes from a web form: keep the first word, short, without markup characters.
-    words = _TAG.sub("", first_name or "").split()
-    word = words[0] if words else ""
-    return "".join(ch for ch in word if ch.isalpha() or ch in "-'.")[:40]
+def _clean_name(name: str | None) -> str:
+    # The name comes from a web form: as the customer wrote it (first words, short), without markup.
+    words = ["".join(ch for ch in word if ch.isalpha() or ch in "-'.") for word in _TAG.sub("", name or "").split()]
+    return " ".join(w for w in words if w)[:40].strip()
 
 
-def greeting_for(persona: Persona, lead_first_name: str | None, loan_type: LoanType | str | None,
-                 property_type: PropertyType | str | None) -> str:
+def greeting_for(persona: Persona, lead_name: str | None, loan_type: LoanType | str | None,
+                 property_type: PropertyType | str | None, *, disclose_ai: bool = True) -> str:
     """The first message `persona` sends to a new lead, in the persona's own voice."""
-    name = _clean_name(lead_first_name)
-    template = _BY_NAME.get(persona.name, _BY_TYPE[persona.persona_type])
-    return template.format(hi=f" {name}" if name else "", to=f", {name}" if name else "",
+    name = _clean_name(lead_name)
+    loan = LoanType(loan_type) if loan_type else LoanType.NEW_PURCHASE
+    template = _BY_NAME_AND_LOAN.get((persona.name, loan)) or _BY_NAME.get(persona.name,
+                                                                          _BY_TYPE[persona.persona_type])
+    text = template.format(hi=f" {name}" if name else "", to=f", {name}" if name else "",
                            topic=_topic(loan_type, property_type), persona=persona.name)
+    if not disclose_ai:
+        return text
+    # Right after the persona introduces themselves: who they are, then what they are.
+    sentences = _FIRST_SENTENCE.split(text)
+    at = next((i + 1 for i, sentence in enumerate(sentences) if persona.first_name in sentence), 1)
+    return " ".join([*sentences[:at], AI_DISCLOSURE, *sentences[at:]])
 
 
 def joined_activity(persona: Persona) -> str:
@@ -127,15 +172,17 @@ def joined_activity(persona: Persona) -> str:
     return f"{persona.name} joined the conversation"
 
 
-def conversation_starters(persona_type: PersonaType) -> list[str]:
-    """Three or four questions a customer might tap to start, suited to the persona type."""
-    return list(_STARTERS[persona_type])
+def conversation_starters(persona_type: PersonaType, loan_type: LoanType | str | None = None) -> list[str]:
+    """Three or four questions a customer might tap to start, suited to the loan type, else the persona type."""
+    loan = LoanType(loan_type) if loan_type else LoanType.NEW_PURCHASE
+    return list(_STARTERS_BY_LOAN.get(loan, _STARTERS[persona_type]))
 
 
-def waiting_greeting(first_name: str | None) -> str:
+def waiting_greeting(name: str | None, *, disclose_ai: bool = True) -> str:
     """Sent when every broker is at capacity: honest, and no promised waiting time."""
-    name = _clean_name(first_name)
+    name = _clean_name(name)
     hi = f"Hi {name}" if name else "Hi"
-    return (f"{hi}, thank you for reaching out. All our specialists are busy with other customers right "
+    ai = " This is our AI assistant speaking." if disclose_ai else ""
+    return (f"{hi}, thank you for reaching out.{ai} All our specialists are busy with other customers right "
             "now, and you're next in line. Feel free to share your questions here in the meantime; the "
             "first specialist who is free will pick them up and reply.")

@@ -8,8 +8,8 @@ Triggers, checked in this order (the first one found wins):
    shouting: at least 4 all-capital words making up at least 70 % of the words (acronyms such
    as HDB, CPF, ABSD are left out of both counts).
 3. compliance: the topics FACTS §A.11 reserves for humans: ABSD remission or refund, trusts and
-   entities, foreign buyers, CPF edge cases (short lease, age-95 pro-ration, retirement sums),
-   refinancing after the MOP, decoupling. Some need two cues ("ABSD" and "refund").
+   entities, foreign-buyer cases (not a plain rate question), CPF edge cases (short lease, age-95
+   pro-ration, retirement sums), refinancing after the MOP, decoupling. Some need two cues ("ABSD" and "refund").
 4. no_progress: three consecutive bot turns without progress (see `ConversationProgress`).
 job_failed and operator are decided by the caller; `HandoffDecision.for_job_failure` and
 `HandoffDecision.by_operator` build them so every handoff carries the same shape.
@@ -141,11 +141,17 @@ _COMPLIANCE: tuple[tuple[str, tuple[PhraseMatcher, ...]], ...] = (
         "through my company", "through a company", "via my company", "via a company",
         "buy with my company", "company purchase", "buy as a company", "corporate entity", "entity",
         "pte ltd", "holding company"),)),
+    # A foreign buyer's ABSD rate is a plain fact the bot answers (issue #14); what needs a person is a
+    # case: whether they may buy at all (landed needs approval), treaty (FTA) treatment, a joint purchase
+    # with a local spouse or partner.
     ("foreign_buyer", (_any(
         "foreigner", "foreigners", "foreign buyer", "foreign national", "foreign citizen",
         "non resident", "employment pass", "ep holder", "on ep", "s pass", "work permit",
         "dependant pass", "dependent pass", "student pass", "ltvp", "expat", "expatriate", "外国人",
-        "warga asing"),)),
+        "warga asing"), _any(
+        "can i buy", "can we buy", "allowed to buy", "am i allowed", "are we allowed", "eligible",
+        "eligibility", "landed", "approval", "exempt", "exemption", "fta", "free trade", "treaty",
+        "wife", "husband", "spouse", "partner", "joint", "jointly", "together with"))),
     # "Remaining lease" on its own is an ordinary tenure question ("60 years remaining lease, how long can
     # my loan be?"); it is a CPF edge case only when CPF use is in question too. A *short* lease always is.
     ("cpf_edge_case", (_any("cpf", "central provident fund", "ordinary account"),

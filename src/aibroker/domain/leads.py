@@ -117,6 +117,11 @@ class LeadForm(BaseModel):
         return self.name.split()[0]
 
     @property
+    def address_name(self) -> str:
+        """How to address the customer: the name as they wrote it (the first word may be a surname)."""
+        return " ".join(self.name.split())
+
+    @property
     def total_monthly_income(self) -> float:
         return float(sum(self.actual_incomes))
 

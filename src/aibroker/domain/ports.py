@@ -17,10 +17,12 @@ from aibroker.domain.conversation import (
     ConversationStatus,
     Owner,
 )
+from aibroker.domain.customer_facts import CustomerFacts
 from aibroker.domain.erasure import ErasureCounts, ErasureTarget
 from aibroker.domain.jobs import Job
 from aibroker.domain.leads import LeadForm
 from aibroker.domain.ledger import LedgerClaim
+from aibroker.domain.memory import episode_of, fold_customer_facts
 from aibroker.domain.personas import Persona
 
 
@@ -95,6 +97,10 @@ class ReplyContext:
     history: list[ChatMessage]
     new_messages: list[ChatMessage]
     now: datetime
+
+    def known_facts(self) -> CustomerFacts:
+        """What the customer has told us in the form and this episode's messages, newest winning."""
+        return fold_customer_facts(self.lead, episode_of(self.history, self.new_messages), self.now.date())
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,7 @@ class ReplyService:
                  handoffs: HandoffService, locks: ConversationLocks, *, pacing: PacingPolicy, sla_budget_ms: int,
                  expected_generation_ms: int, clock: Callable[[], datetime], rng: random.Random | None = None,
                  sleep: Sleep = asyncio.sleep, pacing_enabled: bool = True,
-                 assignment: BrokerAssignment | None = None) -> None:
+                 assignment: BrokerAssignment | None = None, disclose_ai: bool = True) -> None:
         self._store = store
         self._inbox = inbox
         self._generator = generator
@@ -71,6 +71,7 @@ class ReplyService:
         self._sleep = sleep
         self._pacing_enabled = pacing_enabled
         self._assignment = assignment
+        self._disclose_ai = disclose_ai
 
     async def _wait(self, ms: int) -> None:
         if self._pacing_enabled and ms > 0:
@@ -115,15 +116,16 @@ class ReplyService:
         persona = PERSONAS_BY_NAME[conversation.persona_name]
         schedule = self._pacing.greeting_choreography(rng=self._rng)
         lead = _lead_of(conversation)
-        first_name = lead.first_name if lead else None
+        first_name = lead.address_name if lead else None
         await self._wait(schedule.joined_after_ms)
         if conversation.broker_id is None:  # every broker is full: say so honestly, the lead is queued
-            text = waiting_greeting(first_name)
+            text = waiting_greeting(first_name, disclose_ai=self._disclose_ai)
         else:
             await self._inbox.post_activity(inbox_id, joined_activity(persona))
             await self._events.publish(conversation.id, "broker:joined", {"broker": persona.name})
             text = greeting_for(persona, first_name, conversation.loan_type,
-                                lead.property_type.value if lead and lead.property_type else None)
+                                lead.property_type.value if lead and lead.property_type else None,
+                                disclose_ai=self._disclose_ai)
         await self._typing_wait(conversation, schedule.typing_ms)
         sent = await self._send(conversation, text, source_tag(conversation.id, key), source="greeting")
         await self._store.complete_reply(conversation.id, key, claim.token, sent_message_id=sent.id)
@@ -319,7 +321,7 @@ def _lead_of(conversation: ConversationRecord) -> LeadForm | None:
 
 def _first_name(conversation: ConversationRecord) -> str:
     lead = _lead_of(conversation)
-    return lead.first_name if lead else "there"
+    return lead.address_name if lead else "there"
 
 
 def _progress(history: list[ChatMessage], current: ChatMessage) -> ConversationProgress:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from aibroker.adapters.llm.intents import Intent, detect_intents
 from aibroker.adapters.llm.offline import OfflineResponder
-from aibroker.adapters.llm.slots import asked_slots, parse
+from aibroker.domain.fact_parse import asked_slots, parse
 from aibroker.domain.mortgage import DISCLAIMER
 from aibroker.domain.personas import PERSONAS, Persona
 from tests.adapters.llm.support import context, message
@@ -86,7 +86,8 @@ def test_asks_for_what_it_lacks_then_remembers_the_answers() -> None:
     assert "property price" in first.text and "income" in first.text
     history = [("customer", "How much can I borrow?"), ("bot", first.text)]
     second = responder.answer(context("Price is $800k, I earn 10k a month", history=history))
-    assert "age" in second.text and "S$600,000" not in second.text
+    # issue #14: the LTV cap on the price may come first, but no maximum loan until the age is known
+    assert "age" in second.text and "could borrow up to" not in second.text
     history += [("customer", "Price is $800k, I earn 10k a month"), ("bot", second.text)]
     third = responder.answer(context("35", history=history))
     assert "S$600,000" in third.text and "75%" in third.text and DISCLAIMER in third.text
@@ -113,8 +114,13 @@ def test_persona_voice_differs_by_type() -> None:
     assert "fast" in greetings[PERSONAS[0].persona_type]
 
 
+def test_a_foreign_buyers_absd_question_is_answered() -> None:  # issue #14
+    reply = responder.answer(context("I'm a foreigner on an employment pass, how much ABSD on a $2m condo?"))
+    assert reply.handoff is None and "60%" in reply.text and "S$1,200,000" in reply.text
+
+
 @pytest.mark.parametrize(("text", "reason"), [
-    ("I'm a foreigner on an employment pass, how much ABSD?", "compliance"),
+    ("I'm a foreigner, can I buy a landed house?", "compliance"),
     ("can we decouple so I can buy a second property?", "compliance"),
     ("can I get my ABSD refunded after selling my HDB?", "compliance"),
     ("I want to talk to a real person", "explicit_request"),
@@ -171,3 +177,10 @@ def test_a_question_about_bsd_and_absd_says_the_absd_once() -> None:
     reply = responder.answer(context("What is the stamp duty if I am a PR buying my second property at 1.5m?"))
     assert "S$44,600" in reply.text  # BSD on S$1.5M: 4% x 1,500,000 - 15,400
     assert reply.text.count("S$450,000") == 1  # ABSD 30% for a PR's second property
+
+
+def test_replies_stay_short_unless_the_customer_asks_for_detail() -> None:  # issue #14
+    brief = responder.answer(context("HDB loan or bank loan?")).text
+    detailed = responder.answer(context("Can you explain HDB loan vs bank loan in detail?")).text
+    assert len(brief.split()) <= 90 < len(detailed.split())
+    assert brief.count("?") <= 1  # one question at most

@@ -94,12 +94,20 @@ async def test_handoff_with_no_text_still_tells_the_customer(fake_openai: FakeOp
     assert reply.text == HANDOFF_TEXT
 
 
-async def test_absd_for_a_foreigner_hands_off_even_if_the_model_does_not(fake_openai: FakeOpenAI) -> None:
+async def test_absd_for_an_entity_hands_off_even_if_the_model_does_not(fake_openai: FakeOpenAI) -> None:
+    fake_openai.push_tool_calls(("additional_buyer_stamp_duty",
+                                 {"price": 1_000_000, "profile": "entity", "property_count_after_purchase": 1}))
+    fake_openai.push_text("ABSD would be S$650,000 at 65%.")
+    reply = await llm(fake_openai.base_url).generate(context("ABSD if my company buys at 1m?"))
+    assert reply.handoff is not None and reply.handoff.reason == "compliance"
+
+
+async def test_absd_for_a_foreigner_is_answered(fake_openai: FakeOpenAI) -> None:  # issue #14
     fake_openai.push_tool_calls(("additional_buyer_stamp_duty",
                                  {"price": 1_000_000, "profile": "foreigner", "property_count_after_purchase": 1}))
     fake_openai.push_text("ABSD would be S$600,000 at 60%.")
     reply = await llm(fake_openai.base_url).generate(context("ABSD for me as a foreigner on 1m?"))
-    assert reply.handoff is not None and reply.handoff.reason == "compliance"
+    assert reply.handoff is None and "S$600,000" in reply.text
 
 
 async def test_unsupported_figure_is_regenerated_once_with_a_corrective_note(fake_openai: FakeOpenAI) -> None:
@@ -153,3 +161,15 @@ async def test_history_and_lead_reach_the_model_without_contact_details(fake_ope
     system = messages[0]["content"]
     assert "S$9,000" in system and "Private" in system
     assert "alex@example.com" not in system and "91234567" not in system
+
+
+async def test_a_tool_call_missing_an_input_the_customer_gave_uses_the_remembered_one(
+        fake_openai: FakeOpenAI) -> None:  # issue #14
+    fake_openai.push_tool_calls(("max_loan", {"price": 1_300_000, "property_type": "Private"}))  # no ages, incomes
+    fake_openai.push_text("You could borrow up to about S$975,000.")
+    history = [("customer", "I'm 35 earning 6k, my wife 33 earning 5k"), ("bot", "Thanks, noted.")]
+    reply = await llm(fake_openai.base_url).generate(context("how much can we borrow on a 1.3m condo?",
+                                                             history=history))
+    tool = next(m for m in fake_openai.requests[-1]["messages"] if m["role"] == "tool")
+    assert json.loads(tool["content"])["max_loan"] == "975000"
+    assert "S$975,000" in reply.text

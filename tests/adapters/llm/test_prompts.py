@@ -71,3 +71,9 @@ def test_a_resolved_conversation_starts_fresh_when_it_reopens() -> None:
     assert [m.content for m in current_episode(ours)] == ["new"]
     messages = build_messages(context("what about BSD?", history=history))
     assert "I earn 9k" not in str(messages)
+
+
+def test_system_prompt_carries_the_facts_the_customer_gave_with_corrections() -> None:
+    prompt = system_prompt(context("actually it's 1.5m", history=[("customer", "a condo at $1.2m, I'm 35")]))
+    assert "Property price: S$1,500,000" in prompt and "S$1,200,000" not in prompt
+    assert "Ages: 35" in prompt

@@ -101,9 +101,14 @@ def test_absd_citizen_second_property_1m() -> None:
     assert result.notes
 
 
-@pytest.mark.parametrize("profile", ["foreigner", "entity", "trustee"])
+@pytest.mark.parametrize("profile", ["entity", "trustee"])
 def test_absd_handoff_profiles(profile: str) -> None:
     assert additional_buyer_stamp_duty(1_000_000, profile, 1).handoff_recommended  # type: ignore[arg-type]
+
+
+def test_a_foreign_buyers_absd_is_a_figure_to_quote_not_a_handoff() -> None:  # issue #14
+    result = additional_buyer_stamp_duty(1_000_000, "foreigner", 1)
+    assert result.amount == 600_000 and not result.handoff_recommended
 
 
 def test_absd_market_value_rounding_and_case() -> None:

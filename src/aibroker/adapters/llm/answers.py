@@ -12,11 +12,10 @@ from datetime import date
 from decimal import Decimal
 
 from aibroker.domain import mortgage as M
+from aibroker.domain.customer_facts import CustomerFacts
 from aibroker.domain.mortgage import fact_tables as T
 from aibroker.domain.mortgage.results import CalcResult
 from aibroker.domain.ports import HandoffSignal
-
-from .slots import Slots
 
 ASK = {  # what to ask for, in customer words
     "price": "the property price", "income": "your gross monthly income", "age": "your age",
@@ -53,8 +52,8 @@ def pct(value: Decimal | float | int) -> str:
 
 
 def short(note: str) -> str:
-    """An effective-date note without its parenthetical history: "OTP on/after 16 Dec 2021"."""
-    return note.split(" (")[0]
+    """An effective-date note without its parenthetical history or second clause: "OTP on/after 16 Dec 2021"."""
+    return note.split(" (")[0].split("; ")[0]
 
 
 def when(result: CalcResult, key: str) -> str:
@@ -70,7 +69,7 @@ def ordinal(count: int) -> str:
     return _ORDINALS[count - 1] if 1 <= count <= len(_ORDINALS) else f"{count}th"
 
 
-def bsd(s: Slots) -> Answer:
+def bsd(s: CustomerFacts) -> Answer:
     if s.price is None:
         bands = T.BSD_BANDS_RESIDENTIAL
         rates = [b.rate_pct for b in bands.value]
@@ -94,20 +93,22 @@ def bsd(s: Slots) -> Answer:
     return answer
 
 
-def absd(s: Slots) -> Answer:
-    if s.residency == "foreigner":
-        return Answer("ABSD for foreign buyers, including any treaty exemptions, needs a specialist's check "
-                      "of your case.", handoff=HandoffSignal("compliance", "foreign_buyer: ABSD"))
+def absd(s: CustomerFacts) -> Answer:
+    """Answered for every buyer profile (a rate question is not a case); remission and refund cases are
+    handed off by `detect_handoff` before we get here."""
     missing = [k for k, v in (("residency", s.residency), ("owned", s.properties_owned)) if v is None]
+    if s.residency == "foreigner":  # the same rate on any purchase: the count does not matter
+        missing = [k for k in missing if k != "owned"]
     if missing:
         rates = T.ABSD_RATES.value
         return Answer("ABSD depends on who buys and how many homes you'll own: Singapore Citizens pay "
                       f"{pct(rates['citizen'].first)} on a first home and {pct(rates['citizen'].second)} on "
                       f"a second, PRs {pct(rates['pr'].first)} and {pct(rates['pr'].second)} "
                       f"({short(T.ABSD_RATES.effective_note)}).", [T.ABSD_RATES.key], True, missing)
-    assert s.residency is not None and s.properties_owned is not None
-    count = s.properties_owned + 1
-    who = f"As {_PROFILE[s.residency]} buying your {ordinal(count)} residential property"
+    assert s.residency is not None
+    count = (s.properties_owned or 0) + 1
+    who = (f"As {_PROFILE[s.residency]} buying your {ordinal(count)} residential property"
+           if s.residency != "foreigner" else "As a foreign buyer")
     if s.price is None:
         table = T.ABSD_RATES.value[s.residency]
         rate = table.first if count == 1 else table.second if count == 2 else table.third_plus
@@ -115,15 +116,19 @@ def absd(s: Slots) -> Answer:
                       f"({short(T.ABSD_RATES.effective_note)}), on top of BSD.", [T.ABSD_RATES.key], True,
                       ["price"])
     r = M.additional_buyer_stamp_duty(s.price, s.residency, count)
-    text = (f"{who}, ABSD is {pct(r.rate_pct)} ({when(r, 'absd_rates')}): {money(r.amount)} on "
-            f"{money(r.dutiable_value)}, on top of BSD.")
-    if count >= 2:
+    text = (f"{who}, ABSD is {pct(r.rate_pct)} ({when(r, 'absd_rates')}): "
+            + (f"{money(r.amount)} on {money(r.dutiable_value)}, on top of BSD." if r.amount else "nothing to pay."))
+    if count >= 2 and s.residency != "foreigner":
         text += " Married couples may qualify for remission or a refund; a specialist can check that."
+    if s.residency == "foreigner":
+        text += (" US nationals, and nationals or PRs of Iceland, Liechtenstein, Norway and Switzerland, "
+                 "pay as citizens under free trade agreements.")
     return Answer(text, has_figures=True).cite(r)
 
 
-def ssd(s: Slots, today: date) -> Answer:
-    if s.purchase_date is None:
+def ssd(s: CustomerFacts, today: date) -> Answer:
+    bought, sale = s.sale_dates(today)
+    if bought is None:
         new, old = T.SSD_2025.value, T.SSD_2017.value
         until = old.purchased_until or today
         return Answer("Seller's Stamp Duty depends on when you bought: for properties bought on or after "
@@ -131,13 +136,13 @@ def ssd(s: Slots, today: date) -> Answer:
                       f"within 1 / 2 / 3 / 4 years; bought {day(old.purchased_from)} – {day(until)}, "
                       f"{' / '.join(pct(r) for r in old.rates_pct[:3])} within 1 / 2 / 3 years.",
                       [T.SSD_2025.key, T.SSD_2017.key], True, ["purchase_date"])
-    sale = s.sale_date or today
     # The rate and holding band do not depend on the price; 1 stands in until the customer gives one.
     try:
-        r = M.seller_stamp_duty(s.price or 1, s.purchase_date, sale)
+        r = M.seller_stamp_duty(s.price or 1, bought, sale)
     except ValueError as error:
         return Answer(f"I can't work that one out: {error}.")
-    held = (f"Bought on {day(s.purchase_date)} and sold on {day(sale)}, the holding period is "
+    held = (f"{'Buying' if bought >= today else 'Bought'} on {day(bought)} and selling on {day(sale)}, "
+            "the holding period is "
             f"{r.holding_band}")
     rule = when(r, r.schedule)
     if r.rate_pct == 0:

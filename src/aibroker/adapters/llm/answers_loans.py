@@ -11,12 +11,12 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from aibroker.domain import mortgage as M
+from aibroker.domain.customer_facts import CustomerFacts
 from aibroker.domain.mortgage import fact_tables as T
 from aibroker.domain.mortgage import facts as F
 from aibroker.domain.mortgage._fact import Fact
 
 from .answers import Answer, money, pct, short, when
-from .slots import Slots
 from .tools import downpayment
 
 EXAMPLE_TENURE_YEARS = 25  # an illustration the answer names, not a rule
@@ -30,7 +30,7 @@ def _rule(fact: Fact[Any]) -> str:
     return short(fact.effective_note)
 
 
-def _borrowers(s: Slots) -> tuple[list[int], list[Decimal]]:
+def _borrowers(s: CustomerFacts) -> tuple[list[int], list[Decimal]]:
     """Ages and incomes paired for the IWAA; if they don't pair up, the oldest age and the total income."""
     incomes = list(s.incomes) or [Decimal(1)] * len(s.ages)  # a lone age weighs 1 when income is unknown
     if len(s.ages) == len(incomes):
@@ -38,11 +38,13 @@ def _borrowers(s: Slots) -> tuple[list[int], list[Decimal]]:
     return [max(s.ages)], [sum(incomes, Decimal(0))]
 
 
-def max_loan(s: Slots) -> Answer:
+def max_loan(s: CustomerFacts) -> Answer:
     missing = [k for k, v in (("price", s.price), ("income", s.monthly_income), ("age", s.ages or None))
                if v is None]
     if s.loan_kind == "hdb" and s.remaining_lease is None and not s.bto:
         missing.append("lease")
+    if s.price is not None and missing:
+        return _ltv_cap_first(s, missing)
     if missing or s.price is None:
         return Answer("What you can borrow is the lowest of three limits: the LTV cap on the price, TDSR "
                       f"(all debts within {pct(F.TDSR_LIMIT_PCT.value)} of income) and, for HDB flats and "
@@ -74,7 +76,9 @@ def max_loan(s: Slots) -> Answer:
         "msr": f"MSR: property loans within {pct(r.msr.limit_pct if r.msr else 0)} of income, tested at "
                f"{pct(r.stress_rate_pct)}",
     }[r.binding_constraint]
-    who = f"{money(s.monthly_income or 0)} a month at age {r.tenure.iwaa.normalize():f}"
+    age = f"{r.tenure.iwaa.normalize():f}"
+    who = (f"{money(s.monthly_income or 0)} a month at " + (f"age {age}" if len(ages) == 1
+                                                             else f"an income-weighted age of {age}"))
     text = (f"For a {money(r.ltv_base)} {ptype if ptype != 'Private' else 'private'} property on {who}, you "
             f"could borrow up to about {money(r.max_loan)} over {r.tenure_years} years with "
             f"{'an HDB' if kind == 'hdb' else 'a bank'} loan; the limit that binds is {binding}.")
@@ -89,7 +93,40 @@ def max_loan(s: Slots) -> Answer:
     return Answer(text, has_figures=True).cite(r)
 
 
-def instalment(s: Slots) -> Answer:
+def _ltv_cap_first(s: CustomerFacts, missing: list[str]) -> Answer:
+    """Max loan with the price known but income or age missing: the LTV cap is already a figure."""
+    assert s.price is not None
+    if s.loan_kind == "hdb":
+        cap, key, rule = F.HDB_LOAN_LTV_PCT.value, F.HDB_LOAN_LTV_PCT.key, _rule(F.HDB_LOAN_LTV_PCT)
+    else:
+        cap = T.BANK_LTV_TIERS.value[min(s.loans_outstanding or 0, 2)].normal_pct
+        key, rule = T.BANK_LTV_TIERS.key, _rule(T.BANK_LTV_TIERS)
+    loan = downpayment(s.price, cap, None)["max_loan"]
+    lender = "An HDB loan" if s.loan_kind == "hdb" else "A bank loan"
+    limit = "MSR and TDSR" if s.loan_kind == "hdb" or s.property_type in ("HDB", "EC") else "TDSR"
+    return Answer(f"{lender} on {money(s.price)} is capped at {pct(cap)} LTV, {money(loan)} ({rule}); "
+                  f"your income and age decide whether {limit} bring it lower.", [key], True, missing)
+
+
+def income(s: CustomerFacts) -> Answer:
+    """FACTS A.8: fixed income counts in full, variable income after at least a 30% haircut."""
+    fixed = s.monthly_income
+    if fixed is None and s.variable_income is None:
+        share = F.VARIABLE_INCOME_RECOGNISED_PCT.value
+        return Answer(f"Banks count fixed salary in full, and variable income such as bonus or commission after "
+                      f"a haircut of at least {pct(100 - share)}, so at most {pct(share)} of it "
+                      f"({_rule(F.VARIABLE_INCOME_RECOGNISED_PCT)}).",
+                      [F.VARIABLE_INCOME_RECOGNISED_PCT.key], True, ["income"])
+    r = M.recognised_monthly_income(fixed=fixed or 0, variable=s.variable_income or 0)
+    text = f"Banks would count about {money(r.recognised_monthly_income)} a month"
+    if s.variable_income:
+        text += (f": {money(r.fixed)} fixed in full plus {money(r.variable_recognised)}, the "
+                 f"{pct(F.VARIABLE_INCOME_RECOGNISED_PCT.value)} of your {money(s.variable_income)} variable "
+                 "income they may recognise")
+    return Answer(text + f" ({_rule(F.VARIABLE_INCOME_RECOGNISED_PCT)}).", has_figures=True).cite(r)
+
+
+def instalment(s: CustomerFacts) -> Answer:
     if s.loan_amount is None:
         return Answer("Happy to work out the monthly instalment.", missing=["loan_amount"])
     years = s.tenure_years or EXAMPLE_TENURE_YEARS
@@ -110,7 +147,7 @@ def instalment(s: Slots) -> Answer:
                   f"about {monthly(r.monthly_payment)} a month{caveat}.", has_figures=True).cite(r)
 
 
-def debt_ratio(s: Slots, kind: str) -> Answer:
+def debt_ratio(s: CustomerFacts, kind: str) -> Answer:
     fact = F.TDSR_LIMIT_PCT if kind == "TDSR" else F.MSR_LIMIT_PCT
     scope = ("all your monthly debt repayments, including the new home loan," if kind == "TDSR" else
              "repayments on all your property loans (for HDB flats and ECs bought from the developer)")
@@ -131,7 +168,7 @@ def debt_ratio(s: Slots, kind: str) -> Answer:
     return answer
 
 
-def stress_rate(s: Slots) -> Answer:
+def stress_rate(s: CustomerFacts) -> Answer:
     bank, hdb = M.stress_rate("bank"), M.stress_rate("hdb")
     return Answer(f"Banks must assess residential loans at {pct(bank.floor_pct)} p.a. or the market rate, "
                   f"whichever is higher ({(when(bank, 'stress_floor_bank_residential'))}); HDB loans are "
@@ -140,7 +177,7 @@ def stress_rate(s: Slots) -> Answer:
                   has_figures=True).cite(bank, hdb)
 
 
-def ltv(s: Slots) -> Answer:
+def ltv(s: CustomerFacts) -> Answer:
     if s.loan_kind == "hdb":
         fact = F.HDB_LOAN_LTV_PCT
         text = (f"An HDB loan covers up to {pct(fact.value)} of the price ({short(fact.effective_note)}); "
@@ -153,8 +190,8 @@ def ltv(s: Slots) -> Answer:
         if s.ages:
             ages, incomes = _borrowers(s)
             t = M.max_tenure(s.property_type or "Private", "bank", ages, incomes)
-            r = M.ltv_limit(loans, max(1, t.normal_ltv_max_years or t.max_years), t.iwaa,
-                            s.property_type == "HDB", "bank")
+            years = s.tenure_years or max(1, t.normal_ltv_max_years or t.max_years)  # the customer's, if given
+            r = M.ltv_limit(loans, years, t.iwaa, s.property_type == "HDB", "bank")
             cap, cash = r.ltv_pct, r.min_cash_pct or cash
         loans_text = {0: "no outstanding housing loan", 1: "one outstanding housing loan"}.get(
             loans, "two or more outstanding housing loans")
@@ -165,15 +202,16 @@ def ltv(s: Slots) -> Answer:
                 "for HDB flats).")
     answer = Answer(text, facts, True, [] if s.loans_outstanding is not None or s.loan_kind == "hdb"
                     else ["loans"])
-    if s.price is not None:
+    if s.price is not None:  # the figure first, the rule after it
         amounts = downpayment(s.price, cap, cash)
-        answer.text += (f" On {money(s.price)}: loan up to {money(amounts['max_loan'])}, downpayment "
-                        f"{money(amounts['downpayment'])}"
-                        + (f", at least {money(amounts['min_cash'])} of it in cash." if cash else "."))
+        answer.text = (f"On {money(s.price)}: loan up to {money(amounts['max_loan'])} ({pct(cap)} LTV), "
+                       f"downpayment {money(amounts['downpayment'])}"
+                       + (f", at least {money(amounts['min_cash'])} of it in cash. " if cash else ". ")
+                       + answer.text)
     return answer
 
 
-def tenure(s: Slots) -> Answer:
+def tenure(s: CustomerFacts) -> Answer:
     if not s.ages:
         return Answer(f"Bank loans can run up to {F.BANK_MAX_TENURE_NON_HDB_YEARS.value} years for private "
                       f"property and {F.BANK_MAX_TENURE_HDB_YEARS.value} for HDB flats "
@@ -195,7 +233,7 @@ def tenure(s: Slots) -> Answer:
     return Answer(text + ".").cite(t)
 
 
-def hdb_vs_bank(s: Slots) -> Answer:
+def hdb_vs_bank(s: CustomerFacts) -> Answer:
     families = dict(F.HDB_LOAN_INCOME_CEILINGS.value)["families"]
     bank = T.BANK_LTV_TIERS.value[0]
     facts: list[Fact[Any]] = [F.HDB_LOAN_RATE_PCT, F.HDB_LOAN_LTV_PCT, F.HDB_LOAN_MIN_CASH_PCT,
@@ -209,7 +247,7 @@ def hdb_vs_bank(s: Slots) -> Answer:
                   "can compare current packages.", [f.key for f in facts], True)
 
 
-def cpf(s: Slots) -> Answer:
+def cpf(s: CustomerFacts) -> Answer:
     kind = s.loan_kind or "bank"
     edge = (" If the lease won't cover the youngest buyer to age 95, CPF use is pro-rated; a specialist can "
             "check that.")
@@ -234,7 +272,7 @@ def cpf(s: Slots) -> Answer:
     return Answer(text + edge, has_figures=True).cite(r)
 
 
-def refinancing(s: Slots) -> Answer:
+def refinancing(s: CustomerFacts) -> Answer:
     text = ""
     answer = Answer()
     if s.loan_amount is not None and s.rate_pct is not None and s.tenure_years is not None:

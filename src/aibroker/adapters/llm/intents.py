@@ -24,6 +24,7 @@ class Intent(StrEnum):
     MSR = "msr"
     STRESS_RATE = "stress_rate"
     CPF = "cpf"
+    INCOME = "income"
     LTV = "ltv"
     TENURE = "tenure"
     HDB_VS_BANK = "hdb_vs_bank"
@@ -48,21 +49,28 @@ _PHRASES: dict[Intent, tuple[str, ...]] = {
                       "maximum loan", "loan eligibility", "eligible loan", "loan amount can i",
                       "can i afford", "can we afford", "how much can i get", "how much can we get",
                       "qualify for", "afford", "borrow", "loan quantum", "how big a loan",
-                      "loan can i get", "loan can we get", "how much hdb loan", "how much bank loan"),
+                      "loan can i get", "loan can we get", "how much hdb loan", "how much bank loan",
+                      "can loan how much", "can borrow how much", "loan can get how much", "can get how much",
+                      "hdb loan can get", "max loan"),
     Intent.INSTALMENT: ("monthly instalment", "monthly installment", "instalment", "installment",
                         "monthly repayment", "monthly payment", "repayment", "monthly mortgage",
-                        "how much per month", "how much a month", "pay per month", "pay monthly"),
+                        "how much per month", "how much a month", "pay per month", "pay monthly",
+                        "monthly pay", "monthly how much", "pay each month", "each month"),
     Intent.TDSR: ("tdsr", "total debt servicing ratio", "debt servicing", "debt ratio"),
     Intent.MSR: ("msr", "mortgage servicing ratio"),
     Intent.STRESS_RATE: ("stress test", "stress rate", "stress tested", "medium term interest rate",
                          "floor rate", "assessment rate", "interest rate floor"),
     Intent.LTV: ("ltv", "loan to value", "downpayment", "down payment", "deposit", "how much cash",
-                 "cash needed", "minimum cash", "upfront"),
+                 "cash needed", "minimum cash", "upfront", "how much of the price", "loan cover",
+                 "hdb loan cover", "can lend", "lend", "lend me"),
     Intent.TENURE: ("tenure", "how many years", "loan period", "max years", "maximum years", "loan term",
-                    "how long can the loan", "how long can i"),
+                    "how long can the loan", "how long can i", "how long can my loan", "how long can the hdb loan",
+                    "how long can my hdb loan", "how long can we"),
     Intent.HDB_VS_BANK: ("hdb loan", "hdb concessionary", "concessionary loan", "bank loan or hdb",
                          "hdb or bank", "bank or hdb", "hdb vs bank", "bank vs hdb", "hdb interest",
                          "hdb rate"),
+    Intent.INCOME: ("recognise", "recognised", "recognize", "recognized", "income banks count",
+                    "bank count", "banks count", "income count", "counted as income", "variable income"),
     Intent.CPF: ("cpf", "ordinary account", "valuation limit", "withdrawal limit", "use my oa",
                  "use cpf", "cpf oa"),
     Intent.REFINANCING: ("refinance", "refinancing", "refinanced", "refi", "reprice", "repricing",

@@ -3,9 +3,9 @@
 The default when no LLM is configured, and the fallback when it fails. Per turn:
 1. handoff first: `aibroker.domain.handoff.detect_handoff` on the new messages (explicit requests,
    frustration, the FACTS A.11 compliance topics) gives a handoff reply, no figures;
-2. memory: the lead form, then every customer message of the current episode (after the last
-   resolved/reopened marker, `prompts.current_episode`), parsed into `Slots`, newest winning; a bare
-   "8k" answers the bot's own previous question;
+2. memory: `ReplyContext.known_facts()`, the lead form and every customer message of the current
+   episode folded into `CustomerFacts`, newest winning; a bare "8k" answers the bot's own previous
+   question;
 3. intents of the new messages (a bare answer continues the last topic), answered by the calculators
    (`answers`, `answers_loans`), at most `max_answers` of them;
 4. the persona's voice around it (tone by persona type), the FACTS A.11 indicative-only note after
@@ -14,13 +14,18 @@ The default when no LLM is configured, and the fallback when it fails. Per turn:
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 
 from aibroker.config import Settings
 from aibroker.domain.conversation import ChatMessage, Role
+from aibroker.domain.customer_facts import CustomerFacts
+from aibroker.domain.fact_parse import asked_slots, parse
+from aibroker.domain.greetings import AI_DISCLOSURE
 from aibroker.domain.handoff import HandoffReason, detect_handoff
+from aibroker.domain.memory import episode_of
 from aibroker.domain.mortgage import DISCLAIMER
 from aibroker.domain.personas import PersonaType
 from aibroker.domain.ports import HandoffSignal, Reply, ReplyContext
@@ -29,8 +34,6 @@ from . import answers, answers_loans, knowledge
 from .answers import ASK, Answer
 from .guard import extract_figures
 from .intents import TOPICAL, Intent, detect_intents
-from .prompts import current_episode
-from .slots import Slots, asked_slots, from_lead, parse
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,15 @@ _TOPICS = {"absd_remission_refund": "ABSD remission and refund", "trusts_entitie
                                                                                     "purchase",
            "foreign_buyer": "foreign-buyer", "cpf_edge_case": "CPF lease and retirement-sum",
            "refinancing_after_mop": "refinancing-after-MOP", "decoupling": "decoupling"}
+MAX_WORDS = 90  # a chat reply, not a brochure (issue #14), unless the customer asks for detail
+_DETAIL = re.compile(r"\b(?:explain|in detail|details?|more info|break (?:it )?down|elaborate|step by step|"
+                     r"walk me through)\b", re.IGNORECASE)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
 _BRING_IN = "I'll bring in one of our human specialists; they'll continue right here with you shortly."
 
 
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+def _words(text: str) -> int:
+    return len(text.split())
 
 
 class OfflineResponder:
@@ -89,12 +96,13 @@ class OfflineResponder:
 
     source = "offline"
 
-    def __init__(self, *, max_answers: int = 2) -> None:
+    def __init__(self, *, max_answers: int = 2, disclose_ai: bool = True) -> None:
         self.max_answers = max_answers
+        self.disclose_ai = disclose_ai
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> OfflineResponder:
-        return cls()
+        return cls(disclose_ai=settings.disclose_ai if settings is not None else True)
 
     async def generate(self, context: ReplyContext) -> Reply:
         return self.answer(context)
@@ -110,47 +118,70 @@ class OfflineResponder:
         if (decision := detect_handoff(new_text)) is not None:
             return self._handoff(decision.reason, decision.detail or decision.matched, name)
         new_ids = {m.id for m in context.new_messages}
-        earlier = [m for m in context.history if m.id not in new_ids]
-        episode = [*current_episode(earlier), *context.new_messages]
-        slots, fresh = _remember(episode, from_lead(context.lead), new_ids, context.now.date())
+        episode = episode_of(context.history, context.new_messages)
+        slots = context.known_facts()
+        fresh = _adds_facts(episode, new_ids, context.now.date())
         intents = detect_intents(new_text)
         if intents == [Intent.UNKNOWN] and fresh:
-            intents = _last_topic(episode, new_ids) or intents
+            intents = _last_topic(episode, new_ids) or _implied_topic(slots) or intents
         topical = [i for i in intents if i in TOPICAL][:self.max_answers]
         if not topical:
             return self._small_talk(intents[0], voice, context, new_text)
         parts = [_answer(intent, slots, context.now.date()) for intent in topical]
         topic = ("the stamp duty for this purchase" if Intent.MAX_LOAN in topical
                  else "how much you can borrow")
-        return self._compose(parts, voice, name, topic)
+        # The persona's opener ("Good question, Ann.") once per episode: repeated, it reads like a script.
+        opener = "" if any(m.role == Role.BOT for m in episode) else voice.opener.format(name=name)
+        return self._compose(parts, voice, opener, topic, bool(_DETAIL.search(new_text)))
 
-    def _compose(self, parts: list[Answer], voice: Voice, name: str, topic: str) -> Reply:
+    def _compose(self, parts: list[Answer], voice: Voice, opener: str, topic: str, detail: bool) -> Reply:
         # One part may already contain another (BSD includes the ABSD answer when residency and property
         # count are known): say each thing once.
         texts: list[str] = []
         for part in parts:
             if part.text and not any(part.text in said for said in texts):
                 texts.append(part.text)
-        text = " ".join(texts)
+        body = " ".join(texts)
         handoff = next((p.handoff for p in parts if p.handoff), None)
-        if any(p.has_figures for p in parts) or extract_figures(text):
-            text += " " + DISCLAIMER
+        tail = [DISCLAIMER] if any(p.has_figures for p in parts) or extract_figures(body) else []
         missing = list(dict.fromkeys(k for p in parts for k in p.missing))
+        offer = ""
         if handoff is not None:
-            text += " " + _BRING_IN
+            tail.append(_BRING_IN)
         elif missing:
-            text += " " + voice.ask.format(items=_join([ASK[k] for k in missing[:2]]))
+            tail.append(voice.ask.format(items=ASK[missing[0]]))  # one question at a time
         else:
-            text += " " + voice.next_step.format(topic=topic)
-        opener = voice.opener.format(name=name)
+            offer = voice.next_step.format(topic=topic)
+        text = self._fit(body, " ".join(tail), opener, offer, detail)
         facts = list(dict.fromkeys(f for p in parts for f in p.facts))
-        return Reply(text=f"{opener} {text}".strip(), source=self.source, handoff=handoff, facts_used=facts)
+        return Reply(text=text, source=self.source, handoff=handoff, facts_used=facts)
+
+    def _fit(self, body: str, tail: str, opener: str, offer: str, detail: bool) -> str:
+        """At most `MAX_WORDS` unless the customer asked for detail: the answer's later sentences go
+        first (answers lead with the figure), then the opener, then the offer of a next topic."""
+        if detail:
+            return " ".join(p for p in (opener, body, tail, offer) if p)
+        sentences = _SENTENCE.split(body)
+        budget = MAX_WORDS - _words(tail)
+        kept = sentences[:1]
+        for sentence in sentences[1:]:
+            if _words(" ".join(kept)) + _words(sentence) > budget:
+                break
+            kept.append(sentence)
+        text = " ".join([*kept, tail])
+        for extra in (opener, offer):
+            if extra and _words(text) + _words(extra) > MAX_WORDS:
+                continue
+            text = f"{extra} {text}" if extra is opener else f"{text} {extra}"
+        return text.strip()
 
     def _small_talk(self, intent: Intent, voice: Voice, context: ReplyContext, text: str) -> Reply:
         p = context.persona
         fill = {"name": context.customer_first_name, "me": p.first_name, "title": p.title}
         if intent is Intent.GREETING:
-            return Reply(voice.greeting.format(**fill), self.source)
+            hello, _, rest = voice.greeting.format(**fill).partition(". ")
+            said = [f"{hello}.", AI_DISCLOSURE, rest] if self.disclose_ai else [f"{hello}.", rest]
+            return Reply(" ".join(p for p in said if p), self.source)
         if intent is Intent.THANKS:
             return Reply(voice.thanks.format(**fill), self.source)
         if intent is Intent.BYE:
@@ -177,17 +208,22 @@ class OfflineResponder:
         return Reply(f"{text} {_BRING_IN}", self.source, handoff=HandoffSignal(reason.value, detail))
 
 
-def _remember(episode: list[ChatMessage], base: Slots, new_ids: set[str], today: date) -> tuple[Slots, bool]:
-    """Slots from the lead and the episode's customer messages; and whether the new ones added any."""
-    slots, fresh, last_bot = base, False, ""
+def _adds_facts(episode: list[ChatMessage], new_ids: set[str], today: date) -> bool:
+    """Whether the new messages state any fact (a bare "8k" answering the bot's question counts)."""
+    last_bot = ""
     for message in episode:
         if message.role in (Role.BOT, Role.HUMAN):
             last_bot = message.content
-        elif message.role == Role.CUSTOMER:
-            parsed = parse(message.content, asked=asked_slots(last_bot), today=today)
-            slots = slots.merged(parsed)
-            fresh = fresh or (message.id in new_ids and bool(parsed.seen))
-    return slots, fresh
+        elif message.id in new_ids and parse(message.content, asked=asked_slots(last_bot), today=today).seen:
+            return True
+    return False
+
+
+def _implied_topic(facts: CustomerFacts) -> list[Intent]:
+    """No question word, no earlier topic, but a loan with its rate or tenure: they want the instalment."""
+    if facts.loan_amount is not None and (facts.rate_pct is not None or facts.tenure_years is not None):
+        return [Intent.INSTALMENT]
+    return []
 
 
 def _last_topic(episode: list[ChatMessage], new_ids: set[str]) -> list[Intent]:
@@ -199,7 +235,7 @@ def _last_topic(episode: list[ChatMessage], new_ids: set[str]) -> list[Intent]:
     return []
 
 
-def _answer(intent: Intent, s: Slots, today: date) -> Answer:
+def _answer(intent: Intent, s: CustomerFacts, today: date) -> Answer:
     """One intent answered; a calculator refusing the inputs ("price must be greater than zero") becomes
     a request to check them, because the offline responder is the last line of defence and must reply."""
     try:
@@ -208,7 +244,7 @@ def _answer(intent: Intent, s: Slots, today: date) -> Answer:
         return Answer(f"I couldn't work that out from those numbers ({error}); could you check them for me?")
 
 
-def _calculate(intent: Intent, s: Slots, today: date) -> Answer:
+def _calculate(intent: Intent, s: CustomerFacts, today: date) -> Answer:
     match intent:
         case Intent.BSD:
             return answers.bsd(s)
@@ -232,6 +268,8 @@ def _calculate(intent: Intent, s: Slots, today: date) -> Answer:
             return answers_loans.hdb_vs_bank(s)
         case Intent.CPF:
             return answers_loans.cpf(s)
+        case Intent.INCOME:
+            return answers_loans.income(s)
         case Intent.REFINANCING:
             return answers_loans.refinancing(s)
     return Answer()

@@ -34,10 +34,12 @@ from aibroker.adapters.llm import knowledge
 from aibroker.adapters.llm.guard import AllowedFigures, GuardResult, check, extract_figures
 from aibroker.adapters.llm.metrics import GuardOutcome, ReplyMetrics
 from aibroker.adapters.llm.prompts import DEFAULT_HISTORY_BUDGET_TOKENS, build_messages, current_episode
+from aibroker.adapters.llm.tool_defaults import tool_defaults
 from aibroker.adapters.llm.tools import run_tool, tool_schemas
 from aibroker.config import Settings
 from aibroker.domain.conversation import Role
 from aibroker.domain.mortgage import DISCLAIMER
+from aibroker.domain.number_words import digits_for_words
 from aibroker.domain.ports import HandoffSignal, Reply, ReplyContext, ReplyGenerator
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class _Turn:
     handoff: HandoffSignal | None = None
     facts: list[str] = field(default_factory=list)
     rounds: int = 0
+    defaults: dict[str, Any] = field(default_factory=dict)  # remembered tool inputs (tool_defaults)
 
 
 def _trim(text: str, finish_reason: str | None) -> str:
@@ -130,12 +133,14 @@ class OpenAICompatResponder:
         allowed = _knowledge_figures().copy()
         for message in [*current_episode(context.history), *context.new_messages]:
             if message.role == Role.CUSTOMER:
-                allowed.add_text(message.content)  # the customer's own numbers may be echoed back
+                # the customer's own numbers may be echoed back, also those written in words
+                allowed.add_text(digits_for_words(message.content))
         if context.lead is not None:
             lead = context.lead
             allowed.add_value([lead.actual_incomes, lead.total_monthly_income, lead.property_price,
                                lead.outstanding_loan, lead.current_rate])
-        return _Turn(build_messages(context, budget_tokens=self.history_budget_tokens), allowed)
+        return _Turn(build_messages(context, budget_tokens=self.history_budget_tokens), allowed,
+                     defaults=tool_defaults(context.known_facts(), context.now.date()))
 
     def _request(self, turn: _Turn) -> dict[str, Any]:
         tools_left = turn.rounds < self.max_tool_rounds
@@ -193,7 +198,7 @@ class OpenAICompatResponder:
             {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
             for call_id, name, args in calls]})
         for call_id, name, args in calls:
-            result = run_tool(name, args)
+            result = run_tool(name, args, turn.defaults)
             log.debug("tool %s ok=%s", name, result.ok)
             turn.allowed.add_json(result.content)
             turn.facts.extend(f for f in result.facts_used if f not in turn.facts)

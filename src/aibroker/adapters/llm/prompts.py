@@ -5,12 +5,10 @@ OpenAI tokenizers; close enough for a budget and needs no tokenizer download. Th
 the new customer messages are always sent; earlier messages are added newest first until the budget
 is spent, so the oldest go first.
 
-Fresh start after a resolved conversation reopens: we use a marker in the history rather than a
-`since` field, because `ReplyContext` carries only messages and Chatwoot already writes one. Any
-system (activity) message saying the conversation was resolved or reopened ("Conversation was
-marked resolved by Anna", "System reopened the conversation due to a new incoming message", or our
-own `RESTART_MARKER`) cuts the history: only messages after the last such marker are sent, and
-only they are mined for remembered answers by the offline responder (`current_episode`).
+Fresh start after a resolved conversation reopens: only the messages after the last resolved/reopened
+marker are sent (`aibroker.domain.memory.current_episode`), the same episode the customer's facts are
+folded from. Those facts go in the system prompt, so the model neither asks for them again nor
+misses a correction.
 
 The lead's e-mail and phone are never sent to the model: it needs none of them to answer.
 """
@@ -18,17 +16,16 @@ The lead's e-mail and phone are never sent to the model: it needs none of them t
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from aibroker.domain.conversation import ChatMessage, Role
+from aibroker.domain.customer_facts import describe
 from aibroker.domain.leads import LeadForm
+from aibroker.domain.memory import RESTART_MARKER as RESTART_MARKER  # re-exported for callers
+from aibroker.domain.memory import current_episode
 from aibroker.domain.personas import Persona, PersonaType
 from aibroker.domain.ports import ReplyContext
 
-RESTART_MARKER = "[conversation restarted]"
-_EPISODE_BREAK = re.compile(r"\b(?:marked (?:as )?resolved|conversation (?:was )?resolved|resolved the "
-                            r"conversation|reopened|re-opened)\b|" + re.escape(RESTART_MARKER), re.IGNORECASE)
 DEFAULT_HISTORY_BUDGET_TOKENS = 3000
 MAX_MESSAGE_CHARS = 2000  # one pasted essay must not crowd out the rest of the conversation
 
@@ -52,26 +49,19 @@ RULES = """Rules you must always follow:
    When the rules changed recently (ABSD 27 Apr 2023, SSD 4 Jul 2025, HDB loan LTV 20 Aug 2024),
    ask for the option-to-purchase or purchase date before answering.
 5. Call handoff_to_human, then tell the customer a human specialist will continue here, when the
-   question involves: a foreign buyer, a trust or a company/entity, ABSD remission or refund,
-   decoupling, CPF edge cases (short remaining lease, age-95 pro-ration, retirement sums),
-   refinancing after the MOP; or when the customer asks for a person or is upset.
-6. If an input is missing (income, price, outstanding loans, citizenship/residency, number of
-   properties owned, age), ask for it, one question at a time, instead of assuming.
-7. Reply like a chat message: at most 3 short sentences (about 60 words), plain text, no tables,
-   no headings, no markdown."""
+   question involves: a trust or a company/entity, ABSD remission or refund, decoupling, CPF edge
+   cases (short remaining lease, age-95 pro-ration, retirement sums), refinancing after the MOP, a
+   foreign buyer's case (whether they may buy, treaty treatment, buying with a local spouse); or when
+   the customer asks for a person or is upset. A plain factual question about any buyer profile
+   (a foreigner's ABSD rate, a PR's second property) is answered with the tools, not handed off.
+6. Use what the customer already told us (listed above) as tool inputs; never ask for it again.
+   If an input is still missing, ask one short question for that input only.
+7. Reply like a chat message: the figure first, with the inputs it used and its effective date, in
+   at most 3 short sentences (under 90 words), plain text, no tables, no headings, no markdown."""
 
 
 def approx_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
-
-
-def current_episode(history: list[ChatMessage]) -> list[ChatMessage]:
-    """The messages after the last resolved/reopened marker (see the module docstring)."""
-    for i in range(len(history) - 1, -1, -1):
-        message = history[i]
-        if message.role == Role.SYSTEM and _EPISODE_BREAK.search(message.content):
-            return history[i + 1:]
-    return list(history)
 
 
 def _money(value: float) -> str:
@@ -106,6 +96,14 @@ def describe_lead(lead: LeadForm | None) -> str:
     return "\n".join(lines)
 
 
+def _known(context: ReplyContext) -> str:
+    lines = describe(context.known_facts())
+    if not lines:
+        return ""
+    return ("What we know so far from the form and the chat (the latest correction wins; use these as "
+            "tool inputs and never ask for them again):\n" + "\n".join(f"- {line}" for line in lines) + "\n\n")
+
+
 def system_prompt(context: ReplyContext) -> str:
     p: Persona = context.persona
     return (
@@ -116,7 +114,8 @@ def system_prompt(context: ReplyContext) -> str:
         f"Today is {context.now:%d %b %Y}. Customers are buying or refinancing homes in Singapore "
         "(HDB flats, ECs, private condos, landed); amounts are in Singapore dollars (S$); loans are bank "
         "loans or HDB concessionary loans; CPF Ordinary Account savings can pay part of the price.\n\n"
-        f"What the customer told us in the lead form:\n{describe_lead(context.lead)}\n\n{RULES}"
+        f"What the customer told us in the lead form:\n{describe_lead(context.lead)}\n\n"
+        f"{_known(context)}{RULES}"
     )
 
 

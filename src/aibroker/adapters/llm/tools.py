@@ -256,13 +256,17 @@ def _error(name: str, message: str) -> ToolResult:
     return ToolResult(name, False, json.dumps({"error": message}))
 
 
-def run_tool(name: str, arguments_json: str) -> ToolResult:
-    """Validate and run one tool call. Never raises: failures come back as `{"error": ...}` results."""
+def run_tool(name: str, arguments_json: str, defaults: dict[str, Any] | None = None) -> ToolResult:
+    """Validate and run one tool call. Never raises: failures come back as `{"error": ...}` results.
+
+    `defaults` (see `tool_defaults`) fill the arguments the call left out that the tool declares."""
     tool = TOOLS.get(name)
     if tool is None:
         return _error(name, f"unknown tool {name!r}; available: {', '.join(TOOLS)}")
     try:
         raw = json.loads(arguments_json or "{}")
+        if isinstance(raw, dict) and defaults:
+            raw = {**{k: v for k, v in defaults.items() if k in tool.args.model_fields}, **raw}
         args = tool.args.model_validate(raw)
     except json.JSONDecodeError as exc:
         return _error(name, f"arguments are not valid JSON: {exc.msg}")

@@ -136,9 +136,10 @@ def additional_buyer_stamp_duty(price: Money, profile: BuyerProfile, property_co
         used.append(T.ABSD_FTA_NATIONALS)
         notes.append("Nationals of the USA, and nationals/PRs of Iceland, Liechtenstein, Norway and "
                      "Switzerland are treated like Singapore Citizens.")
-    handoff = who in ("foreigner", "entity", "trustee")
+    # A foreign buyer's rate is a plain fact to quote (issue #14); entity and trust purchases are cases.
+    handoff = who in ("entity", "trustee")
     if handoff:
-        notes.append("Foreign, entity and trust purchases are referred to a human broker.")
+        notes.append("Entity and trust purchases are referred to a human broker.")
     return AbsdResult(profile=who, property_count_after_purchase=count, rate_pct=rate,
                       dutiable_value=value, amount=_whole_dollars(value * rate / HUNDRED),
                       handoff_recommended=handoff, notes=tuple(notes), facts=citations(*used))
