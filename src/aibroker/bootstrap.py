@@ -30,7 +30,10 @@ from aibroker.usecases.assignment import BrokerAssignment
 from aibroker.usecases.handoff import HandoffService
 from aibroker.usecases.inbound import InboundEvents
 from aibroker.usecases.intake import LeadIntake
+from aibroker.usecases.legacy import LegacyPath
 from aibroker.usecases.replies import ReplyService
+from aibroker.usecases.rollout import RolloutControl
+from aibroker.wiring_rollout import build_rollout
 
 # What pacing assumes a reply takes to generate, so delay + generation stays inside the SLA budget.
 EXPECTED_GENERATION_MS = {"llm": 1500, "offline": 100}
@@ -65,9 +68,12 @@ class Container:
     handoffs: HandoffService
     inbound: InboundEvents
     replies: ReplyService
+    rollout: RolloutControl
+    legacy: LegacyPath
     extras: dict[str, object] = field(default_factory=dict)
 
     async def aclose(self) -> None:
+        await self.legacy.aclose()
         await self.queue.aclose()
         await self.inbox.aclose()
         await self.redis.aclose()
@@ -92,8 +98,10 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
         store, inbox, generator, events, handoffs, locks, pacing=DEFAULT_PACING, sla_budget_ms=settings.reply_sla_ms,
         expected_generation_ms=EXPECTED_GENERATION_MS["llm" if settings.uses_llm else "offline"],
         clock=utcnow, rng=rng, pacing_enabled=settings.pacing_enabled)
-    intake = LeadIntake(store, inbox, queue, events, assignment, clock=utcnow)
-    inbound = InboundEvents(store, queue, handoffs, inbox.name, history)
+    rollout, legacy, adoption = build_rollout(settings, store, inbox, queue, assignment, generator)
+    intake = LeadIntake(store, inbox, queue, events, assignment, clock=utcnow, rollout=rollout)
+    inbound = InboundEvents(store, queue, handoffs, inbox.name, history, legacy=legacy, adoption=adoption)
     return Container(settings=settings, redis_url=redis_url, engine=engine, store=store, inbox=inbox, queue=queue,
                      redis=redis, events=events, generator=generator, reply_metrics=metrics,
-                     assignment=assignment, intake=intake, handoffs=handoffs, inbound=inbound, replies=replies)
+                     assignment=assignment, intake=intake, handoffs=handoffs, inbound=inbound, replies=replies,
+                     rollout=rollout, legacy=legacy)

@@ -62,6 +62,7 @@ class ConversationRecord(BaseModel):
     status: ConversationStatus
     created_at: datetime
     last_activity_at: datetime
+    route: str | None = None  # aibroker | legacy (domain/rollout.py); None: from before routing, aibroker's
 
 
 class BrokerRecord(BaseModel):

@@ -13,7 +13,7 @@ from contextlib import suppress
 
 from aibroker.bootstrap import Container, build_container
 from aibroker.config import Settings
-from aibroker.domain.jobs import Job, NewConversationJob
+from aibroker.domain.jobs import IncomingMessageJob, Job, NewConversationJob
 from aibroker.errors import DependencyUnavailable
 from aibroker.logging import get_logger
 from aibroker.worker.heartbeat import Heartbeat
@@ -36,10 +36,12 @@ class JobDispatcher:
         state = self._heartbeat.state
         state["active_jobs"] += 1
         try:
-            if isinstance(job, NewConversationJob):
+            outcome = await self._container.legacy.run(job)  # legacy path / switches; None: aibroker answers
+            if outcome is None and isinstance(job, NewConversationJob):
                 outcome = await self._container.replies.greet(job)
-            else:
+            elif outcome is None and isinstance(job, IncomingMessageJob):
                 outcome = await self._container.replies.answer(job)
+            outcome = outcome or "skipped"
             state["processed"] += 1
             log.info("job %s attempt %d: %s", job.job_id, attempt, outcome)
             return outcome
@@ -55,7 +57,9 @@ class JobDispatcher:
 
     async def on_failed(self, job: Job, reason: str, final: bool) -> None:
         log.warning("job %s failed (%s): %s", job.job_id, "final" if final else "will retry", reason[:300])
-        if final:
+        if await self._container.legacy.on_failed(job, reason, final):
+            return
+        if final and isinstance(job, NewConversationJob | IncomingMessageJob):
             try:
                 outcome = await self._container.replies.give_up(job, reason)
                 log.info("job %s gave up: %s", job.job_id, outcome)
@@ -88,6 +92,7 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
     beating = asyncio.create_task(heartbeat.run(stop))
     reconciling = asyncio.create_task(reconcile_periodically(container, stop))
     sweeping = asyncio.create_task(Sweeper(container.store, container.queue, container.redis).run(stop))
+    sweeping_legacy = asyncio.create_task(container.legacy.sweep_periodically(stop))
     log.info("worker started: queue=%s concurrency=%d", settings.queue_name, settings.worker_concurrency)
     try:
         await stop.wait()
@@ -99,7 +104,7 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
             log.warning("active jobs did not finish in time; they return to the queue when their locks expire")
             with suppress(Exception):
                 await worker.close(force=True)
-        for task in (beating, reconciling, sweeping):
+        for task in (beating, reconciling, sweeping, sweeping_legacy):
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task

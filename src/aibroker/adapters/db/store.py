@@ -54,12 +54,12 @@ class SqlStore:
     # --- conversations -----------------------------------------------------------------------------
     async def create_conversation(self, *, inbox: str, inbox_conversation_id: str, inbox_contact_id: str,
                                   loan_type: str, lead: dict[str, Any], lead_score: int, persona_name: str,
-                                  broker_id: int | None) -> ConversationRecord:
+                                  broker_id: int | None, route: str | None = None) -> ConversationRecord:
         async with self.sessions() as session, session.begin():
             row = Conversation(inbox=inbox, inbox_conversation_id=inbox_conversation_id,
                                inbox_contact_id=inbox_contact_id, loan_type=loan_type, lead=lead,
                                lead_score=lead_score, persona_name=persona_name, broker_id=broker_id,
-                               owner=Owner.BOT.value, status=ConversationStatus.PENDING.value)
+                               owner=Owner.BOT.value, status=ConversationStatus.PENDING.value, route=route)
             session.add(row)
         return _conversation(row)
 
