@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from aibroker.domain.leads import LeadForm, LoanType
 from aibroker.domain.scoring import LeadScore, score_lead
 
-UNKNOWN_LOAN_TYPE = "unknown"
+UNKNOWN_LOAN_TYPE = ""  # (the greeting then speaks of a home loan in general terms)
 # A stand-in for the form's required fields while one optional field is checked; never stored.
 _PROBE = {"name": "x", "email": "probe@example.com", "loan_type": LoanType.NEW_PURCHASE.value}
 

@@ -168,11 +168,11 @@ class LegacyPath:
         if conversation.owner == Owner.HUMAN:
             return
         await self._assignment.release(conversation, handoff_reason=AI_DISABLED)
-        await self._store.set_ownership(conversation.id, owner=Owner.HUMAN, status=ConversationStatus.OPEN)
-        try:
+        try:  # the inbox first, as a handoff does: agents see it in their open view before we stand down
             await self._inbox.set_status(conversation.inbox_conversation_id, ConversationStatus.OPEN)
         except InboxError as error:
             log.warning("conversation %s left to humans; inbox status unchanged: %s", conversation.id, error)
+        await self._store.set_ownership(conversation.id, owner=Owner.HUMAN, status=ConversationStatus.OPEN)
 
     async def sweep(self, now: datetime | None = None) -> int:
         """Queue again forwards Redis lost (adding an existing job id is a no-op)."""
