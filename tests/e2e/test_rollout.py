@@ -7,13 +7,14 @@ n8n accepted.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from aibroker.config import Settings
 from tests.fakes.fake_n8n import FakeN8n, running_fake_n8n
 from tests.support.app import ADMIN, LEAD
-from tests.support.chatwoot import Stack, bot_replies, chatwoot_stack
+from tests.support.chatwoot import Stack, bot_replies, chatwoot_stack, post_webhook, status_of
 from tests.support.db import query
 from tests.support.servers import wait_for
 
@@ -99,6 +100,14 @@ def test_percentage_changes_never_move_a_conversation_and_the_kill_switch_moves_
         assert [a["changes"] for a in audit] == [{"enable_bullmq_broker": [True, False]},
                                                 {"rollout_percentage": [100, 0]}]
         assert {a["actor"] for a in audit} == {"api:ops-anna"}
+        status = stack.api.get("/api/admin/migration-status", headers=ADMIN).json()
+        assert status["switches"]["enable_bullmq_broker"] == {"value": False, "source": "run-time change"}
+        assert status["n8n"] == {"configured": True, "reachable": True} and status["schema"]["up_to_date"]
+        assert status["workers"]["count"] == 1 and status["queue"]["ok"]
+        assert status["last_24h"]["conversations"] == {"aibroker": 1, "legacy": 1}
+        assert status["last_24h"]["messages"] == {"aibroker": 1, "legacy": 1}
+        assert status["reply_latency_p95_ms_24h"] is not None and status["failure_rate_24h"] == 0
+        assert status["recommendations"][0].startswith("rolled back")
         refused = stack.api.put("/api/admin/rollout", json={"rollout_percentage": 150}, headers=ADMIN)
         assert refused.status_code in (400, 422) and "error" in refused.json()
         assert stack.api.put("/api/admin/rollout", json={"shadow_mode": True}).status_code == 401
@@ -173,3 +182,25 @@ def test_adoption_of_inbox_conversations(make_settings: MakeSettings, e2e_db_url
         assert query(stack.settings, "SELECT id FROM conversations WHERE inbox_conversation_id = :c",
                      c=str(other.id)) == []
         assert bot_replies(cw, other.id) == []
+
+
+def test_a_conversation_that_starts_with_two_messages_at_once_is_adopted_once(
+        make_settings: MakeSettings, e2e_db_url: str, tmp_path: Path) -> None:
+    with chatwoot_stack(make_settings, e2e_db_url, tmp_path) as stack:
+        cw = stack.cw
+        conv = cw.new_conversation(name="Dan Koh", phone="+6590001111")
+        with cw.state.lock:  # two messages in Chatwoot before either webhook arrives
+            messages = [cw.state.add_message(conv.id, text, kind="incoming",
+                                             sender=cw.state.contact_actor(cw.state.conversations[conv.id]))
+                        for text in ("hi", "I want to buy a condo, what can I borrow?")]
+            payloads = [cw.state.message_webhook(m) for m in messages]
+        with ThreadPoolExecutor(max_workers=4) as pool:  # both webhooks at once, each delivered twice
+            statuses = list(pool.map(lambda p: status_of(post_webhook(stack.api, p)), payloads * 2))
+        assert statuses.count("queued") == 2, statuses
+        wait_for(lambda: len(bot_replies(cw, conv.id)) >= 2, timeout_s=30, what="greeting and answer")
+        stack.settle()
+        assert len(query(stack.settings, "SELECT id FROM conversations WHERE inbox_conversation_id = :c",
+                         c=str(conv.id))) == 1
+        replies = bot_replies(cw, conv.id)
+        assert 2 <= len(replies) <= 3  # the greeting first, then one answer per burst (one or two)
+        assert all(m.id > messages[1].id for m in replies)

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse
 from aibroker import __version__
 from aibroker.api.errors import install_error_handlers
 from aibroker.api.limits import BodySizeLimit
-from aibroker.api.routers import admin, conversations, health, leads, rollout, webhooks
+from aibroker.api.routers import admin, conversations, health, leads, migration, rollout, webhooks
 from aibroker.bootstrap import build_container
 from aibroker.config import Settings
 
@@ -46,7 +46,8 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
                   description="AI mortgage-broker chat: lead intake, persona brokers, replies, handoff.")
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for router in (leads.router, conversations.router, health.router, admin.router, webhooks.router, rollout.router):
+    for router in (leads.router, conversations.router, health.router, admin.router, webhooks.router, rollout.router,
+                   migration.router):
         app.include_router(router)
 
     @app.get("/", include_in_schema=False)

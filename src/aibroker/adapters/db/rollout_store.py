@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aibroker.adapters.db.models import Conversation, InboundMessage, ReplyLedgerEntry, utcnow
@@ -78,6 +78,13 @@ class SqlRolloutStore:
                 LegacyForward.conversation_id == conversation_id, LegacyForward.message_id == message_id,
                 LegacyForward.forwarded_at.is_(None)).values(**values))
 
+    async def failing_forwards(self) -> int:
+        """Messages whose forward has failed at least once and not yet succeeded."""
+        async with self.sessions() as session:
+            count = await session.scalar(select(func.count()).select_from(LegacyForward).where(
+                LegacyForward.forwarded_at.is_(None), LegacyForward.attempts > 0))
+            return int(count or 0)
+
     async def unforwarded(self, *, received_before: datetime, received_after: datetime,
                           limit: int = 200) -> list[tuple[int, str]]:
         async with self.sessions() as session:
@@ -121,7 +128,8 @@ class SqlRolloutStore:
             conversations = dict((await session.execute(
                 select(route, func.count()).where(Conversation.created_at >= since).group_by(route))).all())
             ours = dict((await session.execute(
-                select(route, func.count()).join(Conversation, Conversation.id == InboundMessage.conversation_id)
+                select(route, func.count()).select_from(InboundMessage)
+                .join(Conversation, Conversation.id == InboundMessage.conversation_id)
                 .where(InboundMessage.received_at >= since).group_by(route))).all())
             legacy = await session.scalar(select(func.count()).select_from(LegacyForward)
                                           .where(LegacyForward.received_at >= since))
@@ -161,3 +169,16 @@ class SqlAdoptionStore:
         record = await self._store.find_by_inbox_id(fields["inbox"], fields["inbox_conversation_id"])
         assert record is not None
         return record, created
+
+
+async def reply_latencies_ms(sessions: async_sessionmaker[AsyncSession], since: datetime,
+                             limit: int = 5000) -> list[int]:
+    """From a customer message's acceptance to aibroker's sent reply, for messages answered since `since`."""
+    query = (select(InboundMessage.received_at, ReplyLedgerEntry.completed_at)
+             .join(ReplyLedgerEntry, (ReplyLedgerEntry.conversation_id == InboundMessage.conversation_id)
+                   & (ReplyLedgerEntry.key == literal("message:") + InboundMessage.message_id))
+             .where(ReplyLedgerEntry.state == "sent", ReplyLedgerEntry.completed_at >= since)
+             .order_by(ReplyLedgerEntry.id.desc()).limit(limit))
+    async with sessions() as session:
+        rows = (await session.execute(query)).all()
+    return [max(0, int((done - received).total_seconds() * 1000)) for received, done in rows if done and received]

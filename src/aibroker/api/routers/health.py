@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from aibroker.adapters.db.migrate import migration_status
-from aibroker.api.deps import AdminDep, ContainerDep
+from aibroker.api.deps import ContainerDep
 from aibroker.bootstrap import Container
 from aibroker.worker.heartbeat import HEARTBEAT_TTL_S, read_heartbeats
 
@@ -50,10 +50,20 @@ async def _queue(container: Container) -> dict[str, Any]:
     return {"counts": await container.queue.counts()}
 
 
+async def _legacy(container: Container) -> dict[str, Any]:
+    """Forwards to the legacy n8n workflow (issue #11): degraded while some keep failing."""
+    if container.legacy.workflow is None:
+        return {"configured": False}
+    if failing := await container.legacy.forwards.failing_forwards():
+        raise RuntimeError(f"{failing} message(s) not forwarded to n8n after failed attempts")
+    return {"configured": True}
+
+
 @router.get("/api/health")
 async def health(container: ContainerDep) -> JSONResponse:
     parts = dict(await asyncio.gather(_check("database", _database(container)), _check("redis", _redis(container)),
-                                      _check("worker", _workers(container)), _check("queue", _queue(container))))
+                                      _check("worker", _workers(container)), _check("queue", _queue(container)),
+                                      _check("legacy", _legacy(container))))
     failing = [name for name, part in parts.items() if part["status"] != "ok"]
     body = {"status": "ok" if not failing else "degraded", "failing": failing, "parts": parts,
             "inbox": container.inbox.name, "responder": "llm" if container.settings.uses_llm else "offline"}
@@ -75,8 +85,3 @@ async def worker_status(container: ContainerDep) -> dict[str, Any]:
         "last_heartbeat": max((b["last_heartbeat"] for b in beats), default=None),
         "workers": beats,
     }
-
-
-@router.get("/api/admin/migration-status")
-async def migrations(container: ContainerDep, _admin: AdminDep) -> dict[str, Any]:
-    return await migration_status(container.engine)
