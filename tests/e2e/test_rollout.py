@@ -13,7 +13,7 @@ from typing import Any
 
 from aibroker.config import Settings
 from tests.fakes.fake_n8n import FakeN8n, running_fake_n8n
-from tests.support.app import ADMIN, LEAD
+from tests.support.app import ADMIN, LEAD, running_workers
 from tests.support.chatwoot import Stack, bot_replies, chatwoot_stack, post_webhook, status_of
 from tests.support.db import query
 from tests.support.servers import wait_for
@@ -204,3 +204,26 @@ def test_a_conversation_that_starts_with_two_messages_at_once_is_adopted_once(
         replies = bot_replies(cw, conv.id)
         assert 2 <= len(replies) <= 3  # the greeting first, then one answer per burst (one or two)
         assert all(m.id > messages[1].id for m in replies)
+
+
+def test_a_worker_sigkilled_while_forwarding_loses_nothing(make_settings: MakeSettings, e2e_db_url: str,
+                                                           tmp_path: Path) -> None:
+    with running_fake_n8n() as n8n, chatwoot_stack(make_settings, e2e_db_url, tmp_path, workers=0,
+                                                   BULLMQ_ROLLOUT_PERCENTAGE=0,
+                                                   N8N_AI_BROKER_WEBHOOK_URL=n8n.url) as stack:
+        cw = stack.cw
+        conv = _lead(stack, "crash@example.com")
+        n8n.hold_next()  # n8n hangs on the first forward ...
+        message = cw.customer_says(conv, "are you there?")
+        with running_workers(stack.settings, tmp_path, count=1) as (worker,):
+            wait_for(lambda: n8n.held, timeout_s=30, what="the forward in flight")
+            worker.kill()  # ... and the worker dies mid-request
+        n8n.release()
+        with running_workers(stack.settings, tmp_path, count=1):  # its job resumes on another worker
+            wait_for(lambda: n8n.received(), timeout_s=60, what="the forward after the crash")
+            stack.settle()
+        # Accepted once. (n8n also saw the attempt that died unanswered: a forward is at least once across a
+        # crash mid-request, and `message_id` lets the workflow recognise the repeat.)
+        assert n8n.message_ids() == [str(message.id)]
+        assert [b["message_id"] for b in n8n.held] == [str(message.id)]
+        assert bot_replies(cw, conv) == []
