@@ -92,8 +92,8 @@ class InboundEvents:
             return self._done(outcome)
         if event.kind == "customer_message":
             assert event.message_id is not None
-            if conversation.owner == Owner.HUMAN:
-                return self._done("ignored: a human owns the conversation")
+            if conversation.owner == Owner.HUMAN and not (self._legacy and await self._legacy.is_legacy(conversation)):
+                return self._done("ignored: a human owns the conversation")  # (n8n gets every legacy message)
             first = await self.accept_customer_message(conversation, event.message_id, event)
             return self._done("queued" if first else "ignored: duplicate delivery")
         if not await self._store.first_receipt(self._inbox_name, event.event, event.dedupe_key):

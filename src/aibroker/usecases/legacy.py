@@ -95,6 +95,9 @@ class LegacyPath:
                 await self._queue.enqueue(ShadowReplyJob(conversation_id=conversation.id, message_id=message_id))
         return first
 
+    async def is_legacy(self, conversation: ConversationRecord) -> bool:
+        return await self._rollout.route_of(conversation) == Route.LEGACY
+
     async def legacy_reply(self, conversation: ConversationRecord, message_id: str | None,
                            content: str | None) -> str | None:
         """An outgoing message in a legacy conversation is the workflow's (or an agent's) answer: it is paired

@@ -7,6 +7,7 @@ values read (or the environment's) rather than failing a webhook.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -39,8 +40,15 @@ class RolloutControl:
         self._clock = clock
         self._cached: tuple[Switches, dict[str, Any] | None] | None = None
         self._read_at = 0.0
+        self._reading = asyncio.Lock()
 
     async def _read(self) -> tuple[Switches, dict[str, Any] | None]:
+        if self._cached is not None and self._clock() - self._read_at < self._ttl_s:
+            return self._cached
+        async with self._reading:  # one read refreshes the cache for every request waiting on it
+            return await self._refresh()
+
+    async def _refresh(self) -> tuple[Switches, dict[str, Any] | None]:
         if self._cached is not None and self._clock() - self._read_at < self._ttl_s:
             return self._cached
         try:
