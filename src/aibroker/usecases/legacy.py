@@ -31,6 +31,7 @@ log = get_logger(__name__)
 AI_DISABLED = "ai_disabled"
 GRACE = timedelta(seconds=15)
 HORIZON = timedelta(hours=24)
+RETRY_FAILED_AFTER = timedelta(minutes=1)  # a forward that failed for good is tried again this long after
 
 
 class ForwardStore(Protocol):
@@ -43,7 +44,7 @@ class ForwardStore(Protocol):
     async def failing_forwards(self) -> int: ...
 
     async def unforwarded(self, *, received_before: datetime, received_after: datetime,
-                          limit: int = 200) -> list[tuple[int, str]]: ...
+                          attempted_before: datetime, limit: int = 200) -> list[tuple[int, str]]: ...
 
     async def match_legacy_reply(self, conversation_id: int, legacy_message_id: str, text: str) -> bool: ...
 
@@ -180,11 +181,12 @@ class LegacyPath:
         await self._store.set_ownership(conversation.id, owner=Owner.HUMAN, status=ConversationStatus.OPEN)
 
     async def sweep(self, now: datetime | None = None) -> int:
-        """Queue again forwards Redis lost (adding an existing job id is a no-op)."""
+        """Queue again forwards Redis lost, and those that failed for good a while ago: a message is never lost,
+        n8n only late. (Adding an existing job id is a no-op; a failed one is replaced.)"""
         now = now or datetime.now(UTC)
         added = 0
-        for conversation_id, message_id in await self._forwards.unforwarded(received_before=now - GRACE,
-                                                                           received_after=now - HORIZON):
+        for conversation_id, message_id in await self._forwards.unforwarded(
+                received_before=now - GRACE, received_after=now - HORIZON, attempted_before=now - RETRY_FAILED_AFTER):
             added += await self._queue.enqueue(ForwardLegacyJob(conversation_id=conversation_id,
                                                                 message_id=message_id))
         return added

@@ -42,12 +42,13 @@ class LegacyForward(Base):
     __table_args__ = (UniqueConstraint("conversation_id", "message_id", name="uq_legacy_forward"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     message_id: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the body n8n receives
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     forwarded_at: Mapped[datetime | None] = mapped_column(nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
@@ -59,7 +60,7 @@ class ShadowReply(Base):
     __table_args__ = (UniqueConstraint("conversation_id", "message_id", name="uq_shadow_reply"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     message_id: Mapped[str] = mapped_column(String(64))
     reply: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(16))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aibroker.adapters.db.models import Conversation, InboundMessage, ReplyLedgerEntry, utcnow
@@ -70,7 +70,8 @@ class SqlRolloutStore:
             return (dict(row.payload), row.forwarded_at is not None) if row else None
 
     async def mark_forwarded(self, conversation_id: int, message_id: str, *, error: str | None = None) -> None:
-        values: dict[str, Any] = {"attempts": LegacyForward.attempts + 1, "last_error": error}
+        values: dict[str, Any] = {"attempts": LegacyForward.attempts + 1, "last_error": error,
+                                  "last_attempt_at": utcnow()}
         if error is None:
             values["forwarded_at"] = utcnow()
         async with self.sessions() as session, session.begin():
@@ -86,11 +87,15 @@ class SqlRolloutStore:
             return int(count or 0)
 
     async def unforwarded(self, *, received_before: datetime, received_after: datetime,
-                          limit: int = 200) -> list[tuple[int, str]]:
+                          attempted_before: datetime, limit: int = 200) -> list[tuple[int, str]]:
+        """Messages not forwarded yet, never attempted or last attempted before `attempted_before` (a job in its
+        backoff is left alone; one that failed for good is tried again, and shows in the failed list meanwhile)."""
         async with self.sessions() as session:
             rows = await session.execute(select(LegacyForward.conversation_id, LegacyForward.message_id).where(
                 LegacyForward.forwarded_at.is_(None), LegacyForward.received_at < received_before,
-                LegacyForward.received_at > received_after).order_by(LegacyForward.id).limit(limit))
+                LegacyForward.received_at > received_after,
+                or_(LegacyForward.last_attempt_at.is_(None), LegacyForward.last_attempt_at < attempted_before))
+                .order_by(LegacyForward.id).limit(limit))
             return [(int(c), str(m)) for c, m in rows.all()]
 
     # --- shadow replies ------------------------------------------------------------------------------

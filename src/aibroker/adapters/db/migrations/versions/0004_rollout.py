@@ -18,6 +18,10 @@ depends_on = None
 TS = sa.DateTime(timezone=True)
 
 
+# Forwards and shadow replies belong to their conversation: erasing or purging it removes them (they hold the
+# customer's words and the sender's contact details as the webhook carried them).
+
+
 def upgrade() -> None:
     with op.batch_alter_table("conversations") as batch:
         # aibroker | legacy, decided once per conversation. Conversations from before routing (NULL) were
@@ -44,19 +48,22 @@ def upgrade() -> None:
     op.create_table(
         "legacy_forwards",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), nullable=False, index=True),
+        sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+                  nullable=False, index=True),
         sa.Column("message_id", sa.String(64), nullable=False),
         sa.Column("payload", sa.JSON, nullable=False),
         sa.Column("received_at", TS, nullable=False, index=True),
         sa.Column("forwarded_at", TS, nullable=True),
         sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("last_attempt_at", TS, nullable=True),
         sa.Column("last_error", sa.String(200), nullable=True),
         sa.UniqueConstraint("conversation_id", "message_id", name="uq_legacy_forward"),
     )
     op.create_table(
         "shadow_replies",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), nullable=False, index=True),
+        sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+                  nullable=False, index=True),
         sa.Column("message_id", sa.String(64), nullable=False),
         sa.Column("reply", sa.Text, nullable=False),
         sa.Column("source", sa.String(16), nullable=False),
