@@ -87,7 +87,8 @@ class Settings(BaseSettings):
     chatwoot_bot_token: SecretStr | None = Field(default=None, validation_alias="CHATWOOT_BOT_TOKEN")
     chatwoot_account_id: int | None = Field(default=None, ge=1, validation_alias="CHATWOOT_ACCOUNT_ID")
     # One id, or several comma-separated: the first is where the lead form opens conversations; conversations
-    # that begin in any of them (widget, API channel) are adopted (issue #11).
+    # that begin in any of them (widget, API channel) are adopted (issue #11). Unset: every inbox of the account
+    # is adopted, and the lead form cannot open conversations in Chatwoot.
     chatwoot_inbox_ids: str | None = Field(default=None, validation_alias="CHATWOOT_INBOX_ID")
     chatwoot_website_token: SecretStr | None = Field(default=None, validation_alias="CHATWOOT_WEBSITE_TOKEN")
     chatwoot_webhook_secret: SecretStr | None = Field(default=None, validation_alias="CHATWOOT_WEBHOOK_SECRET")
@@ -135,8 +136,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _chatwoot_complete(self) -> Settings:
         if self.chatwoot_base_url:
-            missing = [name for name, value in (("CHATWOOT_ACCOUNT_ID", self.chatwoot_account_id),
-                                                ("CHATWOOT_INBOX_ID", self.chatwoot_inbox_id)) if value is None]
+            # (CHATWOOT_INBOX_ID may be unset: every inbox of the account is adopted, and the lead form is off.)
+            missing = ["CHATWOOT_ACCOUNT_ID"] if self.chatwoot_account_id is None else []
             if self.chatwoot_api_token is None and self.chatwoot_bot_token is None:
                 missing.append("CHATWOOT_API_TOKEN (or CHATWOOT_BOT_TOKEN)")
             if missing:

@@ -12,9 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from aibroker.config import Settings
+from tests.fakes.fake_chatwoot import running_fake_chatwoot
 from tests.fakes.fake_n8n import FakeN8n, running_fake_n8n
 from tests.support.app import ADMIN, LEAD, running_workers
-from tests.support.chatwoot import Stack, bot_replies, chatwoot_stack, post_webhook, status_of
+from tests.support.chatwoot import (
+    SECRET,
+    Stack,
+    bot_replies,
+    chatwoot_env,
+    chatwoot_stack,
+    post_webhook,
+    running_api_for,
+    status_of,
+)
 from tests.support.db import query
 from tests.support.servers import wait_for
 
@@ -227,3 +237,18 @@ def test_a_worker_sigkilled_while_forwarding_loses_nothing(make_settings: MakeSe
         assert n8n.message_ids() == [str(message.id)]
         assert [b["message_id"] for b in n8n.held] == [str(message.id)]
         assert bot_replies(cw, conv) == []
+
+
+def test_without_an_inbox_id_every_inbox_is_adopted_and_the_lead_form_says_why_it_cannot(
+        make_settings: MakeSettings, e2e_db_url: str, tmp_path: Path) -> None:
+    with running_fake_chatwoot(secret=SECRET) as cw:
+        env = {**chatwoot_env(cw), "CHATWOOT_INBOX_ID": None}
+        settings = make_settings(e2e_db_url, **env)
+        with running_api_for(cw, settings) as api, running_workers(settings, tmp_path, count=1):
+            conv = cw.new_conversation(name="Wei Ling")
+            with cw.state.lock:
+                cw.state.conversations[conv.id].inbox_id = 42  # any inbox of the account
+            cw.customer_says(conv.id, "hello, is anyone there?")
+            wait_for(lambda: len(bot_replies(cw, conv.id)) >= 2, timeout_s=30, what="greeting and answer")
+            refused = api.post("/api/leads", json=LEAD)
+            assert refused.status_code >= 500 and "CHATWOOT_INBOX_ID" in refused.json()["error"]
