@@ -252,3 +252,19 @@ def test_without_an_inbox_id_every_inbox_is_adopted_and_the_lead_form_says_why_i
             wait_for(lambda: len(bot_replies(cw, conv.id)) >= 2, timeout_s=30, what="greeting and answer")
             refused = api.post("/api/leads", json=LEAD)
             assert refused.status_code >= 500 and "CHATWOOT_INBOX_ID" in refused.json()["error"]
+
+
+def test_a_message_queued_for_aibroker_before_the_rollback_is_answered_by_n8n(
+        make_settings: MakeSettings, e2e_db_url: str, tmp_path: Path) -> None:
+    with running_fake_n8n() as n8n, chatwoot_stack(make_settings, e2e_db_url, tmp_path, workers=0,
+                                                   N8N_AI_BROKER_WEBHOOK_URL=n8n.url) as stack:
+        cw = stack.cw
+        conv = _lead(stack, "queued@example.com")  # aibroker's; no worker yet, so its jobs wait
+        message = cw.customer_says(conv, "what is the stamp duty on a second property?")
+        cw.flush_webhooks()
+        _set(stack, enable_bullmq_broker=False)
+        with running_workers(stack.settings, tmp_path, count=1):
+            wait_for(n8n.received, timeout_s=30, what="the queued message forwarded after the rollback")
+            stack.settle()
+        assert n8n.message_ids() == [str(message.id)]
+        assert bot_replies(cw, conv) == []  # not even the greeting: the conversation went to n8n before it

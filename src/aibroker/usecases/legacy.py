@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from aibroker.domain.conversation import ConversationRecord, ConversationStatus, Owner
 from aibroker.domain.jobs import ForwardLegacyJob, IncomingMessageJob, Job, NewConversationJob, ShadowReplyJob
-from aibroker.domain.ledger import greeting_key, message_key
+from aibroker.domain.ledger import ClaimOutcome, greeting_key, message_key, source_tag
 from aibroker.domain.ports import ConversationStore, Inbox, JobQueue
 from aibroker.domain.rollout import Route, legacy_body
 from aibroker.errors import DependencyUnavailable, InboxError
@@ -126,6 +126,12 @@ class LegacyPath:
             return None
         key = greeting_key() if isinstance(job, NewConversationJob) else message_key(job.message_id)
         claim = await self._store.claim_reply(conversation.id, key)  # settled, so the sweeper queues it no more
+        if claim.outcome == ClaimOutcome.DONE:
+            return "skipped: already answered"
+        if claim.outcome == ClaimOutcome.RECLAIMED and (sent := await self._inbox.find_sent_message(
+                conversation.inbox_conversation_id, source_tag(conversation.id, key))) is not None:
+            await self._store.complete_reply(conversation.id, key, claim.token, sent_message_id=sent.id)
+            return "recovered: aibroker had answered before the rollback"
         await self._store.complete_reply(conversation.id, key, claim.token, state="skipped", note="legacy route")
         if isinstance(job, IncomingMessageJob):  # accepted for aibroker, then rolled back: n8n answers it
             await self.divert(conversation, job.message_id)
