@@ -8,6 +8,7 @@ import pytest
 
 from aibroker.domain.adoption import UNKNOWN_LOAN_TYPE, lead_from_inbox
 from aibroker.domain.rollout import Route, Switches, bucket, effective_route, legacy_url_problem, route_new
+from aibroker.domain.rollout_status import Figures, percentile, recommendations
 
 CONVERSATIONS = [str(n) for n in range(1, 401)]  # 400 Chatwoot conversation ids
 
@@ -63,3 +64,26 @@ def test_an_inbox_lead_keeps_what_is_known_and_scores_it() -> None:
     assert "actual_ages" not in rich.lead and "colour" not in rich.lead  # invalid or unknown: left out
     assert rich.score.total > bare.score.total
     assert lead_from_inbox(None, "not-an-email", None, {"timeline": "someday"}).lead == {}
+
+
+def _figures(**changes: object) -> Figures:
+    base: dict[str, object] = {"switches": Switches(rollout_percentage=10), "workers": 2, "n8n_configured": True,
+                               "n8n_reachable": True, "replies_24h": 400, "failed_24h": 2, "forwards_failing": 0,
+                               "p95_ms": 3200}
+    return Figures(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_recommendations_in_plain_words() -> None:
+    assert recommendations(_figures()) == ["24 h within targets: ready for 50 %"]
+    assert recommendations(_figures(switches=Switches(rollout_percentage=50))) == \
+        ["24 h within targets: ready for 100 %"]
+    assert recommendations(_figures(failed_24h=13)) == \
+        ["failure rate 3.2 % is above 2 %: roll back (aibroker rollout set --no-broker)"]
+    assert "P95 6.1 s is above 5 s" in recommendations(_figures(p95_ms=6100))[0]
+    assert recommendations(_figures(replies_24h=5, failed_24h=0))[0].startswith("too few aibroker replies")
+    assert recommendations(_figures(workers=0))[0].startswith("no worker heartbeat")
+    assert recommendations(_figures(n8n_reachable=False))[0].startswith("n8n is unreachable")
+    assert recommendations(_figures(n8n_configured=False, n8n_reachable=None))[0].startswith(
+        "the switches route conversations to n8n")
+    assert recommendations(_figures(switches=Switches(enable_bullmq_broker=False)))[0].startswith("rolled back")
+    assert percentile([], 0.95) is None and percentile(list(range(1, 101)), 0.95) == 95

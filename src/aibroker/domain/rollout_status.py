@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from aibroker.domain.rollout import Switches
+from aibroker.domain.rollout import Switches, needs_legacy
 
 MAX_FAILURE_RATE = 0.02  # FACTS §S: above 2 % of replies failing, roll back
 MAX_P95_MS = 5000  # FACTS §S: P95 < 5 s from customer message to visible reply
@@ -51,6 +51,9 @@ def recommendations(f: Figures) -> list[str]:
         advice.append("AI broker disabled: the bot sends nothing, humans answer every conversation")
     if f.workers == 0:
         advice.append("no worker heartbeat: nothing is answered or forwarded; start `aibroker worker`")
+    if not f.n8n_configured and needs_legacy(s):
+        advice.append("the switches route conversations to n8n but N8N_AI_BROKER_WEBHOOK_URL is not set: set it, "
+                      "or aibroker rollout set --broker --percentage 100")
     if f.n8n_configured and f.n8n_reachable is False and (s.rollout_percentage < 100 or not s.enable_bullmq_broker):
         advice.append("n8n is unreachable: legacy conversations are not being answered; check "
                       "N8N_AI_BROKER_WEBHOOK_URL")
