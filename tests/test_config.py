@@ -35,7 +35,7 @@ def test_secrets_are_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigurationError) as caught:
         load_settings(_env_file=None)
     message = str(caught.value)
-    assert "CHATWOOT_ACCOUNT_ID" in message and "CHATWOOT_INBOX_ID" in message
+    assert "CHATWOOT_ACCOUNT_ID" in message  # (CHATWOOT_INBOX_ID may be unset: every inbox is adopted)
     assert "super-secret-token" not in message
 
 

@@ -33,7 +33,10 @@ from aibroker.usecases.erasure import ErasureService
 from aibroker.usecases.handoff import HandoffService
 from aibroker.usecases.inbound import InboundEvents
 from aibroker.usecases.intake import LeadIntake
+from aibroker.usecases.legacy import LegacyPath
 from aibroker.usecases.replies import ReplyService
+from aibroker.usecases.rollout import RolloutControl
+from aibroker.wiring_rollout import build_rollout
 
 # What pacing assumes a reply takes to generate, so delay + generation stays inside the SLA budget.
 EXPECTED_GENERATION_MS = {"llm": 1500, "offline": 100}
@@ -68,12 +71,15 @@ class Container:
     handoffs: HandoffService
     inbound: InboundEvents
     replies: ReplyService
+    rollout: RolloutControl
+    legacy: LegacyPath
     extras: dict[str, object] = field(default_factory=dict)
     limiter: RateLimiter | None = None  # None: RATE_LIMITS_ENABLED=false
 
     async def aclose(self) -> None:
         if self.limiter is not None:
             await self.limiter.aclose()
+        await self.legacy.aclose()
         await self.queue.aclose()
         await self.inbox.aclose()
         await self.redis.aclose()
@@ -112,12 +118,13 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
         expected_generation_ms=EXPECTED_GENERATION_MS["llm" if settings.uses_llm else "offline"],
         clock=utcnow, rng=rng, pacing_enabled=settings.pacing_enabled, assignment=assignment,
         disclose_ai=settings.disclose_ai)
-    intake = LeadIntake(store, inbox, queue, events, assignment, clock=utcnow)
-    inbound = InboundEvents(store, queue, handoffs, inbox.name, history)
+    rollout, legacy, adoption = build_rollout(settings, store, inbox, queue, assignment, generator)
+    intake = LeadIntake(store, inbox, queue, events, assignment, clock=utcnow, rollout=rollout)
+    inbound = InboundEvents(store, queue, handoffs, inbox.name, history, legacy=legacy, adoption=adoption)
     return Container(settings=settings, redis_url=redis_url, engine=engine, store=store, inbox=inbox, queue=queue,
                      redis=redis, events=events, generator=generator, reply_metrics=metrics,
                      assignment=assignment, intake=intake, handoffs=handoffs, inbound=inbound, replies=replies,
-                     limiter=build_limiter(settings, redis_url))
+                     limiter=build_limiter(settings, redis_url), rollout=rollout, legacy=legacy)
 
 
 

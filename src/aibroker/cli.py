@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import signal
 import sys
@@ -14,6 +15,7 @@ import typer
 from pydantic import SecretStr
 
 from aibroker.config import ConfigurationError, Settings, load_settings
+from aibroker.errors import InvalidRequest
 from aibroker.logging import configure_logging, get_logger
 from aibroker.preflight import StartupError, check_database, check_redis
 
@@ -226,6 +228,68 @@ def purge(older_than: Annotated[int, typer.Option("--older-than", min=1, metavar
           as_json: JsonOption = False) -> None:
     """Retention: erase conversations idle for DAYS days and built-in inbox contacts left without any."""
     _run_erasure(lambda service: service.purge(older_than), as_json)
+rollout_app = typer.Typer(help="Rollout switches at run time (stored in the database; all processes within 5 s).",
+                          no_args_is_help=True)
+app.add_typer(rollout_app, name="rollout")
+
+
+def _rollout_control(settings: Settings) -> tuple[Any, Any]:
+    from aibroker.adapters.db.engine import create_engine, session_factory
+    from aibroker.adapters.db.rollout_store import SqlRolloutStore
+    from aibroker.usecases.rollout import RolloutControl
+    from aibroker.wiring_rollout import environment_switches
+
+    engine = create_engine(settings.sqlalchemy_url)
+    store = SqlRolloutStore(session_factory(engine))
+    return RolloutControl(store, environment_switches(settings), settings.n8n_webhook_url), engine
+
+
+@rollout_app.command("show")
+def rollout_show() -> None:
+    """The switches, where they come from, and who changed them when."""
+    settings = _settings()
+
+    async def _run() -> dict[str, Any]:
+        control, engine = _rollout_control(settings)
+        try:
+            result: dict[str, Any] = await control.describe()
+            return result
+        finally:
+            await engine.dispose()
+
+    typer.echo(json.dumps(asyncio.run(_run()), indent=2, default=str))
+
+
+@rollout_app.command("set")
+def rollout_set(
+        percentage: Annotated[int | None, typer.Option(min=0, max=100, help="BULLMQ_ROLLOUT_PERCENTAGE")] = None,
+        broker: Annotated[bool | None, typer.Option("--broker/--no-broker", help="ENABLE_BULLMQ_BROKER "
+                                                    "(--no-broker: every conversation to n8n, the rollback)")] = None,
+        ai: Annotated[bool | None, typer.Option("--ai/--no-ai", help="ENABLE_AI_BROKER")] = None,
+        shadow: Annotated[bool | None, typer.Option("--shadow/--no-shadow", help="BULLMQ_SHADOW_MODE")] = None,
+        by: Annotated[str, typer.Option(help="who makes the change (audit list)")] = "cli") -> None:
+    """Change switches, e.g. `aibroker rollout set --percentage 50` or `aibroker rollout set --no-broker`."""
+    settings = _settings()
+    changes = {name: value for name, value in (("rollout_percentage", percentage), ("enable_bullmq_broker", broker),
+                                               ("enable_ai_broker", ai), ("shadow_mode", shadow)) if value is not None}
+    if not changes:
+        typer.echo("aibroker: nothing to change (see `aibroker rollout set --help`)", err=True)
+        raise typer.Exit(code=2)
+
+    async def _run() -> dict[str, Any]:
+        control, engine = _rollout_control(settings)
+        try:
+            result: dict[str, Any] = await control.change(f"cli:{by}", **changes)
+            return result
+        finally:
+            await engine.dispose()
+
+    try:
+        changed = asyncio.run(_run())
+    except InvalidRequest as error:
+        typer.echo(f"aibroker: {error}", err=True)
+        raise typer.Exit(code=2) from error
+    typer.echo(f"changed: {changed}" if changed else "nothing changed (already so)")
 
 
 def main() -> None:

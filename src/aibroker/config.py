@@ -16,6 +16,8 @@ from limits import RateLimitItem, parse_many
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aibroker.domain.rollout import Switches, legacy_url_problem
+
 DEFAULT_DATA_DIR = Path("var")
 
 IPNetwork = IPv4Network | IPv6Network
@@ -93,6 +95,8 @@ class Settings(BaseSettings):
         default=100, validation_alias=AliasChoices("BULLMQ_ROLLOUT_PERCENTAGE", "BULLMQ_TRAFFIC_PERCENTAGE"))
     enable_ai_broker: bool = Field(default=True, validation_alias="ENABLE_AI_BROKER")
     n8n_webhook_url: str | None = Field(default=None, validation_alias="N8N_AI_BROKER_WEBHOOK_URL")
+    shadow_mode: bool = Field(default=False, validation_alias="BULLMQ_SHADOW_MODE")
+    n8n_timeout_s: float = Field(default=10.0, gt=0, le=120, validation_alias="N8N_TIMEOUT_S")
 
     # --- reply timing (FACTS §S: P95 < 5 s from customer message to visible reply) ---------------
     reply_sla_ms: int = Field(default=5000, ge=500, le=600_000, validation_alias="REPLY_SLA_MS")
@@ -113,7 +117,10 @@ class Settings(BaseSettings):
     chatwoot_api_token: SecretStr | None = Field(default=None, validation_alias="CHATWOOT_API_TOKEN")
     chatwoot_bot_token: SecretStr | None = Field(default=None, validation_alias="CHATWOOT_BOT_TOKEN")
     chatwoot_account_id: int | None = Field(default=None, ge=1, validation_alias="CHATWOOT_ACCOUNT_ID")
-    chatwoot_inbox_id: int | None = Field(default=None, ge=1, validation_alias="CHATWOOT_INBOX_ID")
+    # One id, or several comma-separated: the first is where the lead form opens conversations; conversations
+    # that begin in any of them (widget, API channel) are adopted (issue #11). Unset: every inbox of the account
+    # is adopted, and the lead form cannot open conversations in Chatwoot.
+    chatwoot_inbox_ids: str | None = Field(default=None, validation_alias="CHATWOOT_INBOX_ID")
     chatwoot_website_token: SecretStr | None = Field(default=None, validation_alias="CHATWOOT_WEBSITE_TOKEN")
     chatwoot_webhook_secret: SecretStr | None = Field(default=None, validation_alias="CHATWOOT_WEBHOOK_SECRET")
     chatwoot_allow_unsigned: bool = Field(default=False, validation_alias="CHATWOOT_ALLOW_UNSIGNED")
@@ -154,6 +161,16 @@ class Settings(BaseSettings):
         parse_networks(value)
         return value
 
+    @field_validator("chatwoot_inbox_ids", mode="before")
+    @classmethod
+    def _inbox_id_list(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        parts = [part.strip() for part in str(value).split(",")]
+        if not all(part.isdigit() and int(part) >= 1 for part in parts):
+            raise ValueError("must be a Chatwoot inbox id or a comma-separated list of them, e.g. 3 or 3,5")
+        return ",".join(str(int(part)) for part in parts)
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
@@ -181,12 +198,16 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _chatwoot_complete(self) -> Settings:
         if self.chatwoot_base_url:
-            missing = [name for name, value in (("CHATWOOT_ACCOUNT_ID", self.chatwoot_account_id),
-                                                ("CHATWOOT_INBOX_ID", self.chatwoot_inbox_id)) if value is None]
+            # (CHATWOOT_INBOX_ID may be unset: every inbox of the account is adopted, and the lead form is off.)
+            missing = ["CHATWOOT_ACCOUNT_ID"] if self.chatwoot_account_id is None else []
             if self.chatwoot_api_token is None and self.chatwoot_bot_token is None:
                 missing.append("CHATWOOT_API_TOKEN (or CHATWOOT_BOT_TOKEN)")
             if missing:
                 raise ValueError("CHATWOOT_BASE_URL is set, so these are needed too: " + ", ".join(missing))
+        problem = legacy_url_problem(Switches(enable_bullmq_broker=self.enable_bullmq_broker,
+                                              rollout_percentage=self.rollout_percentage), self.n8n_webhook_url)
+        if problem:
+            raise ValueError(problem)
         if self.supabase_url and not self.database_url:
             if self.supabase_url.startswith(("postgres://", "postgresql")):
                 self.database_url = self.supabase_url
@@ -209,6 +230,16 @@ class Settings(BaseSettings):
     @cached_property
     def trusted_networks(self) -> tuple[IPNetwork, ...]:
         return parse_networks(self.trusted_proxies)
+
+    @property
+    def chatwoot_inbox_id(self) -> int | None:
+        """The inbox the lead form opens conversations in: the first of CHATWOOT_INBOX_ID."""
+        return int(self.chatwoot_inbox_ids.split(",")[0]) if self.chatwoot_inbox_ids else None
+
+    @property
+    def chatwoot_inbox_scope(self) -> frozenset[str]:
+        """Inbox ids whose conversations are adopted."""
+        return frozenset(self.chatwoot_inbox_ids.split(",")) if self.chatwoot_inbox_ids else frozenset()
 
     @property
     def uses_chatwoot(self) -> bool:

@@ -125,7 +125,7 @@ def test_admin_routes_need_the_token(api: httpx.Client) -> None:
     assert api.get("/api/admin/brokers", headers={"Authorization": "Bearer wrong"}).status_code == 401
     brokers = api.get("/api/admin/brokers", headers=ADMIN).json()["brokers"]
     assert len(brokers) == 5 and {"current_workload", "max_concurrent_chats", "is_available"} <= set(brokers[0])
-    assert api.get("/api/admin/migration-status", headers=ADMIN).json()["up_to_date"] is True
+    assert api.get("/api/admin/migration-status", headers=ADMIN).json()["schema"]["up_to_date"] is True
 
 
 def test_openapi_docs_are_served(api: httpx.Client) -> None:

@@ -260,8 +260,9 @@ def test_webhook_security_and_malformed_deliveries(make_settings: MakeSettings, 
         assert status_of(post_webhook(stack.api, {"event": "contact_created", "id": 1, "name": "x"})) == \
             "ignored: unsupported_event"
         assert status_of(post_webhook(stack.api, [1, 2])).startswith("ignored: malformed")
-        assert status_of(post_webhook(stack.api, {**payload, "conversation": {**payload["conversation"], "id": 999}})) \
-            == "ignored: conversation not started through aibroker"
+        # A conversation we never saw is adopted only from the configured inboxes (issue #11).
+        elsewhere = {**payload, "conversation": {**payload["conversation"], "id": 999, "inbox_id": 999}}
+        assert status_of(post_webhook(stack.api, elsewhere)) == "ignored: inbox 999 out of scope"
         assert stack.settle() == before
 
         # The very same payload, correctly signed, is accepted and answered exactly once.

@@ -65,6 +65,7 @@ class ConversationRecord(BaseModel):
     # SHA-256 of the customer's access token (domain/privacy.py); None for conversations from before tokens,
     # which only the admin token opens.
     token_hash: str | None = Field(default=None, repr=False)
+    route: str | None = None  # aibroker | legacy (domain/rollout.py); None: from before routing, aibroker's
 
 
 class BrokerRecord(BaseModel):

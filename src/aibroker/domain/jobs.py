@@ -33,8 +33,34 @@ class IncomingMessageJob(BaseModel):
         return f"incoming-message-{self.conversation_id}-{self.message_id}"
 
 
-Job = NewConversationJob | IncomingMessageJob
-JOB_TYPES: dict[str, type[NewConversationJob] | type[IncomingMessageJob]] = {
+class ForwardLegacyJob(BaseModel):
+    """A legacy conversation's customer message, to the n8n workflow (issue #11)."""
+
+    name: ClassVar[Literal["forward-legacy"]] = "forward-legacy"
+    conversation_id: int
+    message_id: str
+
+    @property
+    def job_id(self) -> str:
+        return f"forward-legacy-{self.conversation_id}-{self.message_id}"
+
+
+class ShadowReplyJob(BaseModel):
+    """aibroker's would-be answer to a legacy conversation's message: generated and stored, never sent."""
+
+    name: ClassVar[Literal["shadow-reply"]] = "shadow-reply"
+    conversation_id: int
+    message_id: str
+
+    @property
+    def job_id(self) -> str:
+        return f"shadow-reply-{self.conversation_id}-{self.message_id}"
+
+
+Job = NewConversationJob | IncomingMessageJob | ForwardLegacyJob | ShadowReplyJob
+JOB_TYPES: dict[str, type[Job]] = {
     NewConversationJob.name: NewConversationJob,
     IncomingMessageJob.name: IncomingMessageJob,
+    ForwardLegacyJob.name: ForwardLegacyJob,
+    ShadowReplyJob.name: ShadowReplyJob,
 }

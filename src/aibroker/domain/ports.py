@@ -134,7 +134,8 @@ class ConversationStore(Protocol):
                                   loan_type: str, lead: dict[str, Any], lead_score: int, persona_name: str,
                                   broker_id: int | None, token_hash: str | None = None,
                                   email_hash: str | None = None,
-                                  consent_at: datetime | None = None) -> ConversationRecord: ...
+                                  consent_at: datetime | None = None,
+                                  route: str | None = None) -> ConversationRecord: ...
 
     async def get_conversation(self, conversation_id: int) -> ConversationRecord | None: ...
 

@@ -9,8 +9,10 @@ Other events are deduplicated by a receipt row, so a redelivery after a restart 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from aibroker.domain.conversation import ChatMessage, ConversationRecord, ConversationStatus, Owner, Role
 from aibroker.domain.jobs import IncomingMessageJob
@@ -18,6 +20,10 @@ from aibroker.domain.ports import ConversationStore, JobQueue, MessageHistorySto
 from aibroker.domain.scoring import queue_priority
 from aibroker.logging import get_logger
 from aibroker.usecases.handoff import HandoffService
+
+if TYPE_CHECKING:
+    from aibroker.usecases.adoption import Adoption
+    from aibroker.usecases.legacy import LegacyPath
 
 log = get_logger(__name__)
 
@@ -36,11 +42,15 @@ class InboundEvent:
     content: str | None = None
     created_at: datetime | None = None
     source_id: str | None = None  # our tag, for echoes of our own replies
+    raw: Mapping[str, Any] | None = None  # the delivery as received (legacy forwarding, adoption)
 
 
 class InboundEvents:
     def __init__(self, store: ConversationStore, queue: JobQueue, handoffs: HandoffService, inbox_name: str,
-                 history: MessageHistoryStore | None = None) -> None:
+                 history: MessageHistoryStore | None = None, legacy: LegacyPath | None = None,
+                 adoption: Adoption | None = None) -> None:
+        self._legacy = legacy
+        self._adoption = adoption
         self._store = store
         self._history = history
         self._queue = queue
@@ -56,6 +66,12 @@ class InboundEvents:
 
     async def handle(self, event: InboundEvent) -> str:
         if event.kind == "ignored":
+            if event.reason == "echo_of_our_message" and event.source_id is None and self._legacy is not None:
+                # Not tagged by us: another bot's outgoing message, e.g. the legacy workflow's reply.
+                conversation = await self._store.find_by_inbox_id(self._inbox_name, event.inbox_conversation_id or "")
+                if conversation is not None and (outcome := await self._legacy.legacy_reply(
+                        conversation, event.message_id, event.content)) is not None:
+                    return self._done(outcome)
             return self._done(f"ignored: {event.reason}")
         if event.kind == "our_echo":
             await self._remember(event)
@@ -63,14 +79,22 @@ class InboundEvents:
         if not event.inbox_conversation_id or not event.dedupe_key:
             return self._done("ignored: malformed: no conversation or delivery id")
         conversation = await self._store.find_by_inbox_id(self._inbox_name, event.inbox_conversation_id)
+        if conversation is None and self._adoption is not None and event.kind == "customer_message":
+            adopted = await self._adoption.adopt(event)  # a conversation begun in the inbox itself
+            if isinstance(adopted, str):
+                return self._done(f"ignored: {adopted}")
+            conversation = adopted
         if conversation is None:
             return self._done("ignored: conversation not started through aibroker")
         await self._remember(event)
+        if event.kind == "human_reply" and self._legacy is not None and (outcome := await self._legacy.legacy_reply(
+                conversation, event.message_id, event.content)) is not None:
+            return self._done(outcome)
         if event.kind == "customer_message":
             assert event.message_id is not None
-            if conversation.owner == Owner.HUMAN:
-                return self._done("ignored: a human owns the conversation")
-            first = await self.accept_customer_message(conversation, event.message_id)
+            if conversation.owner == Owner.HUMAN and not (self._legacy and await self._legacy.is_legacy(conversation)):
+                return self._done("ignored: a human owns the conversation")  # (n8n gets every legacy message)
+            first = await self.accept_customer_message(conversation, event.message_id, event)
             return self._done("queued" if first else "ignored: duplicate delivery")
         if not await self._store.first_receipt(self._inbox_name, event.event, event.dedupe_key):
             return self._done("ignored: duplicate delivery")
@@ -81,13 +105,17 @@ class InboundEvents:
             return self._done(await self._status_changed(conversation.id, event.status))
         return self._done(f"ignored: unsupported event kind {event.kind}")
 
-    async def accept_customer_message(self, conversation: ConversationRecord, message_id: str) -> bool:
+    async def accept_customer_message(self, conversation: ConversationRecord, message_id: str,
+                                      event: InboundEvent | None = None) -> bool:
         """Record, then queue, a customer message. True the first time this message is seen.
 
         Queueing is idempotent (job id), so a redelivery is queued again harmlessly: that re-creates a job
         Redis lost. If Redis is down, DependencyUnavailable propagates (HTTP 503) and the recorded message
         is queued later by the sweeper: accepted is never lost.
         """
+        if self._legacy is not None and (diverted := await self._legacy.divert(
+                conversation, message_id, event.content if event else None, event.raw if event else None)) is not None:
+            return diverted  # the legacy workflow answers (or, with the AI off, humans do)
         first = await self._store.record_inbound(conversation.id, message_id)
         await self._queue.enqueue(IncomingMessageJob(conversation_id=conversation.id, message_id=message_id,
                                                      lead_score=conversation.lead_score),

@@ -12,9 +12,11 @@ from aibroker.domain.leads import LeadForm
 from aibroker.domain.personas import PERSONAS_BY_NAME, Persona, persona_for_score
 from aibroker.domain.ports import ConversationStore, EventPublisher, Inbox, JobQueue
 from aibroker.domain.privacy import email_hash, new_conversation_token, token_hash
+from aibroker.domain.rollout import Route
 from aibroker.domain.scoring import queue_priority, score_lead
 from aibroker.errors import DependencyUnavailable
 from aibroker.usecases.assignment import BrokerAssignment
+from aibroker.usecases.rollout import RolloutControl
 
 # FACTS §S: an open or pending conversation of the same contact and loan type within 30 days is reused (issue
 # #10: only by the browser holding its access token).
@@ -41,7 +43,9 @@ class GreetingNotQueued(DependencyUnavailable):
 
 class LeadIntake:
     def __init__(self, store: ConversationStore, inbox: Inbox, queue: JobQueue, events: EventPublisher,
-                 assignment: BrokerAssignment, clock: Callable[[], datetime]) -> None:
+                 assignment: BrokerAssignment, clock: Callable[[], datetime],
+                 rollout: RolloutControl | None = None) -> None:
+        self._rollout = rollout
         self._store = store
         self._assignment = assignment
         self._inbox = inbox
@@ -92,12 +96,13 @@ class LeadIntake:
                       "property_type": lead.property_type.value if lead.property_type else None,
                       "timeline": lead.timeline.value if lead.timeline else None}
         inbox_conversation_id = await self._inbox.create_conversation(contact_id, attributes)
+        route = await self._rollout.route_for_new(self._inbox.name, inbox_conversation_id) if self._rollout else None
         record = await self._store.create_conversation(
             inbox=self._inbox.name, inbox_conversation_id=inbox_conversation_id, inbox_contact_id=contact_id,
             loan_type=lead.loan_type.value, lead=lead.model_dump(mode="json"),
-            lead_score=score, persona_name=persona.name, broker_id=None, token_hash=token_hash(token),
+            lead_score=score, persona_name=persona.name, broker_id=None, route=route, token_hash=token_hash(token),
             email_hash=email_hash(str(lead.email)), consent_at=self._clock() if lead.consent else None)
-        if await self._assignment.assign(record) is None:
+        if route == Route.LEGACY or await self._assignment.assign(record) is None:  # legacy: no broker slot
             return record
         assigned = await self._store.get_conversation(record.id)
         assert assigned is not None

@@ -16,7 +16,7 @@ from typing import Any
 
 from aibroker.bootstrap import Container, build_container
 from aibroker.config import Settings
-from aibroker.domain.jobs import Job, NewConversationJob
+from aibroker.domain.jobs import IncomingMessageJob, Job, NewConversationJob
 from aibroker.errors import DependencyUnavailable
 from aibroker.logging import get_logger
 from aibroker.worker.heartbeat import Heartbeat
@@ -40,10 +40,12 @@ class JobDispatcher:
         state = self._heartbeat.state
         state["active_jobs"] += 1
         try:
-            if isinstance(job, NewConversationJob):
+            outcome = await self._container.legacy.run(job)  # legacy path / switches; None: aibroker answers
+            if outcome is None and isinstance(job, NewConversationJob):
                 outcome = await self._container.replies.greet(job)
-            else:
+            elif outcome is None and isinstance(job, IncomingMessageJob):
                 outcome = await self._container.replies.answer(job)
+            outcome = outcome or "skipped"
             state["processed"] += 1
             log.info("job %s attempt %d: %s", job.job_id, attempt, outcome)
             return outcome
@@ -59,7 +61,9 @@ class JobDispatcher:
 
     async def on_failed(self, job: Job, reason: str, final: bool) -> None:
         log.warning("job %s failed (%s): %s", job.job_id, "final" if final else "will retry", reason[:300])
-        if final:
+        if await self._container.legacy.on_failed(job, reason, final):
+            return
+        if final and isinstance(job, NewConversationJob | IncomingMessageJob):
             try:
                 outcome = await self._container.replies.give_up(job, reason)
                 log.info("job %s gave up: %s", job.job_id, outcome)
@@ -112,6 +116,7 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
     reconciling = asyncio.create_task(reconcile_periodically(container, stop))
     releasing = asyncio.create_task(release_idle_periodically(container, stop))
     sweeping = asyncio.create_task(Sweeper(container.store, container.queue, container.redis).run(stop))
+    sweeping_legacy = asyncio.create_task(container.legacy.sweep_periodically(stop))
     log.info("worker started: queue=%s concurrency=%d", settings.queue_name, settings.worker_concurrency)
     try:
         await stop.wait()
@@ -120,7 +125,7 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
         if not await within(worker.close(), SHUTDOWN_GRACE_S):
             log.warning("active jobs did not finish in time; they return to the queue when their locks expire")
             await within(worker.close(force=True), FORCE_CLOSE_S)
-        for task in (beating, reconciling, releasing, sweeping):
+        for task in (beating, reconciling, releasing, sweeping, sweeping_legacy):
             task.cancel()
             await within(task, FORCE_CLOSE_S)
         await within(heartbeat.clear(), FORCE_CLOSE_S)

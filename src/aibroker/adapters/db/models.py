@@ -84,6 +84,8 @@ class Conversation(Base):
     # SHA-256 of the lower-cased e-mail, to find a person's conversations for erasure in any inbox.
     email_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     consent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # aibroker | legacy, decided once when the conversation is opened or adopted (domain/rollout.py).
+    route: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
 
 
 class BrokerAssignment(Base):

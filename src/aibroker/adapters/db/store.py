@@ -56,13 +56,13 @@ class SqlStore:
                                   loan_type: str, lead: dict[str, Any], lead_score: int, persona_name: str,
                                   broker_id: int | None, token_hash: str | None = None,
                                   email_hash: str | None = None,
-                                  consent_at: datetime | None = None) -> ConversationRecord:
+                                  consent_at: datetime | None = None, route: str | None = None) -> ConversationRecord:
         async with self.sessions() as session, session.begin():
             row = Conversation(inbox=inbox, inbox_conversation_id=inbox_conversation_id,
                                inbox_contact_id=inbox_contact_id, loan_type=loan_type, lead=lead,
                                lead_score=lead_score, persona_name=persona_name, broker_id=broker_id,
                                owner=Owner.BOT.value, status=ConversationStatus.PENDING.value,
-                               token_hash=token_hash, email_hash=email_hash, consent_at=consent_at)
+                               token_hash=token_hash, email_hash=email_hash, consent_at=consent_at, route=route)
             session.add(row)
         return _conversation(row)
 

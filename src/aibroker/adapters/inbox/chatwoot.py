@@ -50,7 +50,7 @@ RECENT = PAGE_SIZE  # how far back send_message looks for its own earlier attemp
 class ChatwootInbox:
     name = "chatwoot"
 
-    def __init__(self, base_url: str, account_id: int | str, inbox_id: int | str, api_token: str | None,
+    def __init__(self, base_url: str, account_id: int | str, inbox_id: int | str | None, api_token: str | None,
                  bot_token: str | None, *, timeout_s: float = 10, max_retries: int = 3,
                  transport: httpx.AsyncBaseTransport | None = None,
                  history_store: MessageHistoryStore | None = None, backoff_base_s: float = 0.5,
@@ -60,7 +60,7 @@ class ChatwootInbox:
             raise ValueError("ChatwootInbox needs a user API token, a bot token, or both")
         self._user_token = api_token or None
         self._bot_token = bot_token or None
-        self._inbox_id = int(inbox_id)
+        self._inbox_id = int(inbox_id) if inbox_id is not None else None  # None: no lead form (adoption only)
         self._prefix = f"/api/v1/accounts/{int(account_id)}"
         self._http = ChatwootHttp(base_url, timeout_s=timeout_s, max_retries=max_retries, transport=transport,
                                   backoff_base_s=backoff_base_s, max_retry_after_s=max_retry_after_s,
@@ -76,9 +76,8 @@ class ChatwootInbox:
     @classmethod
     def from_settings(cls, settings: Settings, *, history_store: MessageHistoryStore | None = None,
                       transport: httpx.AsyncBaseTransport | None = None) -> ChatwootInbox:
-        if not settings.chatwoot_base_url or settings.chatwoot_account_id is None \
-                or settings.chatwoot_inbox_id is None:
-            raise ValueError("Chatwoot is not configured (CHATWOOT_BASE_URL, _ACCOUNT_ID, _INBOX_ID)")
+        if not settings.chatwoot_base_url or settings.chatwoot_account_id is None:
+            raise ValueError("Chatwoot is not configured (CHATWOOT_BASE_URL, _ACCOUNT_ID)")
         api = settings.chatwoot_api_token.get_secret_value() if settings.chatwoot_api_token else None
         bot = settings.chatwoot_bot_token.get_secret_value() if settings.chatwoot_bot_token else None
         return cls(settings.chatwoot_base_url, settings.chatwoot_account_id, settings.chatwoot_inbox_id,
@@ -113,7 +112,9 @@ class ChatwootInbox:
         found = await self._find_contact(token, email, None if email else phone)
         if found is not None:
             return found
-        body: dict[str, Any] = {"name": contact.name, "inbox_id": self._inbox_id}
+        body: dict[str, Any] = {"name": contact.name}
+        if self._inbox_id is not None:
+            body["inbox_id"] = self._inbox_id
         if email:
             body["email"] = email
         if phone:
@@ -156,6 +157,9 @@ class ChatwootInbox:
     async def create_conversation(self, contact_id: str, attributes: Mapping[str, Any]) -> str:
         if not contact_id.isdigit():
             raise PermanentInboxError(f"not a Chatwoot contact id: {contact_id[:40]!r}", status=404)
+        if self._inbox_id is None:
+            raise PermanentInboxError("the lead form needs CHATWOOT_INBOX_ID: with it unset, aibroker only adopts "
+                                      "conversations that begin in Chatwoot")
         body = {"inbox_id": self._inbox_id, "contact_id": int(contact_id), "status": "pending",
                 "custom_attributes": dict(attributes)}
         data = await self._http.request("POST", f"{self._prefix}/conversations", token=self._bot_capable(),

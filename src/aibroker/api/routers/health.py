@@ -10,8 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from aibroker.adapters.db.migrate import migration_status
-from aibroker.api.deps import AdminDep, AdminViewDep, ContainerDep
-from aibroker.api.errors import error_responses
+from aibroker.api.deps import AdminViewDep, ContainerDep
 from aibroker.api.schemas import HealthOut, WorkerStatusOut
 from aibroker.bootstrap import Container
 from aibroker.worker.heartbeat import HEARTBEAT_TTL_S, read_heartbeats
@@ -52,13 +51,23 @@ async def _queue(container: Container) -> dict[str, Any]:
     return {"counts": await container.queue.counts()}
 
 
+async def _legacy(container: Container) -> dict[str, Any]:
+    """Forwards to the legacy n8n workflow (issue #11): degraded while some keep failing."""
+    if container.legacy.workflow is None:
+        return {"configured": False}
+    if failing := await container.legacy.forwards.failing_forwards():
+        raise RuntimeError(f"{failing} message(s) not forwarded to n8n after failed attempts")
+    return {"configured": True}
+
+
 @router.get("/api/health", response_model=HealthOut,
             responses={503: {"model": HealthOut, "description": "a part is failing: `failing` names it"}})
 async def health(container: ContainerDep, admin: AdminViewDep) -> JSONResponse:
     """Anyone sees the status and the names of failing parts; host names, counts, revisions and error
     texts are for operators (admin token): they help an attacker map the deployment."""
     parts = dict(await asyncio.gather(_check("database", _database(container)), _check("redis", _redis(container)),
-                                      _check("worker", _workers(container)), _check("queue", _queue(container))))
+                                      _check("worker", _workers(container)), _check("queue", _queue(container)),
+                                      _check("legacy", _legacy(container))))
     failing = [name for name, part in parts.items() if part["status"] != "ok"]
     body: dict[str, Any] = {"status": "ok" if not failing else "degraded", "failing": failing}
     if admin:
@@ -86,8 +95,3 @@ async def worker_status(container: ContainerDep, admin: AdminViewDep) -> JSONRes
         "last_heartbeat": max((b["last_heartbeat"] for b in beats), default=None),
         "workers": beats,
     })
-
-
-@router.get("/api/admin/migration-status", responses=error_responses(401, 503))
-async def migrations(container: ContainerDep, _admin: AdminDep) -> dict[str, Any]:
-    return await migration_status(container.engine)

@@ -52,7 +52,8 @@ async def chatwoot_webhook(request: Request, container: ContainerDep) -> JSONRes
         kind=_kind(decision), event=decision.event or "unknown",
         inbox_conversation_id=decision.conversation_id, message_id=decision.message_id,
         dedupe_key=decision.dedupe_key, status=decision.status, reason=decision.reason,
-        content=decision.content, created_at=decision.created_at, source_id=untag(decision.source_id)))
+        content=decision.content, created_at=decision.created_at, source_id=untag(decision.source_id),
+        raw=payload if isinstance(payload, dict) else None))
     return JSONResponse({"status": outcome})
 
 

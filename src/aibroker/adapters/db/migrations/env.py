@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from aibroker.adapters.db import rollout_models  # noqa: F401  (its tables join Base.metadata)
 from aibroker.adapters.db.models import Base
 
 config = context.config

@@ -1,0 +1,37 @@
+"""Rollout switches at run time (admin token): read with their audit list, change them (issue #11)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from pydantic import BaseModel, ConfigDict, Field
+
+from aibroker.api.deps import AdminDep, ContainerDep
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+class RolloutChange(BaseModel):
+    """Any of the four switches; the others keep their values. Named as in the environment or in snake_case."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    enable_ai_broker: bool | None = Field(default=None, alias="ENABLE_AI_BROKER")
+    enable_bullmq_broker: bool | None = Field(default=None, alias="ENABLE_BULLMQ_BROKER")
+    rollout_percentage: int | None = Field(default=None, ge=0, le=100, alias="BULLMQ_ROLLOUT_PERCENTAGE")
+    shadow_mode: bool | None = Field(default=None, alias="BULLMQ_SHADOW_MODE")
+
+
+@router.get("/rollout")
+async def rollout_state(container: ContainerDep, _admin: AdminDep) -> dict[str, Any]:
+    return await container.rollout.describe()
+
+
+@router.put("/rollout")
+async def change_rollout(change: RolloutChange, container: ContainerDep, _admin: AdminDep,
+                         x_operator: Annotated[str | None, Header(max_length=120)] = None) -> dict[str, Any]:
+    """In force on every process within 5 s. `X-Operator` names who changed it in the audit list."""
+    actor = f"api:{x_operator}" if x_operator else "api:admin"
+    changed = await container.rollout.change(actor, **change.model_dump(exclude_none=True))
+    return {"changed": changed, **await container.rollout.describe()}
