@@ -15,7 +15,7 @@ import typer
 from pydantic import SecretStr
 
 from aibroker.config import ConfigurationError, Settings, load_settings
-from aibroker.errors import InvalidRequest
+from aibroker.errors import Conflict, InvalidRequest
 from aibroker.logging import configure_logging, get_logger
 from aibroker.preflight import StartupError, check_database, check_redis
 
@@ -286,7 +286,7 @@ def rollout_set(
 
     try:
         changed = asyncio.run(_run())
-    except InvalidRequest as error:
+    except (InvalidRequest, Conflict) as error:
         typer.echo(f"aibroker: {error}", err=True)
         raise typer.Exit(code=2) from error
     typer.echo(f"changed: {changed}" if changed else "nothing changed (already so)")

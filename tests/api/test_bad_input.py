@@ -38,7 +38,8 @@ def api(tmp_path_factory: pytest.TempPathFactory, redis_url: str, pg_template: s
     prefix = f"t{uuid.uuid4().hex[:10]}"
     settings = Settings(_env_file=None, AIBROKER_DATA_DIR=str(tmp_path / "var"), DATABASE_URL=db_url,  # type: ignore[call-arg]
                         REDIS_URL=redis_url, QUEUE_PREFIX=prefix, PACING_ENABLED=False,
-                        AIBROKER_ADMIN_TOKEN="test-admin-token", CHATWOOT_WEBHOOK_SECRET=SECRET)
+                        AIBROKER_ADMIN_TOKEN="test-admin-token", CHATWOOT_WEBHOOK_SECRET=SECRET,
+                        RATE_LIMITS_ENABLED=False)  # dozens of leads from one address (limits: test_rate_limits)
     try:
         with running_api(settings) as client:
             yield client

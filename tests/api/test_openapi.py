@@ -22,6 +22,8 @@ EXPECTED = {
     ("get", "/api/config/public"): {"200"},
     ("get", "/api/admin/migration-status"): {"200", "401", "503"},
     ("get", "/api/admin/brokers"): {"200", "401", "503"},
+    ("get", "/api/admin/rollout"): {"200", "401", "503"},
+    ("put", "/api/admin/rollout"): {"200", "400", "401", "409", "413", "422", "503"},
     ("get", "/api/admin/queue/failed"): {"200", "401", "503"},
     ("get", "/api/admin/metrics"): {"200", "401", "503"},
     ("delete", "/api/admin/contacts"): {"200", "401", "422", "503"},

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from aibroker.adapters.db.engine import session_factory
 from aibroker.adapters.db.rollout_store import SqlRolloutStore
 from aibroker.domain.rollout import Route, Switches
-from aibroker.errors import InvalidRequest
+from aibroker.errors import Conflict, InvalidRequest
 from aibroker.usecases.rollout import CACHE_TTL_S, RolloutControl
 
 
@@ -47,7 +47,7 @@ async def test_a_change_reaches_every_process_within_the_ttl_and_is_audited(engi
 async def test_changes_that_need_n8n_are_refused_without_its_url(engine: AsyncEngine) -> None:
     control = RolloutControl(SqlRolloutStore(session_factory(engine)), Switches(), None)
     for change in ({"rollout_percentage": 50}, {"enable_bullmq_broker": False}):
-        with pytest.raises(InvalidRequest, match="N8N_AI_BROKER_WEBHOOK_URL"):
+        with pytest.raises(Conflict, match="N8N_AI_BROKER_WEBHOOK_URL"):
             await control.change("api:anna", **change)
     with pytest.raises(InvalidRequest):
         await control.change("api:anna", rollout_percentage=101)

@@ -39,9 +39,14 @@ _REASONS = {
 }
 
 
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}}
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` for these error statuses, all with the one error shape."""
-    return {status: {"model": ErrorBody, "description": _REASONS[status]} for status in statuses}
+    """OpenAPI `responses=` for these error statuses, all with the one error shape (429 and 503 also say when to
+    come back, in `Retry-After`)."""
+    return {status: {"model": ErrorBody, "description": _REASONS[status],
+                     **({"headers": _RETRY_AFTER} if status in (429, 503) else {})} for status in statuses}
 
 
 def one_error_shape_in_openapi(app: FastAPI) -> None:

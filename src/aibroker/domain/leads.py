@@ -57,7 +57,7 @@ Age = Annotated[int, Field(ge=18, le=100), NOT_BOOL]
 # email-validator (behind EmailStr) refuses special-use domains (RFC 6761): say so in the OpenAPI document too. JSON
 # Schema patterns have no flags, hence the spelled-out case-insensitivity.
 _SPECIAL_USE = ("arpa", "invalid", "local", "localhost", "onion", "test")
-_EMAIL_PATTERN = r"^(?!.*[.@](?:" + "|".join("".join(f"[{c}{c.upper()}]" for c in name) for name in _SPECIAL_USE) \
+EMAIL_PATTERN = r"^(?!.*[.@](?:" + "|".join("".join(f"[{c}{c.upper()}]" for c in name) for name in _SPECIAL_USE) \
     + r")\.?$)"
 
 
@@ -69,7 +69,7 @@ class LeadForm(BaseModel):
                               str_strip_whitespace=True, allow_inf_nan=False)
 
     name: MessageText = Field(min_length=1, max_length=120)
-    email: EmailStr = Field(json_schema_extra={"pattern": _EMAIL_PATTERN})
+    email: EmailStr = Field(json_schema_extra={"pattern": EMAIL_PATTERN})
     phone: str | None = Field(default=None, max_length=24, json_schema_extra={"pattern": _PHONE_PATTERN})
     loan_type: LoanType
     property_category: PropertyCategory | None = None

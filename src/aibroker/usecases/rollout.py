@@ -14,9 +14,10 @@ from typing import Any, Protocol
 
 from aibroker.domain.conversation import ConversationRecord
 from aibroker.domain.rollout import Route, Switches, effective_route, legacy_url_problem, route_new
-from aibroker.errors import InvalidRequest
+from aibroker.errors import Conflict, InvalidRequest
 from aibroker.logging import get_logger
 
+ACTOR_MAX_LENGTH = 120  # rollout_audit.actor
 log = get_logger(__name__)
 
 CACHE_TTL_S = 4.0  # the issue's bound is 5 s; reading takes a moment too
@@ -74,13 +75,14 @@ class RolloutControl:
 
     async def change(self, actor: str, **changes: Any) -> dict[str, Any]:
         """Apply an operator's change (validated as a whole), audited; in force here at once."""
+        actor = actor[:ACTOR_MAX_LENGTH]  # the audit column's size: a long `--by` must not fail the change
         before = await self._fresh()
         try:
             after = Switches.model_validate({**before.model_dump(), **changes})
         except ValueError as error:
             raise InvalidRequest(f"invalid rollout switches: {error}") from error
         if (problem := legacy_url_problem(after, self._n8n_url)) is not None:
-            raise InvalidRequest(problem)
+            raise Conflict(problem)  # well-formed, but this deployment has no n8n to send the rest to
         changed = await self._store.save_switches(before, after, actor)
         self._cached, self._read_at = None, 0.0
         log.warning("rollout switches changed by %s: %s", actor, changed)

@@ -10,6 +10,7 @@ from aibroker.api.deps import AdminDep, ContainerDep
 from aibroker.api.errors import error_responses
 from aibroker.bootstrap import Container, build_erasure
 from aibroker.domain.erasure import MAX_EMAIL_LENGTH, ErasureReport
+from aibroker.domain.leads import EMAIL_PATTERN
 from aibroker.usecases.erasure import ErasureService
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=error_responses(401, 503))
@@ -41,7 +42,9 @@ def _erasure(container: Container) -> ErasureService:
 @router.delete("/contacts", response_model=ErasureReport, responses=error_responses(422))
 async def erase_contact(container: ContainerDep, _admin: AdminDep,
                         email: Annotated[str, Query(min_length=1, max_length=MAX_EMAIL_LENGTH,
-                                                    description="the person's e-mail (any case)")]) -> ErasureReport:
+                                                    description="the person's e-mail (any case)",
+                                                    json_schema_extra={"format": "email",
+                                                                       "pattern": EMAIL_PATTERN})]) -> ErasureReport:
     """Erase everything stored about the person with this e-mail (PDPA): contact, lead form, messages, events.
     Nothing found is a 200 with `nothing_found: true`. Conversations also held by Chatwoot are listed in
     `chatwoot`: delete them there."""

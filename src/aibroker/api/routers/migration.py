@@ -12,10 +12,11 @@ from fastapi import APIRouter
 from aibroker.adapters.db.migrate import migration_status
 from aibroker.adapters.db.rollout_store import SqlRolloutStore, reply_latencies_ms
 from aibroker.api.deps import AdminDep, ContainerDep
+from aibroker.api.errors import error_responses
 from aibroker.domain.rollout_status import Figures, failure_rate, percentile, recommendations
 from aibroker.worker.heartbeat import read_heartbeats
 
-router = APIRouter(prefix="/api/admin", tags=["admin"])
+router = APIRouter(prefix="/api/admin", tags=["admin"], responses=error_responses(401, 503))
 CHECK_TIMEOUT_S = 2.0
 
 

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Header
 from pydantic import BaseModel, ConfigDict, Field
 
 from aibroker.api.deps import AdminDep, ContainerDep
+from aibroker.api.errors import error_responses
 
-router = APIRouter(prefix="/api/admin", tags=["admin"])
+router = APIRouter(prefix="/api/admin", tags=["admin"], responses=error_responses(401, 503))
 
 
 class RolloutChange(BaseModel):
@@ -28,9 +29,9 @@ async def rollout_state(container: ContainerDep, _admin: AdminDep) -> dict[str, 
     return await container.rollout.describe()
 
 
-@router.put("/rollout")
+@router.put("/rollout", responses=error_responses(400, 409, 413))
 async def change_rollout(change: RolloutChange, container: ContainerDep, _admin: AdminDep,
-                         x_operator: Annotated[str | None, Header(max_length=120)] = None) -> dict[str, Any]:
+                         x_operator: Annotated[str | None, Header(max_length=100)] = None) -> dict[str, Any]:
     """In force on every process within 5 s. `X-Operator` names who changed it in the audit list."""
     actor = f"api:{x_operator}" if x_operator else "api:admin"
     changed = await container.rollout.change(actor, **change.model_dump(exclude_none=True))
