@@ -18,19 +18,13 @@ import pytest
 from aibroker.config import Settings
 from aibroker.domain.personas import PERSONAS_BY_NAME
 from tests.support.app import ADMIN, LEAD, running_api, running_workers
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 from tests.support.servers import wait_for
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("the browser tests need Debian's Chromium at /usr/bin/chromium (`make browsers` or "
-                "`apt-get install chromium`)", allow_module_level=True)
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="the browser tests need the `playwright` package")
+playwright_sync = require_browser()
 expect = playwright_sync.expect
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CLIENT_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 QUESTION = "How does TDSR work for an HDB flat?"
 UI_TIMEOUT_MS = 20_000

@@ -10,18 +10,12 @@ from typing import Any
 import pytest
 
 from tests.support.app import running_api
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("the browser tests need Debian's Chromium at /usr/bin/chromium (`make browsers` or "
-                "`apt-get install chromium`)", allow_module_level=True)
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="the browser tests need the `playwright` package")
+playwright_sync = require_browser()
 expect = playwright_sync.expect
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture
