@@ -34,10 +34,15 @@ HORIZON = timedelta(hours=24)
 RETRY_FAILED_AFTER = timedelta(minutes=1)  # a forward that failed for good is tried again this long after
 
 
+ORDER_WAIT_S = 1.0  # how long a forward waits before looking again whether the earlier message went out
+
+
 class ForwardStore(Protocol):
     async def record_forward(self, conversation_id: int, message_id: str, payload: dict[str, Any]) -> bool: ...
 
     async def forward_of(self, conversation_id: int, message_id: str) -> tuple[dict[str, Any], bool] | None: ...
+
+    async def earlier_unforwarded(self, conversation_id: int, message_id: str) -> bool: ...
 
     async def mark_forwarded(self, conversation_id: int, message_id: str, *, error: str | None = None) -> None: ...
 
@@ -147,6 +152,11 @@ class LegacyPath:
             return "skipped: already forwarded"
         if self._workflow is None:
             raise DependencyUnavailable("n8n", "N8N_AI_BROKER_WEBHOOK_URL is not set")
+        if await self._forwards.earlier_unforwarded(job.conversation_id, job.message_id):
+            # n8n gets a conversation's messages in the order the customer wrote them: wait (without spending an
+            # attempt) while an earlier one is still in its backoff, rather than overtake it.
+            raise DependencyUnavailable("n8n", "an earlier message of this conversation is not forwarded yet",
+                                        retry_after_s=ORDER_WAIT_S)
         if not body.get("message"):
             body = await self._with_content(job, body)
         try:

@@ -69,6 +69,16 @@ class SqlRolloutStore:
                 LegacyForward.conversation_id == conversation_id, LegacyForward.message_id == message_id))
             return (dict(row.payload), row.forwarded_at is not None) if row else None
 
+    async def earlier_unforwarded(self, conversation_id: int, message_id: str) -> bool:
+        """Whether a message of this conversation recorded before this one still waits to be forwarded."""
+        async with self.sessions() as session:
+            this = select(LegacyForward.id).where(LegacyForward.conversation_id == conversation_id,
+                                                  LegacyForward.message_id == message_id).scalar_subquery()
+            earlier = await session.scalar(select(LegacyForward.id).where(
+                LegacyForward.conversation_id == conversation_id, LegacyForward.id < this,
+                LegacyForward.forwarded_at.is_(None)).limit(1))
+            return earlier is not None
+
     async def mark_forwarded(self, conversation_id: int, message_id: str, *, error: str | None = None) -> None:
         values: dict[str, Any] = {"attempts": LegacyForward.attempts + 1, "last_error": error,
                                   "last_attempt_at": utcnow()}
