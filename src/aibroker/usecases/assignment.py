@@ -26,6 +26,13 @@ class BrokerAssignment:
         self._events = events
 
     async def assign(self, conversation: ConversationRecord) -> BrokerRecord | None:
+        broker = await self._take_slot(conversation)
+        if broker is not None:
+            await self._show_broker(conversation, broker)
+        return broker
+
+    async def _take_slot(self, conversation: ConversationRecord) -> BrokerRecord | None:
+        """A slot for the conversation (its earlier broker's when free); None: it waits, and says so."""
         persona = PERSONAS_BY_NAME[conversation.persona_name]
         broker = await self._capacity.assign(conversation.id, persona.persona_type.value,
                                              AssignmentFacts.of(conversation),
@@ -33,8 +40,6 @@ class BrokerAssignment:
         if broker is None:
             log.info("conversation %s waits for a free broker", conversation.id)
             await self._events.publish(conversation.id, "broker:waiting", {"persona": persona.name})
-        else:
-            await self._show_broker(conversation, broker)
         return broker
 
     async def _show_broker(self, conversation: ConversationRecord, broker: BrokerRecord) -> None:
@@ -64,13 +69,8 @@ class BrokerAssignment:
         "joined"; if every broker is full the conversation waits (and is answered all the same)."""
         if conversation.owner != Owner.BOT or not await self._capacity.idle_released(conversation.id):
             return conversation
-        persona = PERSONAS_BY_NAME[conversation.persona_name]
-        broker = await self._capacity.assign(conversation.id, persona.persona_type.value,
-                                             AssignmentFacts.of(conversation),
-                                             preferred_broker_id=conversation.broker_id)
+        broker = await self._take_slot(conversation)
         if broker is None:
-            log.info("conversation %s is back after being idle and waits for a free broker", conversation.id)
-            await self._events.publish(conversation.id, "broker:waiting", {"persona": persona.name})
             return conversation
         await self._joined(conversation, broker)
         return await self._store.get_conversation(conversation.id) or conversation
