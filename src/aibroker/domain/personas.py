@@ -27,6 +27,8 @@ class Persona:
     focus: str
     min_score: int
     max_score: int
+    # Quick-reply chips under the greeting (domain/quick_replies.py): what this persona's leads usually ask first.
+    starters: tuple[str, ...] = ()
 
     @property
     def first_name(self) -> str:
@@ -36,19 +38,24 @@ class Persona:
 PERSONAS: tuple[Persona, ...] = (
     Persona("Michelle Chen", "Investment Property Specialist", PersonaType.AGGRESSIVE, "high",
             "premium_rates_focus", "confident, strategic, results-oriented", "fast",
-            "investment strategies, portfolio growth", 90, 100),
+            "investment strategies, portfolio growth", 90, 100,
+            ("How much can I borrow?", "What ABSD applies to a second property?", "What is the stress test rate?")),
     Persona("Jasmine Lee", "Luxury Property Specialist", PersonaType.AGGRESSIVE, "high",
             "premium_rates_focus", "sophisticated, exclusive, premium", "fast",
-            "exclusive rates, premium service", 75, 89),
+            "exclusive rates, premium service", 75, 89,
+            ("How much can I borrow?", "What stamp duty will I pay?", "What are the LTV limits?")),
     Persona("Rachel Tan", "Millennial Mortgage Specialist", PersonaType.BALANCED, "medium",
             "educational_consultative", "modern, tech-savvy, approachable", "moderate, digital-first",
-            "smart financing, future planning", 60, 74),
+            "smart financing, future planning", 60, 74,
+            ("How much can I borrow?", "How does TDSR work?", "Can I use my CPF?")),
     Persona("Sarah Wong", "Family Mortgage Consultant", PersonaType.BALANCED, "medium",
             "educational_consultative", "warm, family-focused, trustworthy", "moderate, educate then guide",
-            "family needs, stable solutions", 45, 59),
+            "family needs, stable solutions", 45, 59,
+            ("How much can I borrow?", "What would my monthly instalment be?", "Can I use my CPF?")),
     Persona("Grace Lim", "First-Time Buyer Specialist", PersonaType.CONSERVATIVE, "low",
             "value_focused_supportive", "patient, reassuring, educational", "slow, build trust",
-            "education, step-by-step guidance", 0, 44),
+            "education, step-by-step guidance", 0, 44,
+            ("How much can I borrow?", "How does an HDB loan work?", "What stamp duty will I pay?")),
 )
 
 PERSONAS_BY_NAME: dict[str, Persona] = {p.name: p for p in PERSONAS}
