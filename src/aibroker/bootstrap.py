@@ -25,6 +25,8 @@ from aibroker.adapters.queue.bullmq_queue import BullJobQueue
 from aibroker.adapters.queue.conversation_lock import RedisConversationLocks
 from aibroker.adapters.queue.redis_options import redis_client
 from aibroker.adapters.realtime.events import RedisEventBus
+from aibroker.adapters.realtime.live import LiveHub
+from aibroker.adapters.resume_links import ResumeLinks
 from aibroker.config import Settings
 from aibroker.domain.pacing import DEFAULT_PACING
 from aibroker.domain.ports import Inbox, MessageHistoryStore, RateLimiter, ReplyGenerator
@@ -75,6 +77,8 @@ class Container:
     legacy: LegacyPath
     extras: dict[str, object] = field(default_factory=dict)
     limiter: RateLimiter | None = None  # None: RATE_LIMITS_ENABLED=false
+    live: LiveHub | None = None  # server-sent events (the API runs it: `LiveHub.run`)
+    resume_links: ResumeLinks | None = None
 
     async def aclose(self) -> None:
         if self.limiter is not None:
@@ -120,11 +124,15 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
         disclose_ai=settings.disclose_ai)
     rollout, legacy, adoption = build_rollout(settings, store, inbox, queue, assignment, generator)
     intake = LeadIntake(store, inbox, queue, events, assignment, clock=utcnow, rollout=rollout)
-    inbound = InboundEvents(store, queue, handoffs, inbox.name, history, legacy=legacy, adoption=adoption)
+    inbound = InboundEvents(store, queue, handoffs, inbox.name, history, legacy=legacy, adoption=adoption,
+                            events=events)
     return Container(settings=settings, redis_url=redis_url, engine=engine, store=store, inbox=inbox, queue=queue,
                      redis=redis, events=events, generator=generator, reply_metrics=metrics,
                      assignment=assignment, intake=intake, handoffs=handoffs, inbound=inbound, replies=replies,
-                     limiter=build_limiter(settings, redis_url), rollout=rollout, legacy=legacy)
+                     limiter=build_limiter(settings, redis_url), rollout=rollout, legacy=legacy,
+                     live=LiveHub(redis, settings.queue_prefix, max_connections=settings.sse_max_connections),
+                     resume_links=ResumeLinks(redis, settings.queue_prefix, settings.session_secret.get_secret_value()
+                                              if settings.session_secret else None, settings.resume_link_ttl_s))
 
 
 

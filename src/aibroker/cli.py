@@ -89,7 +89,9 @@ def _serve(settings: Settings, redis_url: str, *, inline_worker: bool) -> None:
 
     # proxy_headers off: uvicorn would believe X-Forwarded-For from any 127.0.0.1 peer; the client IP is worked
     # out from TRUSTED_PROXIES in api/ratelimit.py instead (the only place a forwarded address is believed).
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, redis_url, inline_worker=inline_worker),
+    from aibroker.api.server import GracefulServer
+
+    server = GracefulServer(uvicorn.Config(create_app(settings, redis_url, inline_worker=inline_worker),
                                            host=settings.host, port=settings.port, log_config=None,
                                            proxy_headers=False))
     server.run()
@@ -103,6 +105,8 @@ def dev(host: HostOption = None, port: PortOption = None) -> None:
         settings.admin_token = SecretStr(secrets.token_urlsafe(18))
         typer.echo(f"admin token for this run (set AIBROKER_ADMIN_TOKEN to fix it): "
                    f"{settings.admin_token.get_secret_value()}")
+    if settings.session_secret is None:  # resume links work for this run (they stop working on a restart)
+        settings.session_secret = SecretStr(secrets.token_urlsafe(32))
     _exit_cleanly_on_sigterm()
     with ExitStack() as stack:
         _run(_migrate(settings))

@@ -131,6 +131,11 @@ class Settings(BaseSettings):
 
     # --- notifications and realtime ---------------------------------------------------------------
     slack_webhook_url: str | None = Field(default=None, validation_alias="SLACK_WEBHOOK_URL")
+    # Signs resume links ("continue on another device") and, with the console, agents' session cookies.
+    session_secret: SecretStr | None = Field(default=None, validation_alias="SESSION_SECRET")
+    resume_link_ttl_s: int = Field(default=900, ge=60, le=7 * 24 * 3600, validation_alias="RESUME_LINK_TTL_S")
+    # Open server-sent-event streams per API process; more answer 503 (the chat page then polls).
+    sse_max_connections: int = Field(default=500, ge=1, le=100_000, validation_alias="SSE_MAX_CONNECTIONS")
     enable_ably_realtime: bool = Field(default=False, validation_alias="ENABLE_ABLY_REALTIME")
     ably_api_key: SecretStr | None = Field(default=None, validation_alias="ABLY_API_KEY")
 

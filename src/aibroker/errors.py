@@ -5,6 +5,7 @@
     ├── InvalidRequest        well-formed but unacceptable input                     → 422/400
     ├── Unauthorized          missing or wrong credentials / signature               → 401
     ├── Conflict              the request collides with the current state            → 409
+    ├── Gone                  a one-time or expiring token already used or expired   → 410
     ├── RateLimited           over an abuse limit (nothing stored or queued)          → 429
     └── DependencyUnavailable Redis, the database or the inbox cannot be reached      → 503
         └── InboxError        the inbox (Chatwoot or built-in) failed
@@ -32,6 +33,10 @@ class Unauthorized(AibrokerError):
 
 
 class Conflict(AibrokerError):
+    pass
+
+
+class Gone(AibrokerError):
     pass
 
 

@@ -17,6 +17,11 @@ EXPECTED = {
                                                                 "503"},
     ("post", "/api/conversations/{conversation_id}/handoff"): {"200", "401", "404", "422", "502", "503"},
     ("post", "/api/conversations/{conversation_id}/handback"): {"200", "401", "404", "422", "502", "503"},
+    ("get", "/api/conversations/{conversation_id}/events"): {"200", "404", "422", "503"},
+    ("get", "/api/console/events"): {"200", "401", "422", "503"},
+    ("post", "/api/conversations/{conversation_id}/typing"): {"202", "400", "404", "413", "422", "503"},
+    ("post", "/api/conversations/{conversation_id}/resume-link"): {"200", "404", "422", "503"},
+    ("post", "/api/conversations/resume"): {"200", "400", "401", "404", "410", "413", "422", "503"},
     ("get", "/api/health"): {"200", "503"},
     ("get", "/api/worker/status"): {"200"},
     ("get", "/api/config/public"): {"200"},
@@ -61,5 +66,6 @@ def test_every_error_has_the_one_shape(document: dict[str, Any]) -> None:
 
 def test_admin_routes_declare_the_bearer_token(document: dict[str, Any]) -> None:
     secured = {key for key, operation in _operations(document).items() if operation.get("security")}
-    assert secured == {key for key in EXPECTED if "/api/admin/" in key[1] or key[1].endswith(("handoff", "handback"))}
+    assert secured == {key for key in EXPECTED if "/api/admin/" in key[1] or key[1].startswith("/api/console/")
+                       or key[1].endswith(("handoff", "handback"))}
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

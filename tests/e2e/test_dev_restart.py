@@ -84,6 +84,10 @@ def _lead_is_accepted_and_greeted(dev: Dev) -> None:
             return any(m["role"] == "bot" for m in messages)
 
         wait_for(greeted, what="greeting", timeout_s=30)
+        # `dev` makes a SESSION_SECRET for the run when none is set: resume links work out of the box.
+        link = api.post(f"/api/conversations/{conversation_id}/resume-link",
+                        headers={"X-Conversation-Token": response.json()["conversation_token"]})
+        assert link.status_code == 200, link.text
 
 
 def _gone(pid: int) -> bool:

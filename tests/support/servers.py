@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import uvicorn
 
+from aibroker.api.server import GracefulServer
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -28,7 +30,7 @@ def free_port() -> int:
 def serve_in_thread(app: Any, *, ready_path: str | None = None, timeout_s: float = 20.0) -> Iterator[str]:
     """Run `app` on 127.0.0.1:<free port> until the block ends; yields the base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
+    server = GracefulServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
                                            proxy_headers=False))  # as `aibroker serve`: TRUSTED_PROXIES decides
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -41,7 +43,7 @@ def serve_in_thread(app: Any, *, ready_path: str | None = None, timeout_s: float
     try:
         yield base_url
     finally:
-        server.should_exit = True
+        server.handle_exit(signal.SIGTERM, None)  # as a SIGTERM would: open event streams end too
         thread.join(timeout=15)
 
 

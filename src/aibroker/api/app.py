@@ -16,7 +16,7 @@ from aibroker.api.budget import RedisBudget
 from aibroker.api.docs import install_docs
 from aibroker.api.errors import install_error_handlers, one_error_shape_in_openapi
 from aibroker.api.limits import BodySizeLimit
-from aibroker.api.routers import admin, conversations, health, leads, migration, public, rollout, webhooks
+from aibroker.api.routers import admin, conversations, health, leads, live, migration, public, rollout, webhooks
 from aibroker.api.security_headers import SecurityHeaders, content_security_policy
 from aibroker.bootstrap import build_container
 from aibroker.config import Settings
@@ -31,6 +31,9 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = build_container(settings, redis_url)
         app.state.container = container
+        assert container.live is not None
+        live = asyncio.create_task(container.live.run())
+        app.state.shutting_down = container.live.close  # GracefulServer calls it: open event streams end
         stop = asyncio.Event()
         worker_task: asyncio.Task[None] | None = None
         if inline_worker:
@@ -40,7 +43,10 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
         try:
             yield
         finally:
+            container.live.close()
             stop.set()
+            with suppress(Exception):
+                await live
             if worker_task is not None:
                 with suppress(Exception):
                     await worker_task
@@ -55,8 +61,8 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
     # Added last, so outermost: a 413 from the size limit gets the headers too.
     app.add_middleware(SecurityHeaders, policy=content_security_policy(settings.allowed_frame_ancestors, STATIC_DIR))
     install_docs(app, STATIC_DIR)
-    for router in (leads.router, conversations.router, health.router, admin.router, webhooks.router,
-                   public.router, rollout.router, migration.router):
+    for router in (leads.router, live.router, conversations.router, live.console_router, health.router,
+                   admin.router, webhooks.router, public.router, rollout.router, migration.router):
         app.include_router(router)
     # The page's script and style are files, not inline, so a Content-Security-Policy needs no 'unsafe-inline'.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

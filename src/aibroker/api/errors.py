@@ -19,6 +19,7 @@ from aibroker.api.schemas import ErrorBody
 from aibroker.errors import (
     Conflict,
     DependencyUnavailable,
+    Gone,
     InvalidRequest,
     NotFound,
     PermanentInboxError,
@@ -32,7 +33,8 @@ log = get_logger(__name__)
 
 _REASONS = {
     400: "malformed request (e.g. JSON)", 401: "missing or wrong credentials (admin token, webhook signature)",
-    404: "no such resource", 409: "conflicts with the conversation's state", 413: "request body too large",
+    404: "no such resource", 409: "conflicts with the conversation's state",
+    410: "the link has expired or was used already", 413: "request body too large",
     422: "invalid input: `detail` names each field", 429: "too many requests: `Retry-After` says when to retry",
     502: "the inbox refused the request (a retry will not help)",
     503: "a dependency is down: retry after `Retry-After` seconds",
@@ -150,6 +152,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidRequest, _simple(422))
     app.add_exception_handler(Unauthorized, _simple(401))
     app.add_exception_handler(Conflict, _simple(409))
+    app.add_exception_handler(Gone, _simple(410))
     app.add_exception_handler(DependencyUnavailable, _unavailable)
     app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(PermanentInboxError, _inbox_refused)

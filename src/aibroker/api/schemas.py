@@ -82,6 +82,7 @@ class CustomerMessageIn(BaseModel):
     content: MessageText = Field(min_length=1, max_length=4000)
     client_message_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
                                           description="idempotency key: a retry with the same id is one message")
+    quick_reply: bool = Field(default=False, description="sent by tapping a quick-reply chip (counted per chip)")
 
 
 class MessageAccepted(BaseModel):
@@ -119,3 +120,27 @@ class ConversationOut(BaseModel):
                    broker=BrokerOut.named(record.persona_name), lead_score=record.lead_score,
                    loan_type=record.loan_type, inbox=record.inbox, created_at=record.created_at,
                    last_activity_at=record.last_activity_at, typing=typing)
+
+
+class TypingIn(BaseModel):
+    on: bool = Field(description="the customer is typing (true) or stopped (false); never the text itself")
+
+
+class TypingOut(BaseModel):
+    sent: bool = Field(description="false when a `true` came within 2 s of the last one (throttled)")
+
+
+class ResumeLinkOut(BaseModel):
+    path: str = Field(description="open this path on this site on the other device (`/?resume=…`)")
+    expires_at: datetime
+    expires_in_s: int
+
+
+class ResumeIn(BaseModel):
+    resume_token: str = Field(min_length=1, max_length=512, description="the `resume` parameter of the link")
+
+
+class ResumedOut(BaseModel):
+    conversation_id: int
+    conversation_token: str = Field(description="this conversation's token, as `POST /api/leads` gave it")
+    broker: BrokerOut

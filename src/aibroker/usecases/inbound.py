@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aibroker.domain.conversation import ChatMessage, ConversationRecord, ConversationStatus, Owner, Role
 from aibroker.domain.jobs import IncomingMessageJob
-from aibroker.domain.ports import ConversationStore, JobQueue, MessageHistoryStore
+from aibroker.domain.ports import ConversationStore, EventPublisher, JobQueue, MessageHistoryStore
 from aibroker.domain.scoring import queue_priority
 from aibroker.logging import get_logger
 from aibroker.usecases.handoff import HandoffService
@@ -48,7 +48,8 @@ class InboundEvent:
 class InboundEvents:
     def __init__(self, store: ConversationStore, queue: JobQueue, handoffs: HandoffService, inbox_name: str,
                  history: MessageHistoryStore | None = None, legacy: LegacyPath | None = None,
-                 adoption: Adoption | None = None) -> None:
+                 adoption: Adoption | None = None, events: EventPublisher | None = None) -> None:
+        self._events = events
         self._legacy = legacy
         self._adoption = adoption
         self._store = store
@@ -106,17 +107,24 @@ class InboundEvents:
         return self._done(f"ignored: unsupported event kind {event.kind}")
 
     async def accept_customer_message(self, conversation: ConversationRecord, message_id: str,
-                                      event: InboundEvent | None = None) -> bool:
+                                      event: InboundEvent | None = None, message: ChatMessage | None = None) -> bool:
         """Record, then queue, a customer message. True the first time this message is seen.
 
         Queueing is idempotent (job id), so a redelivery is queued again harmlessly: that re-creates a job
         Redis lost. If Redis is down, DependencyUnavailable propagates (HTTP 503) and the recorded message
-        is queued later by the sweeper: accepted is never lost.
+        is queued later by the sweeper: accepted is never lost. The first time, live UIs are told (the agents'
+        console, the customer's other devices), with the message as `message` (our chat) or `event` carries it.
         """
         if self._legacy is not None and (diverted := await self._legacy.divert(
                 conversation, message_id, event.content if event else None, event.raw if event else None)) is not None:
             return diverted  # the legacy workflow answers (or, with the AI off, humans do)
         first = await self._store.record_inbound(conversation.id, message_id)
+        if first and self._events is not None:
+            content, at = (message.content, message.created_at) if message else (
+                (event.content, event.created_at) if event else (None, None))
+            await self._events.publish(conversation.id, "message:customer", {
+                "message_id": message_id, "role": "customer", "content": content,
+                "created_at": at.isoformat() if at else None})
         await self._queue.enqueue(IncomingMessageJob(conversation_id=conversation.id, message_id=message_id,
                                                      lead_score=conversation.lead_score),
                                   priority=queue_priority(conversation.lead_score))

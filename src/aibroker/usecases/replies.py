@@ -32,6 +32,7 @@ from aibroker.domain.ports import (
     ReplyContext,
     ReplyGenerator,
 )
+from aibroker.domain.quick_replies import quick_replies
 from aibroker.errors import TransientInboxError
 from aibroker.logging import get_logger
 from aibroker.usecases.assignment import BrokerAssignment
@@ -174,7 +175,7 @@ class ReplyService:
         persona = PERSONAS_BY_NAME[conversation.persona_name]
         delay = self._pacing.reply_delay(persona.persona_type, detect_urgency(message.content),
                                          self._expected_generation_ms, self._sla_budget_ms, rng=self._rng)
-        await self._set_typing(inbox_id, True)
+        await self._set_typing(conversation, True)
         try:
             await self._wait(delay.ms)
             # Messages that arrived during the wait join this reply (one answer per burst, in order).
@@ -186,7 +187,7 @@ class ReplyService:
                                    new_messages=burst, now=self._clock())
             reply = await self._generator.generate(context)
         finally:
-            await self._set_typing(inbox_id, False)
+            await self._set_typing(conversation, False)
         # A human may have taken over while we were generating: re-check right before sending.
         current = await self._store.get_conversation(conversation.id)
         if current is None:  # purged meanwhile (retention takes no lock)
@@ -201,7 +202,8 @@ class ReplyService:
             decision = HandoffDecision(reason, reply.handoff.detail or "responder asked for a human")
         if decision is not None:  # hand off first, complete last: a failure in between is retried, never lost
             await self._handoffs.hand_off(current, decision)
-        sent = await self._send(current, reply.text, source_tag(conversation.id, key), source=reply.source)
+        sent = await self._send(current, reply.text, source_tag(conversation.id, key), source=reply.source,
+                                asked=[m.content for m in history if m.role == Role.CUSTOMER])
         await self._store.complete_batch(conversation.id, keys, claim.token, sent_message_id=sent.id)
         return f"answered {len(keys)} message(s)" + (" and handed off" if decision is not None else "")
 
@@ -288,27 +290,33 @@ class ReplyService:
         return f"handed off: {decision.reason.value}"
 
     async def _typing_wait(self, conversation: ConversationRecord, typing_ms: int) -> None:
-        await self._set_typing(conversation.inbox_conversation_id, True)
+        await self._set_typing(conversation, True)
         try:
             await self._wait(typing_ms)
         finally:
-            await self._set_typing(conversation.inbox_conversation_id, False)
+            await self._set_typing(conversation, False)
 
-    async def _set_typing(self, inbox_id: str, on: bool) -> None:
+    async def _set_typing(self, conversation: ConversationRecord, on: bool) -> None:
         """The typing indicator is cosmetic: an inbox hiccup on it must not fail (or delay) the reply."""
+        await self._events.publish(conversation.id, "typing", {"who": "broker", "on": on})
         try:
-            await self._inbox.set_typing(inbox_id, on)
+            await self._inbox.set_typing(conversation.inbox_conversation_id, on)
         except TransientInboxError as error:
             log.info("typing indicator %s skipped: %s", "on" if on else "off", error.reason)
 
-    async def _send(self, conversation: ConversationRecord, text: str, tag: str, *, source: str) -> ChatMessage:
+    async def _send(self, conversation: ConversationRecord, text: str, tag: str, *, source: str,
+                    asked: list[str] | None = None) -> ChatMessage:
         async def still_ours() -> None:  # before every post: held without a break, so nobody else answered
             await self._locks.confirm(conversation.id)
 
         sent = await self._inbox.send_message(conversation.inbox_conversation_id, text, source_id=tag,
                                               guard=still_ours)
         await self._store.touch(conversation.id)
-        await self._events.publish(conversation.id, "message:ai", {"message_id": sent.id, "source": source})
+        # The text travels with the event, so a live stream (and its replay) shows the message without a read.
+        chips = quick_replies(PERSONAS_BY_NAME[conversation.persona_name], text, source=source, asked=asked or [])
+        await self._events.publish(conversation.id, "message:ai", {
+            "message_id": sent.id, "source": source, "role": sent.role.value, "content": sent.content,
+            "created_at": sent.created_at.isoformat(), "quick_replies": chips})
         return sent
 
 

@@ -20,6 +20,7 @@ from aibroker.domain.jobs import IncomingMessageJob, Job, NewConversationJob
 from aibroker.errors import DependencyUnavailable
 from aibroker.logging import get_logger
 from aibroker.worker.heartbeat import Heartbeat
+from aibroker.worker.sla_watch import SlaWatch
 from aibroker.worker.sweeper import Sweeper
 
 log = get_logger(__name__)
@@ -117,6 +118,9 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
     releasing = asyncio.create_task(release_idle_periodically(container, stop))
     sweeping = asyncio.create_task(Sweeper(container.store, container.queue, container.redis).run(stop))
     sweeping_legacy = asyncio.create_task(container.legacy.sweep_periodically(stop))
+    sla = SlaWatch(container.store, container.events, container.redis, settings.queue_prefix,
+                   target_ms=settings.reply_sla_ms, clock=lambda: datetime.now(UTC))
+    watching_sla = asyncio.create_task(sla.run(stop))
     log.info("worker started: queue=%s concurrency=%d", settings.queue_name, settings.worker_concurrency)
     try:
         await stop.wait()
@@ -125,7 +129,7 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
         if not await within(worker.close(), SHUTDOWN_GRACE_S):
             log.warning("active jobs did not finish in time; they return to the queue when their locks expire")
             await within(worker.close(force=True), FORCE_CLOSE_S)
-        for task in (beating, reconciling, releasing, sweeping, sweeping_legacy):
+        for task in (beating, reconciling, releasing, sweeping, sweeping_legacy, watching_sla):
             task.cancel()
             await within(task, FORCE_CLOSE_S)
         await within(heartbeat.clear(), FORCE_CLOSE_S)

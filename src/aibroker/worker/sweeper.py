@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
@@ -26,6 +25,7 @@ from aibroker.domain.jobs import IncomingMessageJob, NewConversationJob
 from aibroker.domain.ports import JobQueue
 from aibroker.domain.scoring import queue_priority
 from aibroker.logging import get_logger
+from aibroker.worker.periodic import every
 
 log = get_logger(__name__)
 
@@ -78,10 +78,4 @@ class Sweeper:
         return added
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.step()
-            except Exception as error:  # Redis or the database away: the next round tries again
-                log.info("sweep skipped: %s", type(error).__name__)
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), CHECK_EVERY_S)
+        await every(CHECK_EVERY_S, self.step, stop, "sweep")

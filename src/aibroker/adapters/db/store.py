@@ -262,17 +262,19 @@ class SqlStore:
                                  limit: int = 200) -> list[tuple[int, str, int]]:
         """(conversation, message id, lead score) of accepted customer messages in bot-owned conversations
         that have no finished reply yet: candidates to queue again if Redis lost their job."""
-        finished = select(ReplyLedgerEntry.id).where(
-            ReplyLedgerEntry.conversation_id == InboundMessage.conversation_id,
-            ReplyLedgerEntry.key == literal("message:") + InboundMessage.message_id,
-            ReplyLedgerEntry.state != "claimed").exists()
-        query = (select(InboundMessage.conversation_id, InboundMessage.message_id, Conversation.lead_score)
-                 .join(Conversation, Conversation.id == InboundMessage.conversation_id)
-                 .where(InboundMessage.received_at < received_before, InboundMessage.received_at > received_after,
-                        Conversation.owner == Owner.BOT.value, ~finished)
-                 .order_by(InboundMessage.id).limit(limit))
+        query = _unanswered(select(InboundMessage.conversation_id, InboundMessage.message_id, Conversation.lead_score),
+                            received_before, received_after).limit(limit)
         async with self.sessions() as session:
             return [(int(c), str(m), int(s)) for c, m, s in (await session.execute(query)).all()]
+
+    async def awaiting_reply(self, *, received_after: datetime, now: datetime,
+                             limit: int = 500) -> list[tuple[int, str, datetime]]:
+        """(conversation, message id, received at) of customer messages in bot-owned conversations still waiting
+        for their reply (the SLA clock, worker/sla_watch.py)."""
+        query = _unanswered(select(InboundMessage.conversation_id, InboundMessage.message_id,
+                                   InboundMessage.received_at), now, received_after).limit(limit)
+        async with self.sessions() as session:
+            return [(int(c), str(m), r) for c, m, r in (await session.execute(query)).all()]
 
     async def unclaimed_inbound(self, conversation_id: int, message_ids: list[str]) -> set[str]:
         """Which of these messages were accepted (recorded inbound) and have no ledger row: nobody has taken them
@@ -327,3 +329,15 @@ class SqlStore:
     async def ping(self) -> None:
         async with self.sessions() as session:
             await session.execute(select(1))
+
+
+def _unanswered(query: Any, received_before: datetime, received_after: datetime) -> Any:
+    """Accepted customer messages in bot-owned conversations with no finished reply, oldest first."""
+    finished = select(ReplyLedgerEntry.id).where(
+        ReplyLedgerEntry.conversation_id == InboundMessage.conversation_id,
+        ReplyLedgerEntry.key == literal("message:") + InboundMessage.message_id,
+        ReplyLedgerEntry.state != "claimed").exists()
+    return (query.join(Conversation, Conversation.id == InboundMessage.conversation_id)
+            .where(InboundMessage.received_at < received_before, InboundMessage.received_at > received_after,
+                   Conversation.owner == Owner.BOT.value, ~finished)
+            .order_by(InboundMessage.id))

@@ -1,5 +1,6 @@
-"""Event bus: every event goes to Redis (pub/sub for live UIs + a per-conversation stream kept 24 h,
-FACTS §S) and is mirrored to the database for analytics.
+"""Event bus: every event goes to Redis (a per-conversation stream kept 24 h, FACTS §S; a global stream for the
+agents' console, bounded and kept 24 h; a pub/sub wake-up for live streams) and is mirrored to the database for
+analytics (without message texts, and without live-only events such as typing: domain/live_events.py).
 
 Publishing never fails the caller: a reply that was sent must not be retried because a UI event
 could not be delivered. Failures are logged and counted instead.
@@ -17,6 +18,7 @@ from redis.exceptions import RedisError
 
 from aibroker.adapters.db.store import SqlStore
 from aibroker.adapters.queue.redis_budget import bounded
+from aibroker.domain.live_events import mirrored
 from aibroker.errors import DependencyUnavailable
 from aibroker.logging import get_logger
 
@@ -24,6 +26,8 @@ log = get_logger(__name__)
 
 STREAM_TTL_S = 24 * 3600
 STREAM_MAXLEN = 1000
+GLOBAL_STREAM_MAXLEN = 20_000  # the console's stream: every conversation's events, trimmed to 24 h and this many
+READ_BATCH = 200  # stream entries per XRANGE
 FORGET_BATCH = 500  # keys per DEL
 # Without a bound, a publish while Redis is down waits out redis-py's retries and back-off (seconds); on an HTTP
 # request the request's Redis budget bounds it further (ENQUEUE_TIMEOUT_S for all its Redis calls together).
@@ -38,6 +42,14 @@ def stream_name(prefix: str, conversation_id: int) -> str:
     return f"{prefix}:aibroker:events:{conversation_id}"
 
 
+def global_stream_name(prefix: str) -> str:
+    return f"{prefix}:aibroker:events:all"
+
+
+def _min_id_kept(now: float) -> str:
+    return f"{int((now - STREAM_TTL_S) * 1000)}-0"
+
+
 class RedisEventBus:
     def __init__(self, redis: aioredis.Redis, store: SqlStore, prefix: str) -> None:
         self._redis = redis
@@ -46,20 +58,27 @@ class RedisEventBus:
         self.failures = 0
 
     async def publish(self, conversation_id: int, event_type: str, payload: Mapping[str, Any]) -> None:
-        body = {"type": event_type, "conversation_id": conversation_id, "at": time.time(), **payload}
+        now = time.time()
+        body = {"type": event_type, "conversation_id": conversation_id, "at": now, **payload}
         encoded = json.dumps(body, default=str)
         try:
-            stream = stream_name(self._prefix, conversation_id)
+            stream, everything = stream_name(self._prefix, conversation_id), global_stream_name(self._prefix)
             async with bounded(PUBLISH_TIMEOUT_S), self._redis.pipeline(transaction=False) as pipe:
                 pipe.xadd(stream, {"event": encoded}, maxlen=STREAM_MAXLEN, approximate=True)
                 pipe.expire(stream, STREAM_TTL_S)
-                pipe.publish(channel_name(self._prefix), encoded)
+                pipe.xadd(everything, {"event": encoded}, maxlen=GLOBAL_STREAM_MAXLEN, approximate=True)
+                pipe.xtrim(everything, minid=_min_id_kept(now), approximate=True)
+                pipe.expire(everything, STREAM_TTL_S)
+                # After the XADDs (a pipeline runs in order): a woken reader finds the entry there.
+                pipe.publish(channel_name(self._prefix), json.dumps({"conversation_id": conversation_id}))
                 await pipe.execute()
         except (TimeoutError, RedisError, OSError) as error:
             self.failures += 1
             log.warning("event %s not published to redis: %s", event_type, type(error).__name__)
+        if (kept := mirrored(event_type, payload)) is None:
+            return
         try:
-            await self._store.record_event(conversation_id, event_type, dict(payload))
+            await self._store.record_event(conversation_id, event_type, kept)
         except Exception as error:  # analytics mirror must not break the reply path
             self.failures += 1
             log.warning("event %s not mirrored to the database: %s", event_type, type(error).__name__)
@@ -67,6 +86,16 @@ class RedisEventBus:
     async def history(self, conversation_id: int, after: str = "-") -> list[tuple[str, dict[str, Any]]]:
         entries: list[tuple[str, dict[str, str]]] = await self._redis.xrange(
             stream_name(self._prefix, conversation_id), min=after)  # type: ignore[assignment]
+        return [(entry_id, json.loads(fields["event"])) for entry_id, fields in entries]
+
+    async def entries_after(self, conversation_id: int | None, after: str | None,
+                            count: int = READ_BATCH) -> list[tuple[str, dict[str, Any]]]:
+        """Up to `count` events of one conversation's stream (None: the global one) strictly after entry id
+        `after` (None: from the start), oldest first."""
+        key = global_stream_name(self._prefix) if conversation_id is None else stream_name(self._prefix,
+                                                                                             conversation_id)
+        entries: list[tuple[str, dict[str, str]]] = await self._redis.xrange(
+            key, min=f"({after}" if after else "-", count=count)  # type: ignore[assignment]
         return [(entry_id, json.loads(fields["event"])) for entry_id, fields in entries]
 
     async def forget(self, conversation_ids: list[int]) -> int:
@@ -77,6 +106,15 @@ class RedisEventBus:
             for start in range(0, len(conversation_ids), FORGET_BATCH):
                 keys = [stream_name(self._prefix, c) for c in conversation_ids[start:start + FORGET_BATCH]]
                 deleted += int(await self._redis.delete(*keys))
+            await self._forget_in_global(set(conversation_ids))
         except (RedisError, OSError) as error:
             raise DependencyUnavailable("redis", f"event streams not deleted: {type(error).__name__}") from error
         return deleted
+
+    async def _forget_in_global(self, conversation_ids: set[int]) -> None:
+        """Delete these conversations' entries from the console's stream (it holds message texts too)."""
+        key, after = global_stream_name(self._prefix), None
+        while batch := await self.entries_after(None, after, count=FORGET_BATCH):
+            after = batch[-1][0]
+            if doomed := [entry_id for entry_id, body in batch if body.get("conversation_id") in conversation_ids]:
+                await self._redis.xdel(key, *doomed)

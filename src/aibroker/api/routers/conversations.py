@@ -22,7 +22,9 @@ from aibroker.api.schemas import ConversationOut, CustomerMessageIn, MessageAcce
 from aibroker.bootstrap import Container
 from aibroker.domain.conversation import ConversationRecord
 from aibroker.domain.handoff import HandoffDecision
+from aibroker.domain.personas import PERSONAS
 from aibroker.domain.ports import Inbox
+from aibroker.domain.quick_replies import is_quick_reply
 from aibroker.errors import NotFound
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
@@ -77,10 +79,13 @@ async def list_messages(record: CustomerConversation, container: ContainerDep,
 async def post_message(record: CustomerConversation, body: CustomerMessageIn,
                        container: ContainerDep) -> MessageAccepted:
     """Saved first, then queued. If the queue is down the answer is 503 and the message is answered once
-    the queue is back; a retry with the same `client_message_id` is the same message, not a second one."""
+    the queue is back; a retry with the same `client_message_id` is the same message, not a second one.
+    `quick_reply`: the text is a chip the customer tapped (a click is counted only for a chip we offer)."""
     message = await container.inbox.post_customer_message(record.inbox_conversation_id, body.content,
                                                           client_message_id=body.client_message_id)
-    first = await container.inbound.accept_customer_message(record, message.id)
+    first = await container.inbound.accept_customer_message(record, message.id, message=message)
+    if body.quick_reply and first and is_quick_reply(message.content, PERSONAS):  # analytics: clicks per chip
+        await container.events.publish(record.id, "quick_reply:clicked", {"chip": message.content})
     return MessageAccepted(message_id=message.id, queued=first)
 
 
