@@ -144,6 +144,8 @@ function openChat(serverBroker) {
   $("lead").hidden = true; $("chat").hidden = false;
   $("message").focus();
   poll();
+  connect();
+  liveNotice();
 }
 
 /** The server does not know our conversation (any more), or our token does not open it: show nothing of it. */
@@ -151,6 +153,7 @@ function lostConversation() {
   forgetSession();
   conversationId = null;
   clearTimeout(pollTimer);
+  disconnect(); showChips([]); liveNotice(); $("resume-panel").hidden = true;
   byId.clear(); outbox.length = 0; log.replaceChildren();
   broker = { name: "", title: "" };
   for (const id of ["broker-name", "broker-title", "broker-initials", "typing", "send-status"]) $(id).textContent = "";
@@ -160,6 +163,7 @@ function lostConversation() {
 
 /** On load: a stored conversation is resumed with its history if the server still opens it for our token. */
 async function resume() {
+  await redeemResumeLink();  // a "continue on another device" link: its conversation becomes this browser's
   session = loadSession();
   if (!session) { forgetSession(); return; }
   const main = document.querySelector("main");
@@ -224,11 +228,15 @@ function setMeta(el, text, retryEntry) {
   }
 }
 
-/** New server messages go before the customer's still-unconfirmed bubbles (the server orders them later). */
+/** New server messages go in the server's order (ids grow; the stream and a poll may bring them in either
+ *  order), and before the customer's still-unconfirmed bubbles (the server orders them later). */
 function insert(el) {
   const stick = nearBottom();
-  const anchor = outbox.find(e => !e.serverId && e.el.isConnected);
-  log.insertBefore(el, anchor ? anchor.el : null);
+  const id = Number(el.dataset.id);
+  const later = Number.isSafeInteger(id)
+    ? Array.from(log.children).find(other => Number(other.dataset.id) > id) : null;
+  const anchor = later || (outbox.find(e => !e.serverId && e.el.isConnected) || {}).el || null;
+  log.insertBefore(el, anchor);
   if (stick) log.scrollTop = log.scrollHeight;
 }
 
@@ -243,6 +251,7 @@ function attach(id, content, preferred, createdAt) {
   entry.el.dataset.id = id;
   entry.el.classList.remove("pending", "failed");
   setMeta(entry.el, timeOf(createdAt));
+  receipt(entry.el);
   byId.set(id, entry.el);
   settle(entry);
   return true;
@@ -262,28 +271,15 @@ function render(message) {
   if (message.role !== "system") setMeta(el, timeOf(message.created_at));
   byId.set(message.id, el);
   insert(el);
+  receipt(el);
 }
 
 function showConversation(conversation) {
   showBroker(conversation.broker);
   const human = conversation.owner === "human";
   $("handoff").hidden = !human;
-  const typing = $("typing");
-  if (conversation.typing === true && !human) {
-    if (!typing.dataset.on) {
-      typing.textContent = `${broker.name} is typing`;
-      const dots = document.createElement("span");
-      dots.className = "dots"; dots.setAttribute("aria-hidden", "true");
-      for (let i = 0; i < 3; i++) { const dot = document.createElement("span"); dot.textContent = "."; dots.appendChild(dot); }
-      typing.appendChild(dots);
-      const ellipsis = document.createElement("span");
-      ellipsis.className = "visually-hidden"; ellipsis.textContent = "…";
-      typing.appendChild(ellipsis);
-      typing.dataset.on = "1";
-    }
-  } else if (typing.dataset.on) {
-    typing.textContent = ""; delete typing.dataset.on;
-  }
+  if (streaming) return;  // the stream's typing events say it at once; polling reads it from the conversation
+  setBrokerTyping(conversation.typing === true && !human ? broker.name : null);
 }
 
 async function poll() {
@@ -301,8 +297,9 @@ async function poll() {
   } catch (_) { /* offline for a moment: the next poll catches up */ }
   finally {
     polling = false;
+    // While the event stream is open a poll is a one-off catch-up; only without it does the page keep polling.
     if (lost) lostConversation();
-    else pollTimer = setTimeout(poll, pollAgain ? 0 : POLL_MS);
+    else if (!streaming || pollAgain) pollTimer = setTimeout(poll, pollAgain ? 0 : POLL_MS);
     pollAgain = false;
   }
 }
@@ -330,7 +327,8 @@ async function deliver(entry) {
     try {
       res = await fetch(`/api/conversations/${conversationId}/messages`, { method: "POST",
         headers: withToken({ "Content-Type": "application/json" }),
-        body: JSON.stringify({ content: entry.content, client_message_id: entry.clientId }) });
+        body: JSON.stringify({ content: entry.content, client_message_id: entry.clientId,
+          quick_reply: entry.quickReply }) });
       body = await readJson(res);
     } catch (_) { res = null; }
     if (res && res.ok) {
@@ -373,7 +371,16 @@ $("send").addEventListener("submit", (event) => {
   const input = $("message"), content = input.value.trim();
   if (!content || conversationId === null) return;
   input.value = "";
-  const entry = { clientId: newId(), content, el: bubble("customer", content), serverId: null, delivered: false };
+  stoppedTyping();
+  sendText(content, false);
+});
+
+/** Show the customer's message at once and deliver it (typed, or a quick-reply chip tapped). */
+function sendText(content, quickReply) {
+  if (conversationId === null) return;
+  showChips([]);
+  const entry = { clientId: newId(), content, el: bubble("customer", content), serverId: null, delivered: false,
+    quickReply };
   entry.el.classList.add("pending");
   entry.el.dataset.clientId = entry.clientId;
   setMeta(entry.el, "Sending…");
@@ -381,7 +388,8 @@ $("send").addEventListener("submit", (event) => {
   log.scrollTop = log.scrollHeight;
   outbox.push(entry);
   queueDelivery(entry);
-});
+}
 
+installLiveControls();
 loadPublicConfig();
 resume();
