@@ -24,7 +24,7 @@ from aibroker.adapters.llm import ReplyMetrics, build_responder
 from aibroker.adapters.queue.bullmq_queue import BullJobQueue
 from aibroker.adapters.queue.conversation_lock import RedisConversationLocks
 from aibroker.adapters.queue.redis_options import redis_client
-from aibroker.adapters.realtime.events import RedisEventBus
+from aibroker.adapters.realtime.events import LiveForwarder, RedisEventBus
 from aibroker.adapters.realtime.live import LiveHub
 from aibroker.adapters.resume_links import ResumeLinks
 from aibroker.config import Settings
@@ -86,6 +86,7 @@ class Container:
         await self.legacy.aclose()
         await self.queue.aclose()
         await self.inbox.aclose()
+        await self.events.aclose()
         await self.redis.aclose()
         await self.engine.dispose()
 
@@ -103,6 +104,15 @@ def build_limiter(settings: Settings, redis_url: str) -> RateLimiter | None:
     }, timeout_s=min(1.0, settings.enqueue_timeout_s / 2))
 
 
+def build_forwarder(settings: Settings) -> LiveForwarder | None:
+    """Ably, when ENABLE_ABLY_REALTIME is on (config.py insists on ABLY_API_KEY then)."""
+    if not settings.enable_ably_realtime or settings.ably_api_key is None:
+        return None
+    from aibroker.adapters.realtime.ably import AblyForwarder
+
+    return AblyForwarder(settings.ably_api_key.get_secret_value(), settings.ably_rest_url)
+
+
 def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine | None = None,
                     rng: random.Random | None = None) -> Container:
     engine = engine or create_engine(settings.sqlalchemy_url, log_sql=settings.log_sql)
@@ -111,7 +121,7 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
     inbox = build_inbox(settings, store, history)
     queue = BullJobQueue(settings, redis_url)
     redis = redis_client(redis_url)
-    events = RedisEventBus(redis, store, settings.queue_prefix)
+    events = RedisEventBus(redis, store, settings.queue_prefix, forward=build_forwarder(settings))
     metrics = ReplyMetrics()
     generator = build_responder(settings, metrics, max_retries=settings.openai_max_retries)
     assignment = BrokerAssignment(SqlCapacity(store.sessions), store, inbox, events)

@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     sse_max_connections: int = Field(default=500, ge=1, le=100_000, validation_alias="SSE_MAX_CONNECTIONS")
     enable_ably_realtime: bool = Field(default=False, validation_alias="ENABLE_ABLY_REALTIME")
     ably_api_key: SecretStr | None = Field(default=None, validation_alias="ABLY_API_KEY")
+    ably_rest_url: str = Field(default="https://rest.ably.io", min_length=1, max_length=2000,
+                               validation_alias="ABLY_REST_URL")
 
     @field_validator("database_url", "redis_url", "openai_base_url", "chatwoot_base_url", "n8n_webhook_url",
                      "slack_webhook_url", "supabase_url", mode="before")
@@ -152,6 +154,13 @@ class Settings(BaseSettings):
         if not value.startswith(("https://", "http://", "/")) or value.startswith("//") or any(
                 c.isspace() for c in value):
             raise ValueError("must be an http(s):// URL or a path on this site starting with /")
+        return value
+
+    @field_validator("ably_rest_url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")) or any(c.isspace() for c in value):
+            raise ValueError("must be an http(s):// URL")
         return value
 
     @field_validator("rate_limit_leads_per_ip", "rate_limit_messages_per_conversation", "rate_limit_messages_per_ip")
@@ -213,6 +222,9 @@ class Settings(BaseSettings):
                                               rollout_percentage=self.rollout_percentage), self.n8n_webhook_url)
         if problem:
             raise ValueError(problem)
+        if self.enable_ably_realtime and (self.ably_api_key is None
+                                          or ":" not in self.ably_api_key.get_secret_value()):
+            raise ValueError("ENABLE_ABLY_REALTIME=true needs ABLY_API_KEY, the app's key as `appId.keyId:secret`")
         if self.supabase_url and not self.database_url:
             if self.supabase_url.startswith(("postgres://", "postgresql")):
                 self.database_url = self.supabase_url

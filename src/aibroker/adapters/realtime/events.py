@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from aibroker.adapters.db.store import SqlStore
 from aibroker.adapters.queue.redis_budget import bounded
-from aibroker.domain.live_events import mirrored
+from aibroker.domain.live_events import LiveEvent, mirrored, to_live
 from aibroker.errors import DependencyUnavailable
 from aibroker.logging import get_logger
 
@@ -50,11 +50,21 @@ def _min_id_kept(now: float) -> str:
     return f"{int((now - STREAM_TTL_S) * 1000)}-0"
 
 
+class LiveForwarder(Protocol):
+    """Another realtime service that gets each live event too (adapters/realtime/ably.py)."""
+
+    def forward(self, conversation_id: int, entry_id: str, event: LiveEvent) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 class RedisEventBus:
-    def __init__(self, redis: aioredis.Redis, store: SqlStore, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis, store: SqlStore, prefix: str,
+                 forward: LiveForwarder | None = None) -> None:
         self._redis = redis
         self._store = store
         self._prefix = prefix
+        self._forward = forward
         self.failures = 0
 
     async def publish(self, conversation_id: int, event_type: str, payload: Mapping[str, Any]) -> None:
@@ -71,10 +81,13 @@ class RedisEventBus:
                 pipe.expire(everything, STREAM_TTL_S)
                 # After the XADDs (a pipeline runs in order): a woken reader finds the entry there.
                 pipe.publish(channel_name(self._prefix), json.dumps({"conversation_id": conversation_id}))
-                await pipe.execute()
+                entry_id = str((await pipe.execute())[0])
         except (TimeoutError, RedisError, OSError) as error:
             self.failures += 1
+            entry_id = f"{int(now * 1000)}-x"  # (still unique enough for the forwarder's idempotency key)
             log.warning("event %s not published to redis: %s", event_type, type(error).__name__)
+        if self._forward is not None and (live := to_live(body)) is not None:
+            self._forward.forward(conversation_id, entry_id, live)
         if (kept := mirrored(event_type, payload)) is None:
             return
         try:
@@ -82,6 +95,10 @@ class RedisEventBus:
         except Exception as error:  # analytics mirror must not break the reply path
             self.failures += 1
             log.warning("event %s not mirrored to the database: %s", event_type, type(error).__name__)
+
+    async def aclose(self) -> None:
+        if self._forward is not None:
+            await self._forward.aclose()
 
     async def history(self, conversation_id: int, after: str = "-") -> list[tuple[str, dict[str, Any]]]:
         entries: list[tuple[str, dict[str, str]]] = await self._redis.xrange(
