@@ -203,22 +203,23 @@ def test_a_resume_link_works_once(settings: Settings, make_settings, e2e_db_url:
         assert link.json()["expires_in_s"] == 900 and link.json()["path"].startswith("/?resume=")
         resume_token = link.json()["path"].removeprefix("/?resume=")
 
-        redeemed = api.post("/api/conversations/resume", json={"resume_token": resume_token})
+        redeemed = api.post("/api/resume", json={"resume_token": resume_token})
         assert redeemed.status_code == 200, redeemed.text
         body = redeemed.json()
         assert body["conversation_id"] == lead["conversation_id"]
         assert body["conversation_token"] == lead["conversation_token"]  # both devices keep working
-        assert body["broker"] == lead["broker"]
-        again = api.post("/api/conversations/resume", json={"resume_token": resume_token})
+        assert body["broker"] == lead["broker"] and redeemed.headers["cache-control"] == "no-store"
+        again = api.post("/api/resume", json={"resume_token": resume_token})
         assert again.status_code == 410 and "used already" in again.json()["error"]
-        forged = api.post("/api/conversations/resume", json={"resume_token": resume_token[:-2] + "xx"})
+        forged = api.post("/api/resume", json={"resume_token": resume_token[:-2] + "xx"})
         assert forged.status_code == 401 and forged.json()["error"] == "not a valid resume link"
 
     # Without SESSION_SECRET there are no links (and no way to forge one).
     with running_api(make_settings(e2e_db_url)) as plain:
         lead = _lead(plain, "bob.lim@example.com")
         off = plain.post(f"/api/conversations/{lead['conversation_id']}/resume-link", headers=customer_headers(lead))
-        assert off.status_code == 503 and "SESSION_SECRET" in off.json()["error"]
+        assert off.status_code == 404 and "SESSION_SECRET" in off.json()["error"]
+        assert plain.post("/api/resume", json={"resume_token": resume_token}).status_code == 404
 
 
 def test_shutdown_ends_open_streams(settings: Settings, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ EXPECTED = {
     ("get", "/api/console/events"): {"200", "401", "422", "503"},
     ("post", "/api/conversations/{conversation_id}/typing"): {"202", "400", "404", "413", "422", "503"},
     ("post", "/api/conversations/{conversation_id}/resume-link"): {"200", "404", "422", "503"},
-    ("post", "/api/conversations/resume"): {"200", "400", "401", "404", "410", "413", "422", "503"},
+    ("post", "/api/resume"): {"200", "400", "401", "404", "410", "413", "422", "503"},
     ("get", "/api/health"): {"200", "503"},
     ("get", "/api/worker/status"): {"200"},
     ("get", "/api/config/public"): {"200"},

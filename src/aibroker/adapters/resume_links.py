@@ -6,7 +6,7 @@ under that nonce in Redis for as long as the link lives; redeeming the link take
 once, across any number of API processes. The new device gets the same conversation token as the first one (we
 keep only its hash, so this is the one moment it can be handed on); the first device keeps working.
 
-Refusals: a token we did not sign → 401; expired, or used already → 410.
+Refusals: a token we did not sign → 401; expired, or used already → 410; no SESSION_SECRET → 404 (no links here).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSaf
 from redis.exceptions import RedisError
 
 from aibroker.adapters.queue.redis_budget import bounded
-from aibroker.errors import DependencyUnavailable, Gone, Unauthorized
+from aibroker.errors import DependencyUnavailable, Gone, NotFound, Unauthorized
 
 SALT = "aibroker.resume-link"
 REDIS_TIMEOUT_S = 2.0
@@ -46,7 +46,7 @@ class ResumeLinks:
 
     def _serializer(self) -> URLSafeTimedSerializer:
         if self._signer is None:
-            raise DependencyUnavailable("config", "resume links are off: set SESSION_SECRET")
+            raise NotFound("resume links are off on this server (SESSION_SECRET is not set)")
         return self._signer
 
     async def issue(self, conversation_id: int, conversation_token: str) -> tuple[str, datetime]:

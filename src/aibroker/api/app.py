@@ -61,7 +61,8 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
     # Added last, so outermost: a 413 from the size limit gets the headers too.
     app.add_middleware(SecurityHeaders, policy=content_security_policy(settings.allowed_frame_ancestors, STATIC_DIR))
     install_docs(app, STATIC_DIR)
-    for router in (leads.router, live.router, conversations.router, live.console_router, health.router,
+    for router in (leads.router, live.router, conversations.router, live.console_router, live.resume_router,
+                   health.router,
                    admin.router, webhooks.router, public.router, rollout.router, migration.router):
         app.include_router(router)
     # The page's script and style are files, not inline, so a Content-Security-Policy needs no 'unsafe-inline'.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, status
+from fastapi import APIRouter, Header, Request, Response, status
 from fastapi.responses import StreamingResponse
 from redis.exceptions import RedisError
 
@@ -28,13 +28,22 @@ from aibroker.errors import DependencyUnavailable, InvalidRequest, NotFound
 
 router = APIRouter(prefix="/api/conversations", tags=["live"])
 console_router = APIRouter(prefix="/api/console", tags=["live"])
+resume_router = APIRouter(prefix="/api", tags=["live"])  # not under /api/conversations/{id}: its own path
 
 TYPING_THROTTLE_MS = 2000  # one "typing" per conversation per 2 s reaches the console; "stopped" always does
 _EVENT_ID = r"^\d{1,20}-\d{1,20}$"
-LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", pattern=_EVENT_ID, description=(
+# Not `str | None`: OpenAPI would then allow a null, which a header can only spell as the text "null". Empty (the
+# default) means from the start of the kept stream.
+LastEventId = Annotated[str, Header(alias="Last-Event-ID", pattern=r"^(\d{1,20}-\d{1,20})?$", description=(
     "the `id:` of the last event received: the stream resumes after it (browsers send it on reconnect)"))]
+# One event of the stream (OpenAPI 3.1: a text/event-stream `schema` describes each event).
+_EVENT_SCHEMA = {"type": "object", "required": ["id", "event", "data"], "properties": {
+    "id": {"type": "string", "pattern": _EVENT_ID, "description": "send it back as `Last-Event-ID`"},
+    "event": {"type": "string", "enum": ["message", "typing", "read", "status", "sla"]},
+    "data": {"type": "string", "contentMediaType": "application/json",
+             "description": "a JSON object: see domain/live_events.py"}}}
 _STREAM: dict[int | str, dict[str, Any]] = {200: {"description": "an event stream (see the tag's description)",
-                 "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+                                                  "content": {"text/event-stream": {"schema": _EVENT_SCHEMA}}}}
 
 
 def _parts(container: Container) -> tuple[LiveHub, ResumeLinks]:
@@ -43,7 +52,7 @@ def _parts(container: Container) -> tuple[LiveHub, ResumeLinks]:
 
 
 def _response(request: Request, container: Container, conversation_id: int | None,
-              last_event_id: str | None) -> StreamingResponse:
+              last_event_id: str) -> StreamingResponse:
     hub, _ = _parts(container)
     follow = "text/event-stream" in request.headers.get("accept", "")
 
@@ -61,7 +70,7 @@ def _response(request: Request, container: Container, conversation_id: int | Non
     if hub.open_streams >= hub.max_connections:
         raise DependencyUnavailable("live events", "too many open streams on this server (SSE_MAX_CONNECTIONS)",
                                     retry_after_s=5)
-    body = live_stream(hub, container.events, conversation_id, last_event_id, enrich, follow=follow)
+    body = live_stream(hub, container.events, conversation_id, last_event_id or None, enrich, follow=follow)
     return StreamingResponse(body, media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
@@ -69,7 +78,7 @@ def _response(request: Request, container: Container, conversation_id: int | Non
 @router.get("/{conversation_id}/events", response_class=StreamingResponse, responses={
     **_STREAM, **error_responses(404, 422, 503)})
 async def conversation_events(request: Request, record: CustomerConversationStream, container: ContainerDep,
-                              last_event_id: LastEventId = None) -> StreamingResponse:
+                              last_event_id: LastEventId = "") -> StreamingResponse:
     """This conversation's live events (kept 24 h): the conversation token as `X-Conversation-Token` or as
     `?token=` (for `EventSource`)."""
     return _response(request, container, record.id, last_event_id)
@@ -78,7 +87,7 @@ async def conversation_events(request: Request, record: CustomerConversationStre
 @console_router.get("/events", response_class=StreamingResponse, responses={
     **_STREAM, **error_responses(401, 422, 503)})
 async def console_events(request: Request, _agent: AdminDep, container: ContainerDep,
-                         last_event_id: LastEventId = None) -> StreamingResponse:
+                         last_event_id: LastEventId = "") -> StreamingResponse:
     """Every conversation's live events, for the agents' console."""
     return _response(request, container, None, last_event_id)
 
@@ -112,9 +121,11 @@ async def resume_link(request: Request, record: CustomerConversation, container:
     return ResumeLinkOut(path=f"/?resume={resume_token}", expires_at=expires_at, expires_in_s=links.ttl_s)
 
 
-@router.post("/resume", response_model=ResumedOut, responses=error_responses(400, 401, 404, 410, 413, 422, 503))
-async def resume(body: ResumeIn, container: ContainerDep) -> ResumedOut:
+@resume_router.post("/resume", response_model=ResumedOut,
+                    responses=error_responses(400, 401, 404, 410, 413, 422, 503))
+async def resume(body: ResumeIn, container: ContainerDep, response: Response) -> ResumedOut:
     """Redeem a resume link: this device gets the conversation's token. Works once; 410 when expired or used."""
+    response.headers["Cache-Control"] = "no-store"  # it carries the conversation's token
     _, links = _parts(container)
     conversation_id, token = await links.redeem(body.resume_token)
     record = await container.store.get_conversation(conversation_id)

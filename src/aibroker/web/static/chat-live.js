@@ -212,7 +212,7 @@ async function redeemResumeLink() {
   const query = params.toString();
   window.history.replaceState(null, "", window.location.pathname + (query ? `?${query}` : ""));  // used once
   try {
-    const res = await fetch("/api/conversations/resume", { method: "POST",
+    const res = await fetch("/api/resume", { method: "POST",
       headers: { "Content-Type": "application/json" }, body: JSON.stringify({ resume_token: token }) });
     const body = await readJson(res);
     if (res.ok) { saveSession(body.conversation_id, body.conversation_token); return true; }
