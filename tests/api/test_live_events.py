@@ -45,6 +45,7 @@ class Follower:
     def __init__(self, client: httpx.Client, path: str, headers: dict[str, str]) -> None:
         self.events: list[dict[str, Any]] = []
         self.ended = threading.Event()
+        self.hang_up = threading.Event()
         self.status = 0
         self._buffer = ""
         self._thread = threading.Thread(target=self._run, args=(client, path, headers), daemon=True)
@@ -54,6 +55,8 @@ class Follower:
             with client.stream("GET", path, headers={**FOLLOW, **headers}, timeout=httpx.Timeout(30, read=60)) as r:
                 self.status = r.status_code
                 for chunk in r.iter_text():
+                    if self.hang_up.is_set():
+                        return  # leaving the block closes the connection, as a closed browser tab does
                     self._buffer += chunk
                     *frames, self._buffer = self._buffer.split("\n\n")
                     self.events += parse("\n\n".join(frames) + "\n\n")
@@ -176,7 +179,9 @@ def test_open_streams_are_bounded(settings: Settings) -> None:  # SSE_MAX_CONNEC
             refused = api.get(path, headers=FOLLOW)
             assert refused.status_code == 503 and refused.headers["retry-after"]
             assert refused.json()["part"] == "live events"
-        # (the streams end with the server; a new server has room again)
+            one.hang_up.set()  # the client goes away: its place is free again (seen at its next heartbeat or event)
+            _say(api, lead, "wake the stream")
+            wait_for(lambda: api.get(path).status_code == 200, what="a free place after the client left")
 
 
 def test_customer_typing_is_throttled_and_carries_no_text(settings: Settings) -> None:

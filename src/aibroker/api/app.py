@@ -45,7 +45,8 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
         finally:
             container.live.close()
             stop.set()
-            with suppress(Exception):
+            live.cancel()  # (not waiting out its pub/sub read's timeout: shutting down is not slowed)
+            with suppress(Exception, asyncio.CancelledError):
                 await live
             if worker_task is not None:
                 with suppress(Exception):
