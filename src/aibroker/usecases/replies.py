@@ -313,7 +313,8 @@ class ReplyService:
                                               guard=still_ours)
         await self._store.touch(conversation.id)
         # The text travels with the event, so a live stream (and its replay) shows the message without a read.
-        chips = quick_replies(PERSONAS_BY_NAME[conversation.persona_name], text, source=source, asked=asked or [])
+        persona = PERSONAS_BY_NAME.get(conversation.persona_name)  # (an old record's name may be no persona now)
+        chips = quick_replies(persona, text, source=source, asked=asked or []) if persona else []
         await self._events.publish(conversation.id, "message:ai", {
             "message_id": sent.id, "source": source, "role": sent.role.value, "content": sent.content,
             "created_at": sent.created_at.isoformat(), "quick_replies": chips})

@@ -39,7 +39,7 @@ class SlaWatch:
         published = 0
         young = now - timedelta(milliseconds=self._target_ms * SLA_WARNING_SHARE)
         for conversation_id, message_id, received_at in await self._store.awaiting_reply(
-                received_after=now - LOOK_BACK, now=young):
+                received_after=now - LOOK_BACK, received_before=young):
             waited_ms = (now - received_at).total_seconds() * 1000
             level = sla_level(waited_ms, self._target_ms)
             if level is None:

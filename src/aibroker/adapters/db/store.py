@@ -267,12 +267,12 @@ class SqlStore:
         async with self.sessions() as session:
             return [(int(c), str(m), int(s)) for c, m, s in (await session.execute(query)).all()]
 
-    async def awaiting_reply(self, *, received_after: datetime, now: datetime,
+    async def awaiting_reply(self, *, received_after: datetime, received_before: datetime,
                              limit: int = 500) -> list[tuple[int, str, datetime]]:
         """(conversation, message id, received at) of customer messages in bot-owned conversations still waiting
         for their reply (the SLA clock, worker/sla_watch.py)."""
         query = _unanswered(select(InboundMessage.conversation_id, InboundMessage.message_id,
-                                   InboundMessage.received_at), now, received_after).limit(limit)
+                                   InboundMessage.received_at), received_before, received_after).limit(limit)
         async with self.sessions() as session:
             return [(int(c), str(m), r) for c, m, r in (await session.execute(query)).all()]
 
