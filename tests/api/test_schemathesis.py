@@ -47,7 +47,7 @@ def api_schema(make_settings, e2e_db_url: str) -> Iterator[Any]:  # type: ignore
     # Unsigned webhooks accepted, so their bodies are fuzzed too (signed ones would all be refused with 401). A
     # Redis call slowed past ENQUEUE_TIMEOUT_S by a busy machine is a documented 503, not a finding: more time.
     settings = make_settings(e2e_db_url, CHATWOOT_ALLOW_UNSIGNED=True, ENQUEUE_TIMEOUT_S=15,
-                             SESSION_SECRET="schemathesis-session-secret")  # resume links on, so they are fuzzed
+                             SESSION_SECRET="schemathesis-session-secret-0123456789")  # resume links on, so they are fuzzed
     with running_api(settings) as client:
         schema = schemathesis.openapi.from_url(f"{client.base_url}/openapi.json",
                                                config=SchemathesisConfig.from_str(CONFIG))

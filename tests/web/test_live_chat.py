@@ -92,7 +92,7 @@ def _in_step(api: httpx.Client, page: Any, conversation_id: int, bot_replies: in
 
 def test_the_stream_drives_the_page(make_settings, e2e_db_url: str, tmp_path: Path,  # type: ignore[no-untyped-def]
                                     browser: Any) -> None:
-    settings: Settings = make_settings(e2e_db_url, SESSION_SECRET="browser-test-secret-0123456789")
+    settings: Settings = make_settings(e2e_db_url, SESSION_SECRET="browser-test-session-secret-0123456789")
     errors: list[str] = []
     with running_api(settings) as api, running_workers(settings, tmp_path), \
             dropping_proxy(int(str(api.base_url).rsplit(":", 1)[1].rstrip("/"))) as network:
@@ -169,7 +169,7 @@ def test_the_stream_drives_the_page(make_settings, e2e_db_url: str, tmp_path: Pa
 
 def test_continue_on_another_device_and_accessibility(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
                                                        tmp_path: Path, browser: Any) -> None:
-    settings: Settings = make_settings(e2e_db_url, SESSION_SECRET="browser-test-secret-0123456789")
+    settings: Settings = make_settings(e2e_db_url, SESSION_SECRET="browser-test-session-secret-0123456789")
     errors: list[str] = []
     with running_api(settings) as api, running_workers(settings, tmp_path):
         base_url = str(api.base_url).rstrip("/")
