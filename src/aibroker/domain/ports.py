@@ -77,9 +77,12 @@ class Inbox(Protocol):
 
 
 class JobQueue(Protocol):
-    async def enqueue(self, job: Job, *, delay_ms: int = 0, priority: int = 0) -> bool:
+    async def enqueue(self, job: Job, *, delay_ms: int = 0, priority: int = 0, replace_completed: bool = False
+                      ) -> bool:
         """Add a job; False when a job with the same id already exists (one that failed for good is replaced:
-        queueing work again means it is still outstanding). Raises DependencyUnavailable."""
+        queueing work again means it is still outstanding). `replace_completed` is for a caller that knows the
+        work is unfinished although its job completed (the sweeper, from the reply ledger): that job is replaced
+        too. Raises DependencyUnavailable."""
         ...
 
     async def counts(self) -> dict[str, int]: ...
@@ -167,6 +170,8 @@ class ConversationStore(Protocol):
     async def join_batch(self, conversation_id: int, keys: list[str], leader_key: str, token: str) -> list[str]: ...
 
     async def adopt_followers(self, conversation_id: int, leader_key: str, token: str) -> list[str]: ...
+
+    async def settle_followers(self, conversation_id: int, leader_key: str, sent_message_id: str) -> list[str]: ...
 
     async def take_over_claims(self, conversation_id: int, keys: list[str], leader_key: str,
                                token: str) -> dict[str, str]: ...

@@ -189,6 +189,19 @@ class SqlStore:
                 .returning(ReplyLedgerEntry.key))
             return [str(key) for key in result.scalars().all()]
 
+    async def settle_followers(self, conversation_id: int, leader_key: str, sent_message_id: str) -> list[str]:
+        """The leader's tagged reply is in the inbox, sent by an attempt that died before finishing its claims:
+        the messages still claimed for that burst were in it (a retry that sends again adopts them first), so they
+        are answered by it. Only for a caller holding the conversation's lock (any other claim is orphaned)."""
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(ReplyLedgerEntry)
+                .where(ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.reply_key == leader_key,
+                       ReplyLedgerEntry.state == "claimed")
+                .values(state="sent", sent_message_id=sent_message_id, completed_at=utcnow())
+                .returning(ReplyLedgerEntry.key))
+            return [str(key) for key in result.scalars().all()]
+
     async def take_over_claims(self, conversation_id: int, keys: list[str], leader_key: str,
                                token: str) -> dict[str, str]:
         """Take over, for the leader's reply, the claims on `keys` that other attempts left unfinished. Only for a
