@@ -73,7 +73,6 @@ class Settings(BaseSettings):
     # at 5000 an idle worker burns a core and answered nothing in 75 s; at 1000 it held 851 conversations in
     # their delay). Scale out with more worker processes instead.
     worker_concurrency: int = Field(default=100, ge=1, le=1000, validation_alias="WORKER_CONCURRENCY")
-    queue_rate_limit: int = Field(default=10, ge=1, le=100_000, validation_alias="QUEUE_RATE_LIMIT")
     job_attempts: int = Field(default=3, ge=1, le=20, validation_alias="JOB_ATTEMPTS")
     job_backoff_ms: int = Field(default=2000, ge=0, le=600_000, validation_alias="JOB_BACKOFF_MS")
     stalled_interval_ms: int = Field(default=5000, ge=500, le=300_000, validation_alias="STALLED_INTERVAL_MS")
@@ -121,13 +120,10 @@ class Settings(BaseSettings):
     # that begin in any of them (widget, API channel) are adopted (issue #11). Unset: every inbox of the account
     # is adopted, and the lead form cannot open conversations in Chatwoot.
     chatwoot_inbox_ids: str | None = Field(default=None, validation_alias="CHATWOOT_INBOX_ID")
-    chatwoot_website_token: SecretStr | None = Field(default=None, validation_alias="CHATWOOT_WEBSITE_TOKEN")
     chatwoot_webhook_secret: SecretStr | None = Field(default=None, validation_alias="CHATWOOT_WEBHOOK_SECRET")
     chatwoot_allow_unsigned: bool = Field(default=False, validation_alias="CHATWOOT_ALLOW_UNSIGNED")
     # Per call; a call that times out is retried (a message POST first looks for its own earlier attempt).
     chatwoot_timeout_s: float = Field(default=10.0, gt=0, le=120, validation_alias="CHATWOOT_TIMEOUT_S")
-    safe_fetch_allow_private_network: bool = Field(default=False,
-                                                   validation_alias="SAFE_FETCH_ALLOW_PRIVATE_NETWORK")
 
     # --- notifications and realtime ---------------------------------------------------------------
     slack_webhook_url: str | None = Field(default=None, validation_alias="SLACK_WEBHOOK_URL")
