@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from aibroker.config import Settings
 from tests.support.agents import PASSWORD, add_agent, csrf_headers, remove_agent, sign_in
@@ -195,3 +196,17 @@ def test_with_chatwoot_the_console_links_there_and_offers_no_actions(make_settin
         assert row["actions"] == []
         refused = stack.api.post(f"/api/console/conversations/{lead['conversation_id']}/takeover", headers=ADMIN)
         assert refused.status_code == 409 and "Chatwoot" in refused.json()["error"]
+
+
+def test_session_secret_lets_every_api_process_read_the_session(make_settings, e2e_db_url: str) -> None:  # type: ignore[no-untyped-def]
+    secret = "s" * 40
+    shared: Settings = make_settings(e2e_db_url, SESSION_SECRET=secret)
+    add_agent(shared, AGENT, "Ann Lee")
+    with running_api(shared) as first, running_api(shared) as second, \
+            running_api(make_settings(e2e_db_url)) as unset:  # no SESSION_SECRET: a random one of its own
+        assert sign_in(first, AGENT).status_code == 303
+        cookie = {"aibroker_console": first.cookies["aibroker_console"]}
+        assert second.get("/api/console/me", cookies=cookie).json()["name"] == "Ann Lee"
+        assert unset.get("/api/console/me", cookies=cookie).status_code == 401
+    with pytest.raises(ValidationError):
+        make_settings(e2e_db_url, SESSION_SECRET="too short")

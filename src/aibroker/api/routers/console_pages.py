@@ -39,10 +39,14 @@ def _login_page(status: int = 200, error: str | None = None, headers: dict[str, 
 
 
 def _same_origin(request: Request) -> bool:
-    """A browser names the page a form came from in `Origin`; absent (old clients, curl) is allowed: the cookie
-    is SameSite=Strict anyway, so a cross-site post cannot ride on a session."""
+    """Browsers say where a form came from: `Sec-Fetch-Site` (our pages send no referrer, so their `Origin` is
+    "null"), else `Origin`. Neither (old clients, curl) is allowed: the cookie is SameSite=Strict anyway, so a
+    cross-site post could not ride on a session; this stops a stranger's page signing a browser in to its account."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
-    return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
+    return origin in (None, "null") or origin == f"{request.url.scheme}://{request.url.netloc}"
 
 
 def _charges(request: Request, email: str) -> list[RateCharge]:

@@ -134,14 +134,21 @@
       state.renderedIds = [];
       state.renderedFor = detail.id;
     }
+    const atBottom = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 40;
+    let added = false;
     for (const message of detail.messages) {
       if (state.renderedIds.includes(message.id)) continue;
+      added = true;
       state.renderedIds.push(message.id);
       const who = { customer: "Customer", bot: "Bot", human: "Agent", system: "Note" }[message.role] || message.role;
       transcript.append(el("li", { className: `message ${message.role}${message.private ? " private" : ""}`,
         "data-role": message.role, "data-id": message.id },
       el("span", { className: "who" }, `${who}${message.private ? " (agents only)" : ""}, ${time(message.created_at)}: `),
       el("span", { className: "text" }, message.content)));
+    }
+    // Follow new messages, unless the agent has scrolled up to read.
+    if (added && (atBottom || transcript.childElementCount === detail.messages.length)) {
+      transcript.scrollTop = transcript.scrollHeight;
     }
     $("typing").hidden = !detail.typing;
     const allowed = new Set(detail.actions);
