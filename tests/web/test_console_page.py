@@ -117,6 +117,12 @@ def test_bot_then_human_then_bot_through_the_console(settings: Settings, tmp_pat
         agent.get_by_label("Password").fill(PASSWORD)
         agent.get_by_role("button", name="Sign in").click()
         expect(agent.locator("#me")).to_have_text("Signed in as Ann Lee")
+        # The server out of reach: the page says so, and recovers by itself.
+        agent.route("**/api/console/conversations", lambda route: route.abort())
+        expect(agent.locator("#connection")).to_be_visible()
+        expect(agent.locator("#connection")).to_have_text("Reconnecting…")
+        agent.unroute("**/api/console/conversations")
+        expect(agent.locator("#connection")).to_be_hidden()
 
         # The customer opens a lead and is greeted by the bot.
         customer.goto(base + "/")

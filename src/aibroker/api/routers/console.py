@@ -40,7 +40,7 @@ async def conversation(conversation_id: ConversationId, caller: ConsoleCaller,
 
 
 @router.post("/conversations/{conversation_id}/messages", response_model=ConsoleConversation,
-             responses=ACTION_ERRORS)
+             responses={**ACTION_ERRORS, **error_responses(400, 413)})
 async def reply(conversation_id: ConversationId, body: HumanMessageIn, caller: ConsoleCaller,
                 container: ContainerDep) -> ConsoleConversation:
     """Reply as a human: the customer sees it with role `human`. A bot-owned conversation is taken over first."""
