@@ -198,7 +198,8 @@ def test_with_chatwoot_the_console_links_there_and_offers_no_actions(make_settin
         assert refused.status_code == 409 and "Chatwoot" in refused.json()["error"]
 
 
-def test_session_secret_lets_every_api_process_read_the_session(make_settings, e2e_db_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_session_secret_lets_every_api_process_read_the_session(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
+                                                                caplog: pytest.LogCaptureFixture) -> None:
     secret = "s" * 40
     shared: Settings = make_settings(e2e_db_url, SESSION_SECRET=secret)
     add_agent(shared, AGENT, "Ann Lee")
@@ -208,5 +209,7 @@ def test_session_secret_lets_every_api_process_read_the_session(make_settings, e
         cookie = {"aibroker_console": first.cookies["aibroker_console"]}
         assert second.get("/api/console/me", cookies=cookie).json()["name"] == "Ann Lee"
         assert unset.get("/api/console/me", cookies=cookie).status_code == 401
+    warnings = [r.getMessage() for r in caplog.records if "SESSION_SECRET is not set" in r.getMessage()]
+    assert len(warnings) == 1 and "end when this process restarts" in warnings[0]  # the unset one said so
     with pytest.raises(ValidationError):
         make_settings(e2e_db_url, SESSION_SECRET="too short")
