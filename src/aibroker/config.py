@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     rate_limit_messages_per_conversation: str = Field(default="12/minute",
                                                       validation_alias="RATE_LIMIT_MESSAGES_PER_CONVERSATION")
     rate_limit_messages_per_ip: str = Field(default="60/minute", validation_alias="RATE_LIMIT_MESSAGES_PER_IP")
+    # Wrong console passwords (issue #12), per client IP and per e-mail address tried.
+    rate_limit_console_login_per_ip: str = Field(default="10/minute;100/hour",
+                                                 validation_alias="RATE_LIMIT_CONSOLE_LOGIN_PER_IP")
+    rate_limit_console_login_per_email: str = Field(default="5/minute;20/hour",
+                                                    validation_alias="RATE_LIMIT_CONSOLE_LOGIN_PER_EMAIL")
     # Peers whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated); empty: the TCP peer is the client.
     trusted_proxies: str = Field(default="", validation_alias="TRUSTED_PROXIES")
 
@@ -125,13 +130,21 @@ class Settings(BaseSettings):
     # Per call; a call that times out is retried (a message POST first looks for its own earlier attempt).
     chatwoot_timeout_s: float = Field(default=10.0, gt=0, le=120, validation_alias="CHATWOOT_TIMEOUT_S")
 
+    # --- the broker console (issue #12) -------------------------------------------------------------
+    # Signs console session cookies. Unset: a random one per process start (sessions end with a restart, and
+    # several API processes do not share them; start-up logs a warning). At least 32 characters.
+    session_secret: SecretStr | None = Field(default=None, min_length=32, validation_alias="SESSION_SECRET")
+    # Where people reach this site, for links that leave it (the Slack handoff notice). Unset: http://HOST:PORT.
+    public_base_url: str | None = Field(default=None, validation_alias="PUBLIC_BASE_URL")
+
     # --- notifications and realtime ---------------------------------------------------------------
+    # A Slack incoming webhook: one message per handoff, with the reason and a link to the console.
     slack_webhook_url: str | None = Field(default=None, validation_alias="SLACK_WEBHOOK_URL")
     enable_ably_realtime: bool = Field(default=False, validation_alias="ENABLE_ABLY_REALTIME")
     ably_api_key: SecretStr | None = Field(default=None, validation_alias="ABLY_API_KEY")
 
     @field_validator("database_url", "redis_url", "openai_base_url", "chatwoot_base_url", "n8n_webhook_url",
-                     "slack_webhook_url", "supabase_url", mode="before")
+                     "slack_webhook_url", "supabase_url", "public_base_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -145,7 +158,15 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s):// URL or a path on this site starting with /")
         return value
 
-    @field_validator("rate_limit_leads_per_ip", "rate_limit_messages_per_conversation", "rate_limit_messages_per_ip")
+    @field_validator("public_base_url", "slack_webhook_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith(("https://", "http://")) or any(c.isspace() for c in value)):
+            raise ValueError("must be an http(s):// URL")
+        return value
+
+    @field_validator("rate_limit_leads_per_ip", "rate_limit_messages_per_conversation", "rate_limit_messages_per_ip",
+                     "rate_limit_console_login_per_ip", "rate_limit_console_login_per_email")
     @classmethod
     def _rate_limits(cls, value: str) -> str:
         parse_rate_limits(value)
@@ -236,6 +257,12 @@ class Settings(BaseSettings):
     def chatwoot_inbox_scope(self) -> frozenset[str]:
         """Inbox ids whose conversations are adopted."""
         return frozenset(self.chatwoot_inbox_ids.split(",")) if self.chatwoot_inbox_ids else frozenset()
+
+    @property
+    def console_url(self) -> str:
+        """The console's address as people outside reach it (links in Slack notices)."""
+        base = self.public_base_url or f"http://{self.host}:{self.port}"
+        return base.rstrip("/") + "/console"
 
     @property
     def uses_chatwoot(self) -> bool:

@@ -119,3 +119,15 @@ class ConversationOut(BaseModel):
                    broker=BrokerOut.named(record.persona_name), lead_score=record.lead_score,
                    loan_type=record.loan_type, inbox=record.inbox, created_at=record.created_at,
                    last_activity_at=record.last_activity_at, typing=typing)
+
+
+class HumanMessageIn(CustomerMessageIn):
+    """An agent's reply from the console: the same rules as a customer's message (text, idempotency key)."""
+
+
+class ConsoleMe(BaseModel):
+    kind: str = Field(description="agent | admin-token")
+    name: str
+    email: str | None
+    is_admin: bool
+    csrf_token: str | None = Field(description="send as X-CSRF-Token on POSTs made with the session cookie")
