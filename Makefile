@@ -21,8 +21,11 @@ run: $(STAMP)
 	$(BIN)/aibroker dev
 
 ## test: install and run the whole test suite (TEST_REDIS_URL / TEST_DATABASE_URL use real servers)
+# Two pytest processes (pytest-xdist), each taking whole test files: most tests wait on worker processes, a
+# browser or Redis, so two cores run two files at once (TEST_WORKERS=0 runs everything in one process).
+TEST_WORKERS ?= 2
 test: $(STAMP) browsers
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## lint / typecheck: what CI runs before the tests
 lint: $(STAMP)

@@ -14,13 +14,17 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aibroker.adapters.db.agents import SqlAgents
 from aibroker.adapters.db.capacity import SqlCapacity
+from aibroker.adapters.db.console_store import SqlConsoleReadModel
 from aibroker.adapters.db.engine import create_engine, session_factory
 from aibroker.adapters.db.erasure import SqlErasure
 from aibroker.adapters.db.history import SqlMessageHistory
 from aibroker.adapters.db.store import SqlStore
 from aibroker.adapters.inbox.builtin import BuiltinInbox
 from aibroker.adapters.llm import ReplyMetrics, build_responder
+from aibroker.adapters.notify.slack import SlackNotifier
+from aibroker.adapters.passwords import Argon2Passwords
 from aibroker.adapters.queue.bullmq_queue import BullJobQueue
 from aibroker.adapters.queue.conversation_lock import RedisConversationLocks
 from aibroker.adapters.queue.redis_options import redis_client
@@ -30,7 +34,9 @@ from aibroker.adapters.resume_links import ResumeLinks
 from aibroker.config import Settings
 from aibroker.domain.pacing import DEFAULT_PACING
 from aibroker.domain.ports import Inbox, MessageHistoryStore, RateLimiter, ReplyGenerator
+from aibroker.usecases.agents import AgentAccounts
 from aibroker.usecases.assignment import BrokerAssignment
+from aibroker.usecases.console import ConsoleService, chatwoot_conversation_url
 from aibroker.usecases.erasure import ErasureService
 from aibroker.usecases.handoff import HandoffService
 from aibroker.usecases.inbound import InboundEvents
@@ -75,6 +81,9 @@ class Container:
     replies: ReplyService
     rollout: RolloutControl
     legacy: LegacyPath
+    agents: AgentAccounts
+    console: ConsoleService
+    notifier: SlackNotifier | None = None  # None: SLACK_WEBHOOK_URL unset
     extras: dict[str, object] = field(default_factory=dict)
     limiter: RateLimiter | None = None  # None: RATE_LIMITS_ENABLED=false
     live: LiveHub | None = None  # server-sent events (the API runs it: `LiveHub.run`)
@@ -84,6 +93,8 @@ class Container:
         if self.limiter is not None:
             await self.limiter.aclose()
         await self.legacy.aclose()
+        if self.notifier is not None:
+            await self.notifier.aclose()
         await self.queue.aclose()
         await self.inbox.aclose()
         await self.events.aclose()
@@ -101,6 +112,8 @@ def build_limiter(settings: Settings, redis_url: str) -> RateLimiter | None:
         "leads_per_ip": settings.rate_limit_leads_per_ip,
         "messages_per_conversation": settings.rate_limit_messages_per_conversation,
         "messages_per_ip": settings.rate_limit_messages_per_ip,
+        "console_login_per_ip": settings.rate_limit_console_login_per_ip,
+        "console_login_per_email": settings.rate_limit_console_login_per_email,
     }, timeout_s=min(1.0, settings.enqueue_timeout_s / 2))
 
 
@@ -125,7 +138,8 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
     metrics = ReplyMetrics()
     generator = build_responder(settings, metrics, max_retries=settings.openai_max_retries)
     assignment = BrokerAssignment(SqlCapacity(store.sessions), store, inbox, events)
-    handoffs = HandoffService(store, inbox, events, assignment)
+    notifier = SlackNotifier(settings.slack_webhook_url, settings.console_url) if settings.slack_webhook_url else None
+    handoffs = HandoffService(store, inbox, events, assignment, notifier)
     locks = RedisConversationLocks(redis, settings.queue_prefix, lease_s=settings.lock_duration_ms / 1000)
     replies = ReplyService(
         store, inbox, generator, events, handoffs, locks, pacing=DEFAULT_PACING, sla_budget_ms=settings.reply_sla_ms,
@@ -136,10 +150,16 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
     intake = LeadIntake(store, inbox, queue, events, assignment, clock=utcnow, rollout=rollout)
     inbound = InboundEvents(store, queue, handoffs, inbox.name, history, legacy=legacy, adoption=adoption,
                             events=events)
+    chatwoot_link = chatwoot_conversation_url(settings.chatwoot_base_url, settings.chatwoot_account_id) \
+        if settings.chatwoot_base_url and settings.chatwoot_account_id else None
+    console = ConsoleService(store, SqlConsoleReadModel(store.sessions), inbox, events, handoffs, clock=utcnow,
+                             sla_target_ms=settings.reply_sla_ms, chatwoot_link=chatwoot_link)
     return Container(settings=settings, redis_url=redis_url, engine=engine, store=store, inbox=inbox, queue=queue,
                      redis=redis, events=events, generator=generator, reply_metrics=metrics,
                      assignment=assignment, intake=intake, handoffs=handoffs, inbound=inbound, replies=replies,
                      limiter=build_limiter(settings, redis_url), rollout=rollout, legacy=legacy,
+                     agents=AgentAccounts(SqlAgents(store.sessions), Argon2Passwords()), console=console,
+                     notifier=notifier,
                      live=LiveHub(redis, settings.queue_prefix, max_connections=settings.sse_max_connections),
                      resume_links=ResumeLinks(redis, settings.queue_prefix, settings.session_secret.get_secret_value()
                                               if settings.session_secret else None, settings.resume_link_ttl_s))

@@ -296,6 +296,68 @@ def rollout_set(
     typer.echo(f"changed: {changed}" if changed else "nothing changed (already so)")
 
 
+agent_app = typer.Typer(help="Console accounts (sign in at /console).", no_args_is_help=True)
+app.add_typer(agent_app, name="agent")
+
+
+def _agent_accounts(settings: Settings) -> tuple[Any, Any]:
+    from aibroker.adapters.db.agents import SqlAgents
+    from aibroker.adapters.db.engine import create_engine, session_factory
+    from aibroker.adapters.passwords import Argon2Passwords
+    from aibroker.usecases.agents import AgentAccounts
+
+    engine = create_engine(settings.sqlalchemy_url)
+    return AgentAccounts(SqlAgents(session_factory(engine)), Argon2Passwords()), engine
+
+
+def _with_agents(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    async def _run_it() -> T:
+        accounts, engine = _agent_accounts(settings)
+        try:
+            return await work(accounts)
+        finally:
+            await engine.dispose()
+
+    _run(check_database(settings, migrated=True))
+    return asyncio.run(_run_it())
+
+
+def _read_password(from_stdin: bool) -> str:
+    """Never a command-line argument (other users see those in `ps`): a hidden prompt, or one line on stdin."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@agent_app.command("add")
+def agent_add(email: Annotated[str, typer.Argument(help="the agent's e-mail address (their sign-in name)")],
+              name: Annotated[str, typer.Option(help="the name customers and colleagues see")],
+              admin: Annotated[bool, typer.Option("--admin", help="an administrator of the console")] = False,
+              password_stdin: Annotated[bool, typer.Option("--password-stdin",
+                                                           help="read the password from stdin (scripts)")] = False,
+              ) -> None:
+    """Add a console account, e.g. `aibroker agent add ann@example.com --name "Ann Lee"` (asks for a password)."""
+    settings = _settings()
+    password = _read_password(password_stdin)
+    try:
+        agent = _with_agents(settings, lambda accounts: accounts.add(email, name, password, is_admin=admin))
+    except (InvalidRequest, Conflict) as error:
+        typer.echo(f"aibroker: {error}", err=True)
+        raise typer.Exit(code=2) from error
+    typer.echo(f"agent added: {agent.name} <{agent.email}>{' (admin)' if agent.is_admin else ''}")
+
+
+@agent_app.command("remove")
+def agent_remove(email: Annotated[str, typer.Argument(help="the agent's e-mail address")]) -> None:
+    """Remove a console account: it cannot sign in any more, and its open sessions end at once."""
+    settings = _settings()
+    if not _with_agents(settings, lambda accounts: accounts.remove(email)):
+        typer.echo(f"aibroker: no agent with the address {email}", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(f"agent removed: {email}")
+
+
 def main() -> None:
     app(prog_name="aibroker")
 

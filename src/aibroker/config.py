@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     rate_limit_messages_per_conversation: str = Field(default="12/minute",
                                                       validation_alias="RATE_LIMIT_MESSAGES_PER_CONVERSATION")
     rate_limit_messages_per_ip: str = Field(default="60/minute", validation_alias="RATE_LIMIT_MESSAGES_PER_IP")
+    # Wrong console passwords (issue #12), per client IP and per e-mail address tried.
+    rate_limit_console_login_per_ip: str = Field(default="10/minute;100/hour",
+                                                 validation_alias="RATE_LIMIT_CONSOLE_LOGIN_PER_IP")
+    rate_limit_console_login_per_email: str = Field(default="5/minute;20/hour",
+                                                    validation_alias="RATE_LIMIT_CONSOLE_LOGIN_PER_EMAIL")
     # Peers whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated); empty: the TCP peer is the client.
     trusted_proxies: str = Field(default="", validation_alias="TRUSTED_PROXIES")
 
@@ -73,7 +78,6 @@ class Settings(BaseSettings):
     # at 5000 an idle worker burns a core and answered nothing in 75 s; at 1000 it held 851 conversations in
     # their delay). Scale out with more worker processes instead.
     worker_concurrency: int = Field(default=100, ge=1, le=1000, validation_alias="WORKER_CONCURRENCY")
-    queue_rate_limit: int = Field(default=10, ge=1, le=100_000, validation_alias="QUEUE_RATE_LIMIT")
     job_attempts: int = Field(default=3, ge=1, le=20, validation_alias="JOB_ATTEMPTS")
     job_backoff_ms: int = Field(default=2000, ge=0, le=600_000, validation_alias="JOB_BACKOFF_MS")
     stalled_interval_ms: int = Field(default=5000, ge=500, le=300_000, validation_alias="STALLED_INTERVAL_MS")
@@ -121,18 +125,23 @@ class Settings(BaseSettings):
     # that begin in any of them (widget, API channel) are adopted (issue #11). Unset: every inbox of the account
     # is adopted, and the lead form cannot open conversations in Chatwoot.
     chatwoot_inbox_ids: str | None = Field(default=None, validation_alias="CHATWOOT_INBOX_ID")
-    chatwoot_website_token: SecretStr | None = Field(default=None, validation_alias="CHATWOOT_WEBSITE_TOKEN")
     chatwoot_webhook_secret: SecretStr | None = Field(default=None, validation_alias="CHATWOOT_WEBHOOK_SECRET")
     chatwoot_allow_unsigned: bool = Field(default=False, validation_alias="CHATWOOT_ALLOW_UNSIGNED")
     # Per call; a call that times out is retried (a message POST first looks for its own earlier attempt).
     chatwoot_timeout_s: float = Field(default=10.0, gt=0, le=120, validation_alias="CHATWOOT_TIMEOUT_S")
-    safe_fetch_allow_private_network: bool = Field(default=False,
-                                                   validation_alias="SAFE_FETCH_ALLOW_PRIVATE_NETWORK")
+
+    # --- the broker console and resume links (issue #12) ---------------------------------------------
+    # Signs console session cookies and resume links. Unset: the console makes a random one per process start
+    # (sessions end with a restart, and several API processes do not share them; start-up logs a warning), and
+    # resume links are off. At least 32 characters.
+    session_secret: SecretStr | None = Field(default=None, min_length=32, validation_alias="SESSION_SECRET")
+    # Where people reach this site, for links that leave it (the Slack handoff notice). Unset: http://HOST:PORT.
+    public_base_url: str | None = Field(default=None, validation_alias="PUBLIC_BASE_URL")
 
     # --- notifications and realtime ---------------------------------------------------------------
+    # A Slack incoming webhook: one message per handoff, with the reason and a link to the console.
     slack_webhook_url: str | None = Field(default=None, validation_alias="SLACK_WEBHOOK_URL")
-    # Signs resume links ("continue on another device") and, with the console, agents' session cookies.
-    session_secret: SecretStr | None = Field(default=None, validation_alias="SESSION_SECRET")
+    # How long a "continue on another device" link works (once).
     resume_link_ttl_s: int = Field(default=900, ge=60, le=7 * 24 * 3600, validation_alias="RESUME_LINK_TTL_S")
     # Open server-sent-event streams per API process; more answer 503 (the chat page then polls).
     sse_max_connections: int = Field(default=500, ge=1, le=100_000, validation_alias="SSE_MAX_CONNECTIONS")
@@ -142,7 +151,7 @@ class Settings(BaseSettings):
                                validation_alias="ABLY_REST_URL")
 
     @field_validator("database_url", "redis_url", "openai_base_url", "chatwoot_base_url", "n8n_webhook_url",
-                     "slack_webhook_url", "supabase_url", mode="before")
+                     "slack_webhook_url", "supabase_url", "public_base_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -156,14 +165,15 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s):// URL or a path on this site starting with /")
         return value
 
-    @field_validator("ably_rest_url")
+    @field_validator("public_base_url", "slack_webhook_url", "ably_rest_url")
     @classmethod
-    def _web_address(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")) or any(c.isspace() for c in value):
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith(("https://", "http://")) or any(c.isspace() for c in value)):
             raise ValueError("must be an http(s):// URL")
         return value
 
-    @field_validator("rate_limit_leads_per_ip", "rate_limit_messages_per_conversation", "rate_limit_messages_per_ip")
+    @field_validator("rate_limit_leads_per_ip", "rate_limit_messages_per_conversation", "rate_limit_messages_per_ip",
+                     "rate_limit_console_login_per_ip", "rate_limit_console_login_per_email")
     @classmethod
     def _rate_limits(cls, value: str) -> str:
         parse_rate_limits(value)
@@ -257,6 +267,12 @@ class Settings(BaseSettings):
     def chatwoot_inbox_scope(self) -> frozenset[str]:
         """Inbox ids whose conversations are adopted."""
         return frozenset(self.chatwoot_inbox_ids.split(",")) if self.chatwoot_inbox_ids else frozenset()
+
+    @property
+    def console_url(self) -> str:
+        """The console's address as people outside reach it (links in Slack notices)."""
+        base = self.public_base_url or f"http://{self.host}:{self.port}"
+        return base.rstrip("/") + "/console"
 
     @property
     def uses_chatwoot(self) -> bool:

@@ -4,6 +4,7 @@
     ├── NotFound              a conversation, message or broker that does not exist   → 404
     ├── InvalidRequest        well-formed but unacceptable input                     → 422/400
     ├── Unauthorized          missing or wrong credentials / signature               → 401
+    ├── Forbidden             signed in, but the request lacks its CSRF token         → 403
     ├── Conflict              the request collides with the current state            → 409
     ├── Gone                  a one-time or expiring token already used or expired   → 410
     ├── RateLimited           over an abuse limit (nothing stored or queued)          → 429
@@ -29,6 +30,10 @@ class InvalidRequest(AibrokerError):
 
 
 class Unauthorized(AibrokerError):
+    pass
+
+
+class Forbidden(AibrokerError):
     pass
 
 

@@ -34,6 +34,17 @@ EXPECTED = {
     ("delete", "/api/admin/contacts"): {"200", "401", "422", "503"},
     ("delete", "/api/admin/conversations"): {"200", "401", "422", "503"},
     ("post", "/api/webhooks/chatwoot"): {"200", "400", "401", "413", "503"},
+    ("get", "/api/console/me"): {"200", "401", "503"},
+    ("get", "/api/console/conversations"): {"200", "401", "503"},
+    ("get", "/api/console/conversations/{conversation_id}"): {"200", "401", "404", "422", "502", "503"},
+    ("post", "/api/console/conversations/{conversation_id}/messages"): {"200", "400", "401", "403", "404", "409",
+                                                                        "413", "422", "502", "503"},
+    ("post", "/api/console/conversations/{conversation_id}/takeover"): {"200", "401", "403", "404", "409", "422",
+                                                                        "502", "503"},
+    ("post", "/api/console/conversations/{conversation_id}/handback"): {"200", "401", "403", "404", "409", "422",
+                                                                        "502", "503"},
+    ("post", "/api/console/conversations/{conversation_id}/resolve"): {"200", "401", "403", "404", "409", "422",
+                                                                       "502", "503"},
 }
 
 
@@ -66,6 +77,6 @@ def test_every_error_has_the_one_shape(document: dict[str, Any]) -> None:
 
 def test_admin_routes_declare_the_bearer_token(document: dict[str, Any]) -> None:
     secured = {key for key, operation in _operations(document).items() if operation.get("security")}
-    assert secured == {key for key in EXPECTED if "/api/admin/" in key[1] or key[1].startswith("/api/console/")
+    assert secured == {key for key in EXPECTED if key[1].startswith(("/api/admin/", "/api/console/"))
                        or key[1].endswith(("handoff", "handback"))}
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

@@ -46,8 +46,9 @@ checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "503"]
 def api_schema(make_settings, e2e_db_url: str) -> Iterator[Any]:  # type: ignore[no-untyped-def]
     # Unsigned webhooks accepted, so their bodies are fuzzed too (signed ones would all be refused with 401). A
     # Redis call slowed past ENQUEUE_TIMEOUT_S by a busy machine is a documented 503, not a finding: more time.
+    # SESSION_SECRET: resume links on, so they are fuzzed too.
     settings = make_settings(e2e_db_url, CHATWOOT_ALLOW_UNSIGNED=True, ENQUEUE_TIMEOUT_S=15,
-                             SESSION_SECRET="schemathesis-session-secret-0123456789")  # resume links on, so they are fuzzed
+                             SESSION_SECRET="schemathesis-session-secret-0123456789")
     with running_api(settings) as client:
         schema = schemathesis.openapi.from_url(f"{client.base_url}/openapi.json",
                                                config=SchemathesisConfig.from_str(CONFIG))

@@ -248,6 +248,9 @@ def test_handoff_then_handback_and_the_bot_is_silent_in_between(make_settings, e
                           for b in api.get("/api/admin/brokers", headers=ADMIN).json()["brokers"]}
         _say(api, conversation_id, "can I speak to a real person please")
         wait_for(lambda: _conversation(api, conversation_id)["owner"] == "human", what="handoff")
+        # The handoff is recorded before the bot says so (a failure in between is retried, never lost): wait for
+        # its message too, or the customer's next ones may come before it.
+        wait_for(lambda: _roles(api, conversation_id) == ["bot", "customer", "bot"], what="handoff message")
         conversation = _conversation(api, conversation_id)
         assert conversation["status"] == "open"
         brokers_after = {b["name"]: b["current_workload"]

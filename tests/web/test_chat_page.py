@@ -19,6 +19,7 @@ from aibroker.config import Settings
 from aibroker.domain.personas import PERSONAS_BY_NAME
 from tests.support.app import ADMIN, LEAD, running_api, running_workers
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
+from tests.support.browser import fill_lead_form as _fill_lead
 from tests.support.servers import wait_for
 
 playwright_sync = require_browser()
@@ -67,18 +68,6 @@ def _server_messages(api: httpx.Client, conversation_id: int) -> list[dict[str, 
 def _queue_idle(api: httpx.Client) -> bool:
     counts = api.get("/api/health", headers=ADMIN).json()["parts"]["queue"]["counts"]
     return all(counts.get(state, 0) == 0 for state in ("waiting", "active", "delayed", "prioritized"))
-
-
-def _fill_lead(page: Any, *, name: str, email: str) -> None:
-    page.get_by_label("Name", exact=True).fill(name)
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Phone").fill("+6591234567")
-    page.get_by_label("Loan", exact=True).select_option("new_purchase")
-    page.get_by_label("Property type").select_option("HDB")
-    page.get_by_label("Timeline").select_option("next_3_months")
-    page.get_by_label("Monthly income").fill("8000")
-    page.get_by_label(re.compile(r"^Age")).fill("32")
-    page.get_by_label("I agree").check()
 
 
 def _bubbles(page: Any) -> list[dict[str, str]]:

@@ -15,11 +15,16 @@ from typing import Any
 
 import httpx
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 
 from aibroker.config import Settings
 from tests.support.app import ADMIN, LEAD, running_api, running_workers
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
+from tests.support.browser import (
+    fill_lead_form,
+    launched_chromium,
+    new_page,
+    require_browser,
+    serious_accessibility_violations,
+)
 from tests.support.db import query
 from tests.support.proxy import dropping_proxy
 from tests.support.servers import wait_for
@@ -28,7 +33,6 @@ playwright_sync = require_browser()
 expect = playwright_sync.expect
 
 pytestmark = pytest.mark.browser
-UI_TIMEOUT_MS = 20_000
 # The README's screenshots: refreshed by `UPDATE_SCREENSHOTS=1 pytest tests/web/test_live_chat.py`; otherwise
 # they go to the test's own directory (a test run leaves the checkout as it was).
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -36,21 +40,9 @@ DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 @pytest.fixture
 def browser(e2e_db_url: str) -> Iterator[Any]:
-    """Headless Chromium (started after the database fixture, closed before it: see test_chat_page.py)."""
-    with playwright_sync.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-def _page(browser: Any, errors: list[str], **options: Any) -> Any:
-    context = browser.new_context(**{"viewport": {"width": 1280, "height": 800}, **options})
-    context.set_default_timeout(UI_TIMEOUT_MS)
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return page
+    """Headless Chromium; started after the database is set up (see `launched_chromium`)."""
+    with launched_chromium() as launched:
+        yield launched
 
 
 def _server_messages(api: httpx.Client, conversation_id: int) -> list[dict[str, str]]:
@@ -66,11 +58,7 @@ def _bubble_ids(page: Any) -> list[str]:
 
 def _start(page: Any, base_url: str) -> dict[str, Any]:
     page.goto(base_url + "/")
-    page.get_by_label("Name", exact=True).fill("Ann Tan")
-    page.get_by_label("Email").fill("ann.tan@example.com")
-    page.get_by_label("Monthly income").fill("8000")
-    page.get_by_label(re.compile(r"^Age")).fill("35")
-    page.get_by_label("I agree").check()
+    fill_lead_form(page, name="Ann Tan", email="ann.tan@example.com")
     with page.expect_response(lambda r: r.url.endswith("/api/leads")) as lead_response:
         page.get_by_role("button", name="Start chat").click()
     lead: dict[str, Any] = lead_response.value.json()
@@ -97,7 +85,7 @@ def test_the_stream_drives_the_page(make_settings, e2e_db_url: str, tmp_path: Pa
     with running_api(settings) as api, running_workers(settings, tmp_path), \
             dropping_proxy(int(str(api.base_url).rsplit(":", 1)[1].rstrip("/"))) as network:
         base_url = f"http://127.0.0.1:{network.port}"  # the browser's way to the server, which can be cut
-        page = _page(browser, errors)
+        page = new_page(browser, errors)
         polls: list[str] = []
         streams: list[Any] = []  # each event-stream request
         page.on("request", lambda r: polls.append(r.url) if r.method == "GET" and r.url.endswith("/messages")
@@ -173,8 +161,8 @@ def test_continue_on_another_device_and_accessibility(make_settings, e2e_db_url:
     errors: list[str] = []
     with running_api(settings) as api, running_workers(settings, tmp_path):
         base_url = str(api.base_url).rstrip("/")
-        phone = _page(browser, errors, viewport={"width": 360, "height": 740})
-        laptop = _page(browser, errors)
+        phone = new_page(browser, errors, 360, 740)
+        laptop = new_page(browser, errors)
         lead = _start(phone, base_url)
         expect(phone.locator('#log .msg[data-role="bot"]')).to_have_count(1, timeout=30_000)
 
@@ -198,16 +186,14 @@ def test_continue_on_another_device_and_accessibility(make_settings, e2e_db_url:
         expect(laptop.locator('#log .msg[data-role="bot"]')).to_have_count(2, timeout=30_000)
 
         # The link was used: a third browser is told so and gets the lead form.
-        stranger = _page(browser, errors)
+        stranger = new_page(browser, errors)
         stranger.goto(url)
         expect(stranger.locator("#lead-error")).to_contain_text("used already")
         expect(stranger.locator("#lead")).to_be_visible()
 
         for page in (laptop, phone):
             _in_step(api, page, lead["conversation_id"], 2)
-            results = Axe().run(page)
-            serious = [v["id"] for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-            assert serious == [], results.generate_report()
+            assert serious_accessibility_violations(page) == []
         shots = DOCS_SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path
         shots.mkdir(parents=True, exist_ok=True)
         laptop.screenshot(path=str(shots / "chat.png"))

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 from limits import RateLimitItem
@@ -51,10 +52,17 @@ class RedisRateLimiter:
         self._failing = False
 
     async def acquire(self, charges: Sequence[RateCharge]) -> RateRefusal | None:
+        return await self._guarded(self._acquire(charges))
+
+    async def check(self, charges: Sequence[RateCharge]) -> RateRefusal | None:
+        return await self._guarded(self._test(charges))
+
+    async def _guarded(self, work: Coroutine[Any, Any, RateRefusal | None]) -> RateRefusal | None:
         if self._monotonic() < self._stand_aside_until:
+            work.close()
             return None
         try:
-            refusal = await asyncio.wait_for(self._acquire(charges), self._timeout_s)
+            refusal = await asyncio.wait_for(work, self._timeout_s)
         except (RedisError, OSError, TimeoutError) as error:
             self._stand_aside_until = self._monotonic() + STAND_ASIDE_S
             if not self._failing:  # once per outage, not once per request
@@ -66,12 +74,19 @@ class RedisRateLimiter:
             log.info("rate limits enforced again")
         return refusal
 
-    async def _acquire(self, charges: Sequence[RateCharge]) -> RateRefusal | None:
-        buckets = [(charge, item) for charge in charges for item in self._policies[charge.policy]]
-        for charge, item in buckets:
+    def _buckets(self, charges: Sequence[RateCharge]) -> list[tuple[RateCharge, RateLimitItem]]:
+        return [(charge, item) for charge in charges for item in self._policies[charge.policy]]
+
+    async def _test(self, charges: Sequence[RateCharge]) -> RateRefusal | None:
+        for charge, item in self._buckets(charges):
             if not await self._limiter.test(item, charge.policy, charge.subject):
                 return await self._refusal(charge, item)
-        for charge, item in buckets:
+        return None
+
+    async def _acquire(self, charges: Sequence[RateCharge]) -> RateRefusal | None:
+        if (refusal := await self._test(charges)) is not None:
+            return refusal
+        for charge, item in self._buckets(charges):
             if not await self._limiter.hit(item, charge.policy, charge.subject):  # lost the race for the last entry
                 return await self._refusal(charge, item)
         return None

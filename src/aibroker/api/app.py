@@ -13,10 +13,23 @@ from fastapi.staticfiles import StaticFiles
 
 from aibroker import __version__
 from aibroker.api.budget import RedisBudget
+from aibroker.api.console_auth import ConsoleSessions
 from aibroker.api.docs import install_docs
 from aibroker.api.errors import install_error_handlers, one_error_shape_in_openapi
 from aibroker.api.limits import BodySizeLimit
-from aibroker.api.routers import admin, conversations, health, leads, live, migration, public, rollout, webhooks
+from aibroker.api.routers import (
+    admin,
+    console,
+    console_pages,
+    conversations,
+    health,
+    leads,
+    live,
+    migration,
+    public,
+    rollout,
+    webhooks,
+)
 from aibroker.api.security_headers import SecurityHeaders, content_security_policy
 from aibroker.bootstrap import build_container
 from aibroker.config import Settings
@@ -57,14 +70,15 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
                   description="AI mortgage-broker chat: lead intake, persona brokers, replies, handoff.")
     install_error_handlers(app)
     one_error_shape_in_openapi(app)
+    app.state.console_sessions = ConsoleSessions.from_settings(settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RedisBudget, seconds=settings.enqueue_timeout_s)
     # Added last, so outermost: a 413 from the size limit gets the headers too.
     app.add_middleware(SecurityHeaders, policy=content_security_policy(settings.allowed_frame_ancestors, STATIC_DIR))
     install_docs(app, STATIC_DIR)
-    for router in (leads.router, live.router, conversations.router, live.console_router, live.resume_router,
-                   health.router,
-                   admin.router, webhooks.router, public.router, rollout.router, migration.router):
+    for router in (leads.router, live.router, conversations.router, health.router, admin.router, webhooks.router,
+                   public.router, rollout.router, migration.router, console.router, console_pages.router,
+                   live.console_router, live.resume_router):
         app.include_router(router)
     # The page's script and style are files, not inline, so a Content-Security-Policy needs no 'unsafe-inline'.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -33,6 +33,7 @@ ConversationId = Annotated[int, Path(ge=1, le=MAX_ID, description="the conversat
 # headers below, which stay out of the document so they are not offered as ordinary parameters.
 _bearer = HTTPBearer(auto_error=False, description="AIBROKER_ADMIN_TOKEN (or send it as X-Admin-Token)")
 AuthorizationHeader = Annotated[str | None, Header(include_in_schema=False)]
+BearerScheme = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def _presented_admin_token(authorization: str | None, x_admin_token: str | None) -> str:
@@ -49,7 +50,7 @@ def is_admin(request: Request, authorization: str | None, x_admin_token: str | N
 
 def require_admin(request: Request, authorization: AuthorizationHeader = None,
                   x_admin_token: AuthorizationHeader = None,
-                  _scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None) -> str:
+                  _scheme: BearerScheme = None) -> str:
     if request.app.state.container.settings.admin_token is None:
         raise Unauthorized("admin routes are disabled: set AIBROKER_ADMIN_TOKEN")
     if not is_admin(request, authorization, x_admin_token):

@@ -19,6 +19,7 @@ from aibroker.api.schemas import ErrorBody
 from aibroker.errors import (
     Conflict,
     DependencyUnavailable,
+    Forbidden,
     Gone,
     InvalidRequest,
     NotFound,
@@ -33,6 +34,7 @@ log = get_logger(__name__)
 
 _REASONS = {
     400: "malformed request (e.g. JSON)", 401: "missing or wrong credentials (admin token, webhook signature)",
+    403: "signed in to the console, but the X-CSRF-Token header is missing or wrong",
     404: "no such resource", 409: "conflicts with the conversation's state",
     410: "the link has expired or was used already", 413: "request body too large",
     422: "invalid input: `detail` names each field", 429: "too many requests: `Retry-After` says when to retry",
@@ -151,6 +153,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotFound, _simple(404))
     app.add_exception_handler(InvalidRequest, _simple(422))
     app.add_exception_handler(Unauthorized, _simple(401))
+    app.add_exception_handler(Forbidden, _simple(403))
     app.add_exception_handler(Conflict, _simple(409))
     app.add_exception_handler(Gone, _simple(410))
     app.add_exception_handler(DependencyUnavailable, _unavailable)

@@ -122,6 +122,18 @@ class ConversationOut(BaseModel):
                    last_activity_at=record.last_activity_at, typing=typing)
 
 
+class HumanMessageIn(CustomerMessageIn):
+    """An agent's reply from the console: the same rules as a customer's message (text, idempotency key)."""
+
+
+class ConsoleMe(BaseModel):
+    kind: str = Field(description="agent | admin-token")
+    name: str
+    email: str | None
+    is_admin: bool
+    csrf_token: str | None = Field(description="send as X-CSRF-Token on POSTs made with the session cookie")
+
+
 class TypingIn(BaseModel):
     on: bool = Field(description="the customer is typing (true) or stopped (false); never the text itself")
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-NO_STORE_PREFIXES = ("/api/conversations", "/api/leads", "/api/chatwoot-conversation", "/api/admin")
+NO_STORE_PREFIXES = ("/api/conversations", "/api/leads", "/api/chatwoot-conversation", "/api/admin", "/api/console",
+                     "/console")
 _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc\s*=)[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
 _INLINE_STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL | re.IGNORECASE)
 

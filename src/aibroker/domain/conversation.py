@@ -66,6 +66,10 @@ class ConversationRecord(BaseModel):
     # which only the admin token opens.
     token_hash: str | None = Field(default=None, repr=False)
     route: str | None = None  # aibroker | legacy (domain/rollout.py); None: from before routing, aibroker's
+    # Since when the customer has waited for a human (None: nobody waits); reset by a human's reply.
+    waiting_since: datetime | None = None
+    human_replied_at: datetime | None = None
+    handoff_count: int = 0  # how many times the bot handed it to humans: names each handoff
 
 
 class BrokerRecord(BaseModel):

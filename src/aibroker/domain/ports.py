@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from aibroker.domain.brokers import AssignmentFacts
+from aibroker.domain.console import AgentRecord, ConversationFacts
 from aibroker.domain.conversation import (
     BrokerRecord,
     ChatMessage,
@@ -77,9 +78,12 @@ class Inbox(Protocol):
 
 
 class JobQueue(Protocol):
-    async def enqueue(self, job: Job, *, delay_ms: int = 0, priority: int = 0) -> bool:
+    async def enqueue(self, job: Job, *, delay_ms: int = 0, priority: int = 0, replace_completed: bool = False
+                      ) -> bool:
         """Add a job; False when a job with the same id already exists (one that failed for good is replaced:
-        queueing work again means it is still outstanding). Raises DependencyUnavailable."""
+        queueing work again means it is still outstanding). `replace_completed` is for a caller that knows the
+        work is unfinished although its job completed (the sweeper, from the reply ledger): that job is replaced
+        too. Raises DependencyUnavailable."""
         ...
 
     async def counts(self) -> dict[str, int]: ...
@@ -149,6 +153,19 @@ class ConversationStore(Protocol):
 
     async def touch(self, conversation_id: int, at: datetime | None = None) -> None: ...
 
+    async def hand_to_humans(self, conversation_id: int) -> int | None:
+        """Bot → humans (owner human, status open, the customer waiting from now) if the bot owns it: the handoff's
+        number (1, 2, …), or None when humans already owned it (only one caller wins a race)."""
+        ...
+
+    async def mark_waiting(self, conversation_id: int) -> None:
+        """A customer wrote: if humans own the conversation and nobody is waiting yet, the wait starts now."""
+        ...
+
+    async def human_replied(self, conversation_id: int) -> None:
+        """A human answered: the human-response clock stops (nobody waits) until the customer writes again."""
+        ...
+
     async def set_broker(self, conversation_id: int, broker_id: int | None) -> None: ...
 
     async def list_brokers(self) -> list[BrokerRecord]: ...
@@ -167,6 +184,8 @@ class ConversationStore(Protocol):
     async def join_batch(self, conversation_id: int, keys: list[str], leader_key: str, token: str) -> list[str]: ...
 
     async def adopt_followers(self, conversation_id: int, leader_key: str, token: str) -> list[str]: ...
+
+    async def settle_followers(self, conversation_id: int, leader_key: str, sent_message_id: str) -> list[str]: ...
 
     async def take_over_claims(self, conversation_id: int, keys: list[str], leader_key: str,
                                token: str) -> dict[str, str]: ...
@@ -270,6 +289,11 @@ class RateLimiter(Protocol):
         None also when the limiter's storage cannot be reached: the request goes on to its normal path."""
         ...
 
+    async def check(self, charges: Sequence[RateCharge]) -> RateRefusal | None:
+        """Whether one of these charges is over its limit now, without counting anything (e.g. sign-in: only a
+        wrong password is counted, but a locked-out address is refused before its password is even tried)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -290,4 +314,57 @@ class EventStreams(Protocol):
 
     async def forget(self, conversation_ids: list[int]) -> int:
         """Delete these conversations' event streams; returns how many existed."""
+        ...
+
+
+class AgentStore(Protocol):
+    """The console's agent accounts (adapters/db/agents.py)."""
+
+    async def add(self, email: str, name: str, password_hash: str, *, is_admin: bool) -> AgentRecord | None:
+        """None when the address already has an account."""
+        ...
+
+    async def remove(self, email: str) -> bool: ...
+
+    async def get(self, agent_id: int) -> AgentRecord | None: ...
+
+    async def credentials(self, email: str) -> tuple[AgentRecord, str] | None:
+        """The agent and its password hash, for signing in."""
+        ...
+
+    async def signed_in(self, agent_id: int, new_hash: str | None) -> None:
+        """Record the sign-in; store `new_hash` when the hash was made with older parameters."""
+        ...
+
+
+class PasswordHashing(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+class ConsoleReadModel(Protocol):
+    async def open_conversations(self, limit: int) -> list[ConversationFacts]:
+        """Open (pending/open) conversations: waiting for a human first (longest first), then human-owned, then
+        the bot's by latest activity."""
+        ...
+
+    async def facts(self, conversation_id: int) -> ConversationFacts | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffNotice:
+    """What may leave the system about a handoff: no e-mail, no phone, no message text."""
+
+    conversation_id: int
+    handoff_number: int
+    reason: str
+    first_name: str | None
+
+
+class HandoffNotifier(Protocol):
+    async def handoff(self, notice: HandoffNotice) -> None:
+        """Tell people a conversation waits for them. Never raises: a handoff must not fail for a notice."""
         ...

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from aibroker.domain.console import first_name_of
 from aibroker.domain.conversation import ConversationRecord, ConversationStatus, Owner
 from aibroker.domain.handoff import HandoffDecision
-from aibroker.domain.ports import ConversationStore, EventPublisher, Inbox
+from aibroker.domain.ports import ConversationStore, EventPublisher, HandoffNotice, HandoffNotifier, Inbox
 from aibroker.errors import InboxError
 from aibroker.logging import get_logger
 from aibroker.usecases.assignment import BrokerAssignment
@@ -14,8 +15,9 @@ log = get_logger(__name__)
 
 class HandoffService:
     def __init__(self, store: ConversationStore, inbox: Inbox, events: EventPublisher,
-                 assignment: BrokerAssignment) -> None:
+                 assignment: BrokerAssignment, notifier: HandoffNotifier | None = None) -> None:
         self._store = store
+        self._notifier = notifier
         self._assignment = assignment
         self._inbox = inbox
         self._events = events
@@ -28,12 +30,15 @@ class HandoffService:
         conversation we consider the humans' that no agent sees in the inbox's open view, and a retry would find
         it human-owned and do nothing.) The broker's slot is released first, with the reason, so the inbox's own
         status webhook (which marks the conversation human-owned too) cannot record another reason. The agents'
-        note, the attribute and the label are best effort."""
+        note, the attribute and the label are best effort. The owner changes in one guarded update, so of two
+        callers racing (a worker and an operator) only one goes on to note, publish and notify."""
         if conversation.owner == Owner.HUMAN:
             return False
         await self._assignment.release(conversation, handoff_reason=decision.reason.value)
         await self._inbox.set_status(conversation.inbox_conversation_id, ConversationStatus.OPEN)
-        await self._store.set_ownership(conversation.id, owner=Owner.HUMAN, status=ConversationStatus.OPEN)
+        number = await self._store.hand_to_humans(conversation.id)
+        if number is None:
+            return False
         try:
             # The reason is for agents; the customer is told a specialist is coming.
             await self._inbox.post_activity(conversation.inbox_conversation_id, decision.note, internal=True)
@@ -46,6 +51,10 @@ class HandoffService:
         await self._events.publish(conversation.id, "handoff", {"reason": decision.reason.value,
                                                                 "matched": decision.matched})
         log.info("conversation %s handed to a human: %s", conversation.id, decision.reason.value)
+        if self._notifier is not None:  # once per handoff: only the caller that won the update above gets here
+            await self._notifier.handoff(HandoffNotice(conversation_id=conversation.id, handoff_number=number,
+                                                       reason=decision.reason.value,
+                                                       first_name=first_name_of(conversation.lead)))
         return True
 
     async def hand_back(self, conversation: ConversationRecord, operator: str = "operator") -> bool:
@@ -60,16 +69,18 @@ class HandoffService:
         await self._events.publish(conversation.id, "handback", {"operator": operator})
         return True
 
-    async def mark_human_owned(self, conversation: ConversationRecord, *, inbox_open: bool = False) -> None:
+    async def mark_human_owned(self, conversation: ConversationRecord, *, inbox_open: bool = False,
+                               by: str = "agent reply", reason: str = "agent_replied") -> None:
         """A human took over in the inbox (a public agent reply, or the inbox moved it to `open`): from now on
         the bot stands down. Ownership is mirrored to the inbox status, so a conversation an agent took over
         by replying leaves the bot's `pending` view for the agents' `open` one, and setting it back to
-        `pending` hands it back. `inbox_open`: the inbox already says open (the change came from there)."""
+        `pending` hands it back. `inbox_open`: the inbox already says open (the change came from there). A console
+        take-over comes here too (`by` the agent's name, `reason` agent_took_over)."""
         if conversation.owner == Owner.HUMAN:
             return
         await self._store.set_ownership(conversation.id, owner=Owner.HUMAN, status=ConversationStatus.OPEN)
-        await self._assignment.release(conversation, handoff_reason="agent_replied")
-        await self._events.publish(conversation.id, "owner:human", {"by": "agent reply"})
+        await self._assignment.release(conversation, handoff_reason=reason)
+        await self._events.publish(conversation.id, "owner:human", {"by": by})
         if inbox_open:
             return
         try:  # best effort: the bot is already silent; a retried webhook would be a duplicate anyway
@@ -83,3 +94,13 @@ class HandoffService:
         await self._store.set_ownership(conversation.id, status=ConversationStatus.RESOLVED)
         await self._assignment.release(conversation)
         await self._events.publish(conversation.id, "conversation:resolved", {})
+
+    async def resolve(self, conversation: ConversationRecord, by: str) -> bool:
+        """An agent closed the conversation (console): the inbox shows it resolved, its broker's slot is free.
+        False if it was resolved already."""
+        if conversation.status == ConversationStatus.RESOLVED:
+            return False
+        await self._inbox.set_status(conversation.inbox_conversation_id, ConversationStatus.RESOLVED)
+        await self._inbox.post_activity(conversation.inbox_conversation_id, f"Resolved by {by}", internal=True)
+        await self.resolved(conversation)
+        return True

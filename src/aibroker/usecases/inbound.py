@@ -94,6 +94,7 @@ class InboundEvents:
         if event.kind == "customer_message":
             assert event.message_id is not None
             if conversation.owner == Owner.HUMAN and not (self._legacy and await self._legacy.is_legacy(conversation)):
+                await self._store.mark_waiting(conversation.id)  # the customer now waits for a human's answer
                 return self._done("ignored: a human owns the conversation")  # (n8n gets every legacy message)
             first = await self.accept_customer_message(conversation, event.message_id, event)
             return self._done("queued" if first else "ignored: duplicate delivery")
@@ -101,6 +102,7 @@ class InboundEvents:
             return self._done("ignored: duplicate delivery")
         if event.kind == "human_reply":
             await self._handoffs.mark_human_owned(conversation)
+            await self._store.human_replied(conversation.id)
             return self._done("human took over")
         if event.kind == "status_changed" and event.status is not None:
             return self._done(await self._status_changed(conversation.id, event.status))
@@ -125,6 +127,9 @@ class InboundEvents:
             await self._events.publish(conversation.id, "message:customer", {
                 "message_id": message_id, "role": "customer", "content": content,
                 "created_at": at.isoformat() if at else None})
+        # While humans own the conversation the worker stands down (its job skips the message); the customer
+        # waits for a human from now, unless already waiting. (A guarded UPDATE: no effect while the bot owns it.)
+        await self._store.mark_waiting(conversation.id)
         await self._queue.enqueue(IncomingMessageJob(conversation_id=conversation.id, message_id=message_id,
                                                      lead_score=conversation.lead_score),
                                   priority=queue_priority(conversation.lead_score))

@@ -85,8 +85,16 @@ class ReplyService:
         sent = await self._find_sent(conversation, key)
         if sent is None:
             return False
-        await self._store.complete_reply(conversation.id, key, claim.token, sent_message_id=sent.id)
+        await self._settle_sent(conversation, key, claim.token, sent)
         return True
+
+    async def _settle_sent(self, conversation: ConversationRecord, key: str, token: str, sent: ChatMessage) -> None:
+        """`key` was answered by `sent`; so were the followers its dead attempt had joined to it, if it led a burst.
+        (Left claimed, they would wait for jobs of their own, which may have run already.)"""
+        await self._store.complete_reply(conversation.id, key, token, sent_message_id=sent.id)
+        if followers := await self._store.settle_followers(conversation.id, key, sent.id):
+            log.info("conversation %d: %d message(s) of a dead attempt's burst were answered by its reply",
+                     conversation.id, len(followers))
 
     async def _find_sent(self, conversation: ConversationRecord, key: str) -> ChatMessage | None:
         """The reply to `key` if it is in the inbox: its burst leader's tagged reply, or its own."""
@@ -264,7 +272,7 @@ class ReplyService:
             if claim.outcome == ClaimOutcome.DONE:
                 return "skipped: already answered"
             if (sent := await self._find_sent(conversation, key)) is not None:
-                await self._store.complete_reply(conversation.id, key, claim.token, sent_message_id=sent.id)
+                await self._settle_sent(conversation, key, claim.token, sent)
                 return "recovered: reply was already sent"
             if conversation.owner == Owner.HUMAN:
                 await self._store.complete_reply(conversation.id, key, claim.token, state="skipped",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import uuid
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +27,8 @@ log = get_logger(__name__)
 
 SHUTDOWN_GRACE_S = 20.0
 FORCE_CLOSE_S = 5.0  # then the rest of the clean-up, and the process exits whatever is still hanging
+IDLE_CLOSE_S = 2.0  # with no job active, how long the worker's close may take before it is forced
+CLOSE_POLL_S = 0.1
 RECONCILE_EVERY_S = 60.0
 
 
@@ -126,8 +128,10 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
         await stop.wait()
     finally:
         log.info("worker stopping: finishing active jobs (up to %.0f s)", SHUTDOWN_GRACE_S)
-        if not await within(worker.close(), SHUTDOWN_GRACE_S):
+        closed = await close_within(worker.close(), SHUTDOWN_GRACE_S, idle=lambda: heartbeat.state["active_jobs"] == 0)
+        if closed is False:
             log.warning("active jobs did not finish in time; they return to the queue when their locks expire")
+        if not closed:
             await within(worker.close(force=True), FORCE_CLOSE_S)
         for task in (beating, reconciling, releasing, sweeping, sweeping_legacy, watching_sla):
             task.cancel()
@@ -136,6 +140,30 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
         if owned:
             await within(container.aclose(), FORCE_CLOSE_S)
         log.info("worker stopped")
+
+
+async def close_within(closing: Awaitable[object], seconds: float, *, idle: Callable[[], bool]) -> bool | None:
+    """Wait for the worker's close for up to `seconds` while jobs are active. True: closed; False: jobs were still
+    active at the end; None: no job was active for `IDLE_CLOSE_S` but the close still hung (bullmq's close waits
+    for an unreachable Redis): nothing is left to finish, so the grace is not waited out."""
+    task = asyncio.ensure_future(closing)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    idle_since: float | None = None
+    while loop.time() < deadline:
+        done, _ = await asyncio.wait({task}, timeout=min(CLOSE_POLL_S, max(0.0, deadline - loop.time())))
+        if done:
+            if not task.cancelled() and task.exception() is not None:
+                log.info("shutdown step failed: %s", type(task.exception()).__name__)
+            return True
+        now = loop.time()
+        idle_since = (idle_since or now) if idle() else None
+        if idle_since is not None and now - idle_since >= IDLE_CLOSE_S:
+            task.cancel()
+            log.info("no job is active; not waiting for the queue's connection to close")
+            return None
+    task.cancel()
+    return False
 
 
 async def within(work: Awaitable[object], seconds: float) -> bool:

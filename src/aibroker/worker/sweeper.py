@@ -4,8 +4,9 @@ Redis may restart without persistence, or refuse an enqueue while it is down (th
 503, but the message was already recorded). A job may also have failed for good without its work getting
 done (BullMQ fails a job that stalled too often; the apology-and-handoff after a final failure can fail in
 turn while the inbox is down). Every few seconds each worker re-adds jobs for such work; adding an existing
-job id is a no-op (a failed one is replaced, see `BullJobQueue.enqueue`) and the reply ledger turns a spare
-job into "already answered", so sweeping is always safe, from any number of workers at once.
+job id is a no-op (a failed or completed one is replaced, see `BullJobQueue.enqueue`: the ledger says the work
+is unfinished) and the reply ledger turns a spare job into "already answered", so sweeping is always safe, from
+any number of workers at once.
 
 Work younger than `GRACE` is normally left to the normal path, except right after Redis restarted (its
 `run_id` changed): a Redis without persistence lost every queued job, so all outstanding work is queued
@@ -51,11 +52,11 @@ class Sweeper:
         for conversation_id, score in await self._store.ungreeted(created_before=now - grace,
                                                                    created_after=now - HORIZON):
             added += await self._queue.enqueue(NewConversationJob(conversation_id=conversation_id, lead_score=score),
-                                               priority=queue_priority(score))
+                                               priority=queue_priority(score), replace_completed=True)
         for conversation_id, message_id, score in await self._store.unanswered_inbound(
                 received_before=now - grace, received_after=now - HORIZON):
             job = IncomingMessageJob(conversation_id=conversation_id, message_id=message_id, lead_score=score)
-            if await self._queue.enqueue(job, priority=queue_priority(score)):
+            if await self._queue.enqueue(job, priority=queue_priority(score), replace_completed=True):
                 added += 1
             await self._store.mark_queued(conversation_id, message_id)
         if added:

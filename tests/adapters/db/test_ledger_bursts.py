@@ -48,3 +48,27 @@ async def test_a_follower_answered_alone_leaves_the_burst(engine: AsyncEngine) -
     retry = await store.claim_reply(conversation, "message:1")
     assert await store.adopt_followers(conversation, "message:1", retry.token) == []  # not answered twice
     assert not await store.answer_alone(conversation, "message:2", leader.token)  # a stale claim changes nothing
+
+
+async def test_a_leaders_sent_reply_settles_the_burst_its_dead_attempt_joined(engine: AsyncEngine) -> None:
+    """Seen in the chaos test: the attempt that sent a burst's reply died before finishing its claims, the leader's
+    retry found the reply and finished only its own claim, and a follower whose job had already run stayed
+    claimed for good."""
+    store = SqlStore(session_factory(engine))
+    conversation = await _conversation_id(store)
+    first = await store.claim_reply(conversation, "message:3")
+    await store.join_batch(conversation, ["message:1", "message:2"], "message:3", first.token)
+    alone = await store.claim_reply(conversation, "message:2")  # its own job came first, and answered it alone
+    await store.answer_alone(conversation, "message:2", alone.token)
+    other = await store.claim_reply(conversation, "message:4")  # another burst
+    await store.join_batch(conversation, ["message:5"], "message:4", other.token)
+    # The attempt sent message:3's reply (tagged message:3) and died; the retry finds it.
+    retry = await store.claim_reply(conversation, "message:3")
+    assert retry.outcome == ClaimOutcome.RECLAIMED
+    assert await store.complete_reply(conversation, "message:3", retry.token, sent_message_id="70")
+    assert await store.settle_followers(conversation, "message:3", "70") == ["message:1"]
+    entries = {e["key"]: e for e in await store.ledger_entries(conversation)}
+    assert entries["message:1"]["state"] == "sent" and entries["message:1"]["sent_message_id"] == "70"
+    assert entries["message:2"]["state"] == "claimed"  # left the burst: its own attempt answers it
+    assert entries["message:5"]["state"] == "claimed"  # another leader's
+    assert await store.settle_followers(conversation, "message:3", "70") == []  # once

@@ -75,6 +75,29 @@ async def test_a_job_that_failed_for_good_runs_again_when_queued_again(redis_url
         assert await queue.enqueue(job) is False  # completed: a duplicate again
 
 
+async def test_the_sweeper_can_queue_a_completed_job_again(redis_url: str, redis_prefix: str) -> None:
+    """A completed job whose message the reply ledger still shows unanswered must not block its id: only the
+    sweeper (which read the ledger) replaces it; anyone else adding it gets a duplicate."""
+    settings = _settings(redis_prefix)
+    runs: list[int] = []
+
+    async def handler(job: Job, attempt: int) -> str:
+        runs.append(attempt)
+        return "ran"
+
+    job = IncomingMessageJob(conversation_id=1, message_id="6")
+    async with _queue_and_worker(settings, redis_url, handler) as (queue, _):
+        assert await queue.enqueue(job) is True
+        for _ in range(300):  # until BullMQ has moved it to the completed set
+            if (await queue.counts())["completed"] == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert runs == [1] and await queue.enqueue(job) is False
+        assert await queue.enqueue(job, replace_completed=True) is True
+        await _until(lambda: len(runs) == 2)
+        assert runs == [1, 1]
+
+
 async def test_unrecoverable_failures_are_final_whatever_the_attempts(redis_url: str, redis_prefix: str) -> None:
     """BullMQ fails a job that stalled too often with UnrecoverableError, attempts left or not: that is the
     final failure, and the apology-and-handoff hook must hear so."""

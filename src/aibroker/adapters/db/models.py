@@ -86,6 +86,11 @@ class Conversation(Base):
     consent_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # aibroker | legacy, decided once when the conversation is opened or adopted (domain/rollout.py).
     route: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    # The console (issue #12): since when the customer has waited for a human (None: nobody waits), when a human
+    # last replied, and how many times the conversation went from the bot to humans (names each handoff).
+    waiting_since: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    human_replied_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    handoff_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class BrokerAssignment(Base):
@@ -226,3 +231,18 @@ class InboxMessage(Base):
     activity: Mapped[bool] = mapped_column(Boolean, default=False)
     source_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Agent(Base):
+    """A person who signs in to the console (issue #12). Removing an agent deletes the row, so a session cookie
+    naming its id stops working at once, and adding the address again makes a new account."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # lower-cased
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -98,9 +98,37 @@ class SqlStore:
             values["owner"] = owner.value
         if status is not None:
             values["status"] = status.value
+        if owner == Owner.BOT or status == ConversationStatus.RESOLVED:
+            values["waiting_since"] = None  # back with the bot, or closed: nobody waits for a human any more
         if values:
             async with self.sessions() as session, session.begin():
                 await session.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))
+
+    async def hand_to_humans(self, conversation_id: int) -> int | None:
+        """One guarded UPDATE: of two callers handing off at once, only one gets a handoff number."""
+        now = utcnow()
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id, Conversation.owner == Owner.BOT.value)
+                .values(owner=Owner.HUMAN.value, status=ConversationStatus.OPEN.value,
+                        waiting_since=func.coalesce(Conversation.waiting_since, now),
+                        handoff_count=Conversation.handoff_count + 1)
+                .returning(Conversation.handoff_count))
+            number = result.scalar_one_or_none()
+        return None if number is None else int(number)
+
+    async def mark_waiting(self, conversation_id: int) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.execute(update(Conversation).where(
+                Conversation.id == conversation_id, Conversation.owner == Owner.HUMAN.value,
+                Conversation.waiting_since.is_(None)).values(waiting_since=utcnow()))
+
+    async def human_replied(self, conversation_id: int) -> None:
+        now = utcnow()
+        async with self.sessions() as session, session.begin():
+            await session.execute(update(Conversation).where(Conversation.id == conversation_id)
+                                  .values(waiting_since=None, human_replied_at=now, last_activity_at=now))
 
     async def touch(self, conversation_id: int, at: datetime | None = None) -> None:
         async with self.sessions() as session, session.begin():
@@ -186,6 +214,19 @@ class SqlStore:
                 .where(ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.reply_key == leader_key,
                        ReplyLedgerEntry.state == "claimed", ReplyLedgerEntry.claim_token != token)
                 .values(claim_token=token)
+                .returning(ReplyLedgerEntry.key))
+            return [str(key) for key in result.scalars().all()]
+
+    async def settle_followers(self, conversation_id: int, leader_key: str, sent_message_id: str) -> list[str]:
+        """The leader's tagged reply is in the inbox, sent by an attempt that died before finishing its claims:
+        the messages still claimed for that burst were in it (a retry that sends again adopts them first), so they
+        are answered by it. Only for a caller holding the conversation's lock (any other claim is orphaned)."""
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(ReplyLedgerEntry)
+                .where(ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.reply_key == leader_key,
+                       ReplyLedgerEntry.state == "claimed")
+                .values(state="sent", sent_message_id=sent_message_id, completed_at=utcnow())
                 .returning(ReplyLedgerEntry.key))
             return [str(key) for key in result.scalars().all()]
 

@@ -90,9 +90,12 @@ class BuiltinInbox:
             await guard()
         return await self._add_message(conversation_id, Role.BOT, content, source_id=source_id, private=private)
 
-    async def post_human_message(self, conversation_id: str, content: str) -> ChatMessage:
-        """A reply typed by a human agent (operator console)."""
-        return await self._add_message(conversation_id, Role.HUMAN, content)
+    async def post_human_message(self, conversation_id: str, content: str, *,
+                                 client_message_id: str | None = None) -> ChatMessage:
+        """A reply typed by a human agent (the console). The same `client_message_id` twice (a retried request)
+        is one message."""
+        source_id = f"agent:{client_message_id}" if client_message_id else None
+        return await self._add_message(conversation_id, Role.HUMAN, content, source_id=source_id)
 
     async def post_activity(self, conversation_id: str, content: str, *, internal: bool = False) -> None:
         await self._add_message(conversation_id, Role.SYSTEM, content, activity=True, private=internal)

@@ -5,7 +5,9 @@ stalled-job recovery, JSON payloads, our own enqueue timeout).
 Two rules keep "accepted is never lost" true when jobs fail:
 - enqueueing a job whose id sits in the failed set replaces it: callers only queue outstanding work (the
   sweeper, a redelivered webhook), so a job that ran out of attempts, or that BullMQ failed after repeated
-  stalls, runs again instead of blocking its id for the failed set's 7 days;
+  stalls, runs again instead of blocking its id for the failed set's 7 days; the sweeper, which reads from the
+  reply ledger that a message is still unanswered, replaces a completed job as well (its run ended without
+  settling the message, e.g. it found the claim held by a burst whose attempt died afterwards);
 - a dependency that says when to come back (`retry_after_s`: Chatwoot's 429 Retry-After, its open circuit, a
   conversation another job is answering) delays the job that long without spending an attempt, so an outage
   cannot use up every attempt in seconds.
@@ -52,6 +54,10 @@ JobHandler = Callable[[Job, int], Awaitable[Any]]
 """Called with the typed job payload and the attempt number (1-based)."""
 
 
+def _replaceable(replace_completed: bool) -> tuple[str, ...]:
+    return ("failed", "completed") if replace_completed else ("failed",)
+
+
 class BullJobQueue:
     """`JobQueue` port over a bullmq Queue."""
 
@@ -60,7 +66,8 @@ class BullJobQueue:
         self._queue = Queue(settings.queue_name, {"connection": connection_options(redis_url),
                                                    "prefix": settings.queue_prefix})
 
-    async def enqueue(self, job: Job, *, delay_ms: int = 0, priority: int = 0) -> bool:
+    async def enqueue(self, job: Job, *, delay_ms: int = 0, priority: int = 0, replace_completed: bool = False
+                      ) -> bool:
         opts: dict[str, Any] = {
             "jobId": job.job_id,
             "attempts": self._settings.job_attempts,
@@ -77,8 +84,8 @@ class BullJobQueue:
         try:
             async with bounded(self._settings.enqueue_timeout_s):
                 existing = await self._queue.getJob(job.job_id)
-                if existing is not None and await existing.getState() == "failed":
-                    await self._discard_failed(existing)
+                if existing is not None and await existing.getState() in _replaceable(replace_completed):
+                    await self._discard_finished(existing)
                     existing = None
                 if existing is None:
                     await self._queue.add(job.name, job.model_dump(mode="json"), opts)
@@ -86,16 +93,17 @@ class BullJobQueue:
             raise DependencyUnavailable("redis", f"could not enqueue {job.name}: {type(error).__name__}") from error
         return existing is None
 
-    async def _discard_failed(self, failed: BullJob) -> None:
-        """Make room for a fresh job with a failed job's id. (`Job.retry` would keep the failed job's stall
+    async def _discard_finished(self, finished: BullJob) -> None:
+        """Make room for a fresh job with a finished job's id. (`Job.retry` would keep a failed job's stall
         count and deferred failure, so a job BullMQ failed for stalling would fail again at once.)"""
-        log.warning("job %s failed earlier (%s) and is queued again", failed.id, str(failed.failedReason)[:200])
+        log.warning("job %s finished earlier (%s) and is queued again", finished.id,
+                    str(finished.failedReason or "completed")[:200])
         try:
-            await failed.remove()
+            await finished.remove()
         except (RedisError, OSError):
             raise
         except Exception as error:  # removed meanwhile by another sweeper: adding is idempotent anyway
-            log.info("job %s: %s", failed.id, error)
+            log.info("job %s: %s", finished.id, error)
 
     async def counts(self) -> dict[str, int]:
         try:

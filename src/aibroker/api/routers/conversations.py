@@ -4,8 +4,6 @@ Customer routes open a conversation only with its access token (or the admin tok
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
 from fastapi import APIRouter, Depends, Query, status
 
 from aibroker.api.deps import (
@@ -23,9 +21,9 @@ from aibroker.bootstrap import Container
 from aibroker.domain.conversation import ConversationRecord
 from aibroker.domain.handoff import HandoffDecision
 from aibroker.domain.personas import PERSONAS
-from aibroker.domain.ports import Inbox
 from aibroker.domain.quick_replies import is_quick_reply
 from aibroker.errors import NotFound
+from aibroker.usecases.console import typing_of
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
 
@@ -36,18 +34,6 @@ async def _conversation(container: Container, conversation_id: int) -> Conversat
     if record is None:
         raise NotFound(CONVERSATION_NOT_FOUND)
     return record
-
-
-@runtime_checkable
-class TypingAware(Protocol):
-    """An inbox that can say whether the bot is typing (the built-in one); Chatwoot cannot."""
-
-    async def is_typing(self, conversation_id: str) -> bool: ...
-
-
-async def typing_of(inbox: Inbox, inbox_conversation_id: str) -> bool | None:
-    """Whether the broker is typing in this conversation; None when the inbox cannot tell."""
-    return await inbox.is_typing(inbox_conversation_id) if isinstance(inbox, TypingAware) else None
 
 
 async def _out(container: Container, record: ConversationRecord) -> ConversationOut:

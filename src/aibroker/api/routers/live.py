@@ -18,7 +18,8 @@ from redis.exceptions import RedisError
 from aibroker.adapters.queue.redis_budget import bounded
 from aibroker.adapters.realtime.live import LiveHub, live_stream
 from aibroker.adapters.resume_links import ResumeLinks
-from aibroker.api.deps import AdminDep, ContainerDep, CustomerConversation, CustomerConversationStream
+from aibroker.api.console_auth import ConsoleCaller
+from aibroker.api.deps import ContainerDep, CustomerConversation, CustomerConversationStream
 from aibroker.api.errors import error_responses
 from aibroker.api.schemas import BrokerOut, ResumedOut, ResumeIn, ResumeLinkOut, TypingIn, TypingOut
 from aibroker.bootstrap import Container
@@ -86,9 +87,9 @@ async def conversation_events(request: Request, record: CustomerConversationStre
 
 @console_router.get("/events", response_class=StreamingResponse, responses={
     **_STREAM, **error_responses(401, 422, 503)})
-async def console_events(request: Request, _agent: AdminDep, container: ContainerDep,
+async def console_events(request: Request, _agent: ConsoleCaller, container: ContainerDep,
                          last_event_id: LastEventId = "") -> StreamingResponse:
-    """Every conversation's live events, for the agents' console."""
+    """Every conversation's live events, for the agents' console (a signed-in agent, or the admin token)."""
     return _response(request, container, None, last_event_id)
 
 
