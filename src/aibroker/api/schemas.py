@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from aibroker.domain.conversation import ConversationRecord
 from aibroker.domain.personas import PERSONAS_BY_NAME, Persona
@@ -78,11 +78,17 @@ class PublicConfig(BaseModel):
     privacy_policy_url: str = Field(description="the privacy notice the lead form links to")
 
 
-class CustomerMessageIn(BaseModel):
+class MessageIn(BaseModel):
+    """A message written by a person (customer or agent): the text and an idempotency key."""
+
     content: MessageText = Field(min_length=1, max_length=4000)
     client_message_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
                                           description="idempotency key: a retry with the same id is one message")
-    quick_reply: bool = Field(default=False, description="sent by tapping a quick-reply chip (counted per chip)")
+
+
+class CustomerMessageIn(MessageIn):
+    quick_reply: StrictBool = Field(default=False,
+                                    description="sent by tapping a quick-reply chip (counted per chip)")
 
 
 class MessageAccepted(BaseModel):
@@ -122,7 +128,7 @@ class ConversationOut(BaseModel):
                    last_activity_at=record.last_activity_at, typing=typing)
 
 
-class HumanMessageIn(CustomerMessageIn):
+class HumanMessageIn(MessageIn):
     """An agent's reply from the console: the same rules as a customer's message (text, idempotency key)."""
 
 
@@ -135,7 +141,7 @@ class ConsoleMe(BaseModel):
 
 
 class TypingIn(BaseModel):
-    on: bool = Field(description="the customer is typing (true) or stopped (false); never the text itself")
+    on: StrictBool = Field(description="the customer is typing (true) or stopped (false); never the text itself")
 
 
 class TypingOut(BaseModel):
