@@ -276,3 +276,22 @@ def test_a_worker_process_reaches_the_customer_stream(settings: Settings, tmp_pa
         assert names.index("message", read) > read  # read before the reply
         assert {"typing", "status"} <= set(names)
         assert len({e["id"] for e in live.events}) == len(live.events)
+
+
+def test_an_agents_reply_reaches_the_customer_stream_with_its_text(settings: Settings) -> None:
+    """The console publishes `message:human` with the message id only: the stream reads its text from the inbox."""
+    with running_api(settings) as api:
+        lead = _lead(api, "ann.tan@example.com")
+        conversation_id = lead["conversation_id"]
+        path = f"/api/conversations/{conversation_id}/events?token={lead['conversation_token']}"
+        with following(api, path) as live:
+            assert api.post(f"/api/console/conversations/{conversation_id}/takeover", headers=ADMIN).status_code \
+                == 200
+            reply = api.post(f"/api/console/conversations/{conversation_id}/messages", headers=ADMIN,
+                             json={"content": "Hello Ann, Lee here from the team."})
+            assert reply.status_code == 200, reply.text
+            wait_for(lambda: "Hello Ann, Lee here from the team." in live.messages(), what="the agent's reply")
+        human = [e["data"] for e in live.events if e["event"] == "message" and e["data"]["role"] == "human"]
+        assert [m["content"] for m in human] == ["Hello Ann, Lee here from the team."] and human[0]["created_at"]
+        assert {"owner": "human", "status": "open"}.items() <= next(
+            e["data"] for e in live.events if e["event"] == "status" and e["data"]["owner"] == "human").items()
