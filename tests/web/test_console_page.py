@@ -96,6 +96,8 @@ def test_bot_then_human_then_bot_through_the_console(settings: Settings, tmp_pat
     with running_api(settings) as api, running_workers(settings, tmp_path) as workers:
         base = str(api.base_url).rstrip("/")
         customer, agent = new_page(browser, errors, 1000, 900), new_page(browser, errors)
+        requested: list[str] = []
+        agent.on("request", lambda request: requested.append(request.url))
 
         # The agent signs in (the login page passes axe too).
         agent.goto(base + "/console")
@@ -104,12 +106,15 @@ def test_bot_then_human_then_bot_through_the_console(settings: Settings, tmp_pat
         agent.get_by_label("Password").fill(PASSWORD)
         agent.get_by_role("button", name="Sign in").click()
         expect(agent.locator("#me")).to_have_text("Signed in as Ann Lee")
-        # The server out of reach: the page says so, and recovers by itself.
+        # Updates come through the agents' event stream (the poll is only its fallback and the clocks' tick).
+        expect(agent.locator("#connection")).to_be_hidden()
+        wait_for(lambda: any(url.endswith("/api/console/events") for url in requested), what="event stream")
+        # The server out of reach: the page says so, and recovers by itself (within the clock tick: 5 s).
         agent.route("**/api/console/conversations", lambda route: route.abort())
-        expect(agent.locator("#connection")).to_be_visible()
+        expect(agent.locator("#connection")).to_be_visible(timeout=20_000)
         expect(agent.locator("#connection")).to_have_text("Reconnecting…")
         agent.unroute("**/api/console/conversations")
-        expect(agent.locator("#connection")).to_be_hidden()
+        expect(agent.locator("#connection")).to_be_hidden(timeout=20_000)
 
         # The customer opens a lead and is greeted by the bot.
         customer.goto(base + "/")

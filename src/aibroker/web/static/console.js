@@ -1,14 +1,18 @@
 // The broker console: the list of open conversations (waiting for a human first), one conversation's view, and
-// the agent's actions. One function, refresh(), brings everything up to date; for now a 2 s poll calls it. A live
-// event stream can call window.aibrokerConsole.refresh() on each event instead, keeping the poll as its fallback.
+// the agent's actions. One function, refresh(), brings everything up to date. The agents' event stream
+// (/api/console/events) calls it on every event, so a handoff shows at once; a slow tick keeps the clocks moving.
+// While the stream fails, a 2 s poll takes over and the page says it is reconnecting.
 "use strict";
 
 (() => {
-  const POLL_MS = 2000;
+  const POLL_MS = 2000;  // without the stream
+  const CLOCK_MS = 5000;  // with it: changes come as events; this only moves the "waiting" and SLA clocks
+  const LIVE_EVENTS = ["message", "typing", "read", "status", "sla"];
   const $ = (id) => document.getElementById(id);
   const state = {
     csrf: null, selected: null, seenWaiting: null, renderedIds: [], renderedFor: null, actions: true,
     baseTitle: document.title, busy: false, again: false,
+    stream: "connecting",  // connecting | open | failed | unsupported
   };
 
   const idFromHash = () => {
@@ -163,7 +167,7 @@
       const overview = await api("/api/console/conversations");
       renderList(overview);
       if (state.selected !== null) renderDetail(await api(`/api/console/conversations/${state.selected}`));
-      $("connection").hidden = true;
+      $("connection").hidden = state.stream !== "failed";  // polled fine; still say so while the stream is down
     } catch (error) {
       if (error.status === 404 && state.selected !== null) {
         state.selected = null;
@@ -197,7 +201,24 @@
   }
 
   function poll() {
-    refresh().finally(() => setTimeout(poll, POLL_MS));
+    refresh().finally(() => setTimeout(poll, state.stream === "open" ? CLOCK_MS : POLL_MS));
+  }
+
+  /** EventSource reconnects by itself, sending Last-Event-ID; if the server closed it for good, try again later. */
+  function connect() {
+    if (typeof window.EventSource !== "function") { state.stream = "unsupported"; return; }
+    const source = new EventSource("/api/console/events");
+    source.addEventListener("open", () => {
+      state.stream = "open";
+      $("connection").hidden = true;
+      refresh();  // catch up on whatever happened while it was down
+    });
+    source.addEventListener("error", () => {
+      state.stream = "failed";
+      $("connection").hidden = false;
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, POLL_MS * 5);
+    });
+    for (const name of LIVE_EVENTS) source.addEventListener(name, () => refresh());
   }
 
   async function start() {
@@ -223,6 +244,7 @@
     window.addEventListener("hashchange", () => { select(); $("conversation").focus(); });
     state.selected = idFromHash();
     $("detail").hidden = state.selected === null;
+    connect();
     poll();
   }
 
