@@ -16,7 +16,18 @@ from aibroker.api.budget import RedisBudget
 from aibroker.api.docs import install_docs
 from aibroker.api.errors import install_error_handlers, one_error_shape_in_openapi
 from aibroker.api.limits import BodySizeLimit
-from aibroker.api.routers import admin, conversations, health, leads, migration, public, rollout, webhooks
+from aibroker.api.routers import (
+    admin,
+    conversations,
+    health,
+    leads,
+    migration,
+    ops,
+    public,
+    queue,
+    rollout,
+    webhooks,
+)
 from aibroker.api.security_headers import SecurityHeaders, content_security_policy
 from aibroker.bootstrap import build_container
 from aibroker.config import Settings
@@ -56,7 +67,7 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
     app.add_middleware(SecurityHeaders, policy=content_security_policy(settings.allowed_frame_ancestors, STATIC_DIR))
     install_docs(app, STATIC_DIR)
     for router in (leads.router, conversations.router, health.router, admin.router, webhooks.router,
-                   public.router, rollout.router, migration.router):
+                   public.router, rollout.router, migration.router, queue.router, ops.router):
         app.include_router(router)
     # The page's script and style are files, not inline, so a Content-Security-Policy needs no 'unsafe-inline'.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    false,
     JSON,
     Boolean,
     DateTime,
@@ -77,7 +78,7 @@ class Conversation(Base):
     broker_id: Mapped[int | None] = mapped_column(ForeignKey("ai_brokers.id"), nullable=True)
     owner: Mapped[str] = mapped_column(String(16), default="bot")
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     # SHA-256 of the conversation's access token (the token is never stored); None: admin access only.
     token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -86,6 +87,8 @@ class Conversation(Base):
     consent_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # aibroker | legacy, decided once when the conversation is opened or adopted (domain/rollout.py).
     route: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    # A smoke-test conversation (`aibroker smoke`): left out of analytics.
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class BrokerAssignment(Base):
@@ -128,7 +131,7 @@ class ReplyLedgerEntry(Base):
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     sent_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
     note: Mapped[str | None] = mapped_column(String(200), nullable=True)
     reply_key: Mapped[str | None] = mapped_column(String(128), nullable=True)  # burst leader's key
 
@@ -168,6 +171,8 @@ class ChatEvent(Base):
     """Analytics mirror of the realtime event stream."""
 
     __tablename__ = "chat_events"
+    __table_args__ = (Index("ix_chat_events_type_created_at", "type", "created_at"),
+                      Index("ix_chat_events_conversation_type", "conversation_id", "type", "created_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int | None] = mapped_column(Integer, index=True, nullable=True)
