@@ -21,6 +21,7 @@ from aibroker.adapters.db.history import SqlMessageHistory
 from aibroker.adapters.db.store import SqlStore
 from aibroker.adapters.inbox.builtin import BuiltinInbox
 from aibroker.adapters.llm import ReplyMetrics, build_responder
+from aibroker.adapters.metrics.prometheus import paced
 from aibroker.adapters.queue.bullmq_queue import BullJobQueue
 from aibroker.adapters.queue.conversation_lock import RedisConversationLocks
 from aibroker.adapters.queue.redis_options import redis_client
@@ -36,6 +37,7 @@ from aibroker.usecases.intake import LeadIntake
 from aibroker.usecases.legacy import LegacyPath
 from aibroker.usecases.replies import ReplyService
 from aibroker.usecases.rollout import RolloutControl
+from aibroker.wiring_ops import OpsParts, build_ops
 from aibroker.wiring_rollout import build_rollout
 
 # What pacing assumes a reply takes to generate, so delay + generation stays inside the SLA budget.
@@ -73,6 +75,7 @@ class Container:
     replies: ReplyService
     rollout: RolloutControl
     legacy: LegacyPath
+    ops: OpsParts
     extras: dict[str, object] = field(default_factory=dict)
     limiter: RateLimiter | None = None  # None: RATE_LIMITS_ENABLED=false
 
@@ -117,14 +120,15 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
         store, inbox, generator, events, handoffs, locks, pacing=DEFAULT_PACING, sla_budget_ms=settings.reply_sla_ms,
         expected_generation_ms=EXPECTED_GENERATION_MS["llm" if settings.uses_llm else "offline"],
         clock=utcnow, rng=rng, pacing_enabled=settings.pacing_enabled, assignment=assignment,
-        disclose_ai=settings.disclose_ai)
+        disclose_ai=settings.disclose_ai, sleep=paced())
     rollout, legacy, adoption = build_rollout(settings, store, inbox, queue, assignment, generator)
     intake = LeadIntake(store, inbox, queue, events, assignment, clock=utcnow, rollout=rollout)
     inbound = InboundEvents(store, queue, handoffs, inbox.name, history, legacy=legacy, adoption=adoption)
     return Container(settings=settings, redis_url=redis_url, engine=engine, store=store, inbox=inbox, queue=queue,
                      redis=redis, events=events, generator=generator, reply_metrics=metrics,
                      assignment=assignment, intake=intake, handoffs=handoffs, inbound=inbound, replies=replies,
-                     limiter=build_limiter(settings, redis_url), rollout=rollout, legacy=legacy)
+                     limiter=build_limiter(settings, redis_url), rollout=rollout, legacy=legacy,
+                     ops=build_ops(store))
 
 
 

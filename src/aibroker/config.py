@@ -129,13 +129,17 @@ class Settings(BaseSettings):
     safe_fetch_allow_private_network: bool = Field(default=False,
                                                    validation_alias="SAFE_FETCH_ALLOW_PRIVATE_NETWORK")
 
+    # --- operating it (issue #13) -------------------------------------------------------------------
+    # Each worker serves Prometheus metrics on HOST:WORKER_METRICS_PORT; unset: no metrics port.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="WORKER_METRICS_PORT")
+
     # --- notifications and realtime ---------------------------------------------------------------
     slack_webhook_url: str | None = Field(default=None, validation_alias="SLACK_WEBHOOK_URL")
     enable_ably_realtime: bool = Field(default=False, validation_alias="ENABLE_ABLY_REALTIME")
     ably_api_key: SecretStr | None = Field(default=None, validation_alias="ABLY_API_KEY")
 
     @field_validator("database_url", "redis_url", "openai_base_url", "chatwoot_base_url", "n8n_webhook_url",
-                     "slack_webhook_url", "supabase_url", mode="before")
+                     "slack_webhook_url", "supabase_url", "worker_metrics_port", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

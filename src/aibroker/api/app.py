@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from aibroker import __version__
+from aibroker.adapters.metrics.prometheus import HttpMetrics
 from aibroker.api.budget import RedisBudget
 from aibroker.api.docs import install_docs
 from aibroker.api.errors import install_error_handlers, one_error_shape_in_openapi
@@ -63,6 +64,7 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
     one_error_shape_in_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RedisBudget, seconds=settings.enqueue_timeout_s)
+    app.add_middleware(HttpMetrics)
     # Added last, so outermost: a 413 from the size limit gets the headers too.
     app.add_middleware(SecurityHeaders, policy=content_security_policy(settings.allowed_frame_ancestors, STATIC_DIR))
     install_docs(app, STATIC_DIR)
@@ -75,6 +77,11 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
     @app.get("/", include_in_schema=False)
     async def chat_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/console/ops", include_in_schema=False)
+    async def ops_page() -> FileResponse:
+        """The operations page: static; its script asks for the admin token and sends it to the admin routes."""
+        return FileResponse(STATIC_DIR / "ops.html")
 
     @app.get("/privacy", include_in_schema=False)
     async def privacy_page() -> FileResponse:

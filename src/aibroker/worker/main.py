@@ -14,11 +14,14 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aibroker.adapters.db.analytics import reply_latency_s
+from aibroker.adapters.metrics import prometheus
 from aibroker.bootstrap import Container, build_container
 from aibroker.config import Settings
 from aibroker.domain.jobs import IncomingMessageJob, Job, NewConversationJob
 from aibroker.errors import DependencyUnavailable
 from aibroker.logging import get_logger
+from aibroker.wiring_ops import refresh_shared_metrics
 from aibroker.worker.heartbeat import Heartbeat
 from aibroker.worker.sweeper import Sweeper
 
@@ -27,6 +30,7 @@ log = get_logger(__name__)
 SHUTDOWN_GRACE_S = 20.0
 FORCE_CLOSE_S = 5.0  # then the rest of the clean-up, and the process exits whatever is still hanging
 RECONCILE_EVERY_S = 60.0
+METRICS_REFRESH_S = 5.0
 
 
 class JobDispatcher:
@@ -45,19 +49,35 @@ class JobDispatcher:
                 outcome = await self._container.replies.greet(job)
             elif outcome is None and isinstance(job, IncomingMessageJob):
                 outcome = await self._container.replies.answer(job)
+                if outcome.startswith("answered"):
+                    await self._observe_reply(job)
             outcome = outcome or "skipped"
             state["processed"] += 1
+            prometheus.observe_job(job.name, "completed")
             log.info("job %s attempt %d: %s", job.job_id, attempt, outcome)
             return outcome
         except DependencyUnavailable as error:  # deferred (the queue delays it, no attempt spent) or failed
-            state["deferred" if error.retry_after_s is not None else "failed"] += 1
+            kind = "deferred" if error.retry_after_s is not None else "failed"
+            state[kind] += 1
+            prometheus.observe_job(job.name, kind)
             raise
         except Exception:
             state["failed"] += 1
+            prometheus.observe_job(job.name, "failed")
             raise
         finally:
             state["active_jobs"] -= 1
             state["replies"] = self._container.reply_metrics.snapshot()  # sources and LLM fallbacks
+
+    async def _observe_reply(self, job: IncomingMessageJob) -> None:
+        """The reply latency histogram: one observation per reply, from its (first) customer message."""
+        try:
+            seconds = await reply_latency_s(self._container.store.sessions, job.conversation_id, job.message_id)
+        except Exception as error:  # a metric must not fail a reply that was sent
+            log.info("reply latency not read: %s", type(error).__name__)
+            return
+        if seconds is not None:
+            prometheus.observe_reply_latency(seconds)
 
     async def on_failed(self, job: Job, reason: str, final: bool) -> None:
         log.warning("job %s failed (%s): %s", job.job_id, "final" if final else "will retry", reason[:300])
@@ -80,6 +100,17 @@ async def reconcile_periodically(container: Container, stop: asyncio.Event) -> N
             log.warning("reconcile failed: %s", type(error).__name__)
         with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), RECONCILE_EVERY_S)
+
+
+async def refresh_metrics_periodically(container: Container, stop: asyncio.Event) -> None:
+    """Keep the shared gauges (queue depth, broker slots, circuits) of this worker's metrics port current."""
+    while not stop.is_set():
+        try:
+            await refresh_shared_metrics(container)
+        except Exception as error:  # Redis or the database briefly away: the gauges keep their last values
+            log.info("metrics refresh failed: %s", type(error).__name__)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), METRICS_REFRESH_S)
 
 
 def idle_check_interval_s(idle_minutes: float) -> float:
@@ -117,6 +148,11 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
     releasing = asyncio.create_task(release_idle_periodically(container, stop))
     sweeping = asyncio.create_task(Sweeper(container.store, container.queue, container.redis).run(stop))
     sweeping_legacy = asyncio.create_task(container.legacy.sweep_periodically(stop))
+    background = [beating, reconciling, releasing, sweeping, sweeping_legacy]
+    if settings.worker_metrics_port is not None:
+        metrics_server = prometheus.serve(settings.worker_metrics_port, settings.host)
+        background.append(asyncio.create_task(refresh_metrics_periodically(container, stop)))
+        log.info("worker metrics on http://%s:%d/metrics", settings.host, settings.worker_metrics_port)
     log.info("worker started: queue=%s concurrency=%d", settings.queue_name, settings.worker_concurrency)
     try:
         await stop.wait()
@@ -125,10 +161,12 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
         if not await within(worker.close(), SHUTDOWN_GRACE_S):
             log.warning("active jobs did not finish in time; they return to the queue when their locks expire")
             await within(worker.close(force=True), FORCE_CLOSE_S)
-        for task in (beating, reconciling, releasing, sweeping, sweeping_legacy):
+        for task in background:
             task.cancel()
             await within(task, FORCE_CLOSE_S)
         await within(heartbeat.clear(), FORCE_CLOSE_S)
+        if settings.worker_metrics_port is not None:
+            metrics_server.shutdown()
         if owned:
             await within(container.aclose(), FORCE_CLOSE_S)
         log.info("worker stopped")

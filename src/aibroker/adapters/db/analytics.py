@@ -58,7 +58,7 @@ class _Queries:
     def __init__(self, session: AsyncSession, since: datetime, until: datetime, bucket_s: int, sla_ms: int) -> None:
         self.session = session
         self.since, self.until, self.bucket_s, self.sla_ms = since, until, bucket_s, sla_ms
-        self.postgres = session.bind.dialect.name == "postgresql"
+        self.postgres = session.get_bind().dialect.name == "postgresql"
 
     # --- dialect expressions ---------------------------------------------------------------------------
     def millis(self, later: Any, earlier: Any) -> ColumnElement[float]:
@@ -76,7 +76,7 @@ class _Queries:
         return and_(column >= self.since, column < self.until)
 
     # --- building blocks ---------------------------------------------------------------------------------
-    def groupings(self, at: Any) -> dict[str, ColumnElement[Any]]:
+    def groupings(self, at: Any) -> dict[str, Any]:
         return {"all": literal("all"), "persona": Conversation.persona_name,
                 "broker": func.coalesce(Broker.name, NO_BROKER), "bucket": self.bucket(at)}
 
@@ -90,12 +90,12 @@ class _Queries:
             result[name] = {row.g: int(row.n) for row in await self.session.execute(statement)}
         return result
 
-    async def stats(self, values: Select[Any], breach_ms: float | None) -> Stats:
+    async def stats(self, values: Select[Any] | Any, breach_ms: float | None) -> Stats:
         """Count, percentiles, max and SLA breaches of `values` (columns `g`, `v`), per group `g`."""
         sub = values.subquery()
         breaches = func.sum(case((sub.c.v > breach_ms, 1), else_=0)) if breach_ms is not None else literal(0)
         if self.postgres:
-            ranks = [func.percentile_disc(p).within_group(sub.c.v) for p in PERCENTILES]
+            ranks: list[Any] = [func.percentile_disc(p).within_group(sub.c.v) for p in PERCENTILES]
             statement = select(sub.c.g, func.count(), *ranks, func.max(sub.c.v), breaches).group_by(sub.c.g)
         else:
             ranked = select(sub.c.g, sub.c.v, func.row_number().over(partition_by=sub.c.g, order_by=sub.c.v)
@@ -221,3 +221,18 @@ def _groups(started: Mapping[Any, int], latency: Stats, handed: Mapping[Any, int
                          reply_latency=latency.get(name, LatencyStats()), handoffs=handed.get(name, 0))
             for name in names]
 
+
+
+async def reply_latency_s(sessions: async_sessionmaker[AsyncSession], conversation_id: int,
+                          message_id: str) -> float | None:
+    """Seconds from this customer message's acceptance to its reply, once sent (for the latency histogram)."""
+    async with sessions() as session:
+        row = (await session.execute(
+            select(InboundMessage.received_at, ReplyLedgerEntry.completed_at)
+            .join(ReplyLedgerEntry, and_(ReplyLedgerEntry.conversation_id == InboundMessage.conversation_id,
+                                         ReplyLedgerEntry.key == f"message:{message_id}"))
+            .where(InboundMessage.conversation_id == conversation_id, InboundMessage.message_id == message_id,
+                   ReplyLedgerEntry.state == "sent"))).first()
+    if row is None or row.completed_at is None:
+        return None
+    return (row.completed_at - row.received_at).total_seconds()

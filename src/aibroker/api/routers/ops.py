@@ -1,4 +1,4 @@
-"""Operating it (issue #13): analytics, smoke-test marking, Prometheus metrics and the operations page."""
+"""Operating it (issue #13): analytics, smoke-test marking, Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 
 from aibroker.api.deps import CONVERSATION_NOT_FOUND, AdminDep, ContainerDep, ConversationId
 from aibroker.api.errors import error_responses
 from aibroker.domain.analytics import AnalyticsReport, Window
 from aibroker.errors import NotFound
+from aibroker.wiring_ops import scrape
 
 router = APIRouter(tags=["operations"])
 
@@ -39,13 +40,6 @@ async def mark_smoke_test(conversation_id: ConversationId, container: ContainerD
 async def metrics(container: ContainerDep, _admin: AdminDep) -> Response:
     """Prometheus metrics of this API process, with the shared figures (queue depth, broker slots) read now.
     The API is public, so this needs the admin token (Prometheus: `authorization: {credentials: …}`)."""
-    body, content_type = await container.ops.metrics.render(container)
+    body, content_type = await scrape(container)
     return Response(body, media_type=content_type)
 
-
-@router.get("/console/ops", include_in_schema=False)
-async def ops_page() -> FileResponse:
-    """The operations page: static; its script asks for the admin token and calls the admin routes with it."""
-    from aibroker.api.app import STATIC_DIR
-
-    return FileResponse(STATIC_DIR / "ops.html")
