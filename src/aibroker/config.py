@@ -132,6 +132,15 @@ class Settings(BaseSettings):
     # --- operating it (issue #13) -------------------------------------------------------------------
     # Each worker serves Prometheus metrics on HOST:WORKER_METRICS_PORT; unset: no metrics port.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="WORKER_METRICS_PORT")
+    # Alerts go to SLACK_WEBHOOK_URL and/or ALERT_WEBHOOK_URL (JSON); neither set: no alerts are judged.
+    alert_webhook_url: str | None = Field(default=None, validation_alias="ALERT_WEBHOOK_URL")
+    alert_check_interval_s: float = Field(default=10.0, ge=0.2, le=600, validation_alias="ALERT_CHECK_INTERVAL_S")
+    # "No worker heartbeat for 30 s"; workers beat at least three times within it.
+    alert_worker_silence_s: float = Field(default=30.0, ge=1, le=3600, validation_alias="ALERT_WORKER_SILENCE_S")
+    human_response_alert_minutes: float = Field(default=10.0, ge=0.01, le=24 * 60,
+                                                validation_alias="HUMAN_RESPONSE_ALERT_MINUTES")
+    # Where operators open the pages (alert links): e.g. https://broker.example.com; unset: http://HOST:PORT.
+    public_base_url: str | None = Field(default=None, validation_alias="PUBLIC_BASE_URL")
 
     # --- notifications and realtime ---------------------------------------------------------------
     slack_webhook_url: str | None = Field(default=None, validation_alias="SLACK_WEBHOOK_URL")
@@ -139,10 +148,18 @@ class Settings(BaseSettings):
     ably_api_key: SecretStr | None = Field(default=None, validation_alias="ABLY_API_KEY")
 
     @field_validator("database_url", "redis_url", "openai_base_url", "chatwoot_base_url", "n8n_webhook_url",
-                     "slack_webhook_url", "supabase_url", "worker_metrics_port", mode="before")
+                     "slack_webhook_url", "supabase_url", "worker_metrics_port", "alert_webhook_url",
+                     "public_base_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("slack_webhook_url", "alert_webhook_url", "public_base_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s):// URL")
+        return value
 
     @field_validator("privacy_policy_url")
     @classmethod
@@ -248,6 +265,11 @@ class Settings(BaseSettings):
     @property
     def uses_chatwoot(self) -> bool:
         return self.chatwoot_base_url is not None
+
+    @property
+    def ops_page_url(self) -> str:
+        base = (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+        return f"{base}/console/ops"
 
     @property
     def uses_llm(self) -> bool:

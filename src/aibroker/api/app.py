@@ -32,6 +32,7 @@ from aibroker.api.routers import (
 from aibroker.api.security_headers import SecurityHeaders, content_security_policy
 from aibroker.bootstrap import build_container
 from aibroker.config import Settings
+from aibroker.wiring_ops import build_alert_monitor
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 
@@ -44,18 +45,20 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
         container = build_container(settings, redis_url)
         app.state.container = container
         stop = asyncio.Event()
-        worker_task: asyncio.Task[None] | None = None
+        tasks: list[asyncio.Task[None]] = []
         if inline_worker:
             from aibroker.worker.main import run_worker
 
-            worker_task = asyncio.create_task(run_worker(settings, redis_url, stop, container))
+            tasks.append(asyncio.create_task(run_worker(settings, redis_url, stop, container)))
+        if (alerts := build_alert_monitor(container)) is not None:
+            tasks.append(asyncio.create_task(alerts.run(stop)))
         try:
             yield
         finally:
             stop.set()
-            if worker_task is not None:
+            for task in tasks:
                 with suppress(Exception):
-                    await worker_task
+                    await task
             await container.aclose()
 
     app = FastAPI(title="aibroker", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,

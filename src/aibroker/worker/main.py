@@ -21,8 +21,8 @@ from aibroker.config import Settings
 from aibroker.domain.jobs import IncomingMessageJob, Job, NewConversationJob
 from aibroker.errors import DependencyUnavailable
 from aibroker.logging import get_logger
-from aibroker.wiring_ops import refresh_shared_metrics
-from aibroker.worker.heartbeat import Heartbeat
+from aibroker.wiring_ops import build_alert_monitor, refresh_shared_metrics
+from aibroker.worker.heartbeat import HEARTBEAT_EVERY_S, Heartbeat
 from aibroker.worker.sweeper import Sweeper
 
 log = get_logger(__name__)
@@ -113,6 +113,11 @@ async def refresh_metrics_periodically(container: Container, stop: asyncio.Event
             await asyncio.wait_for(stop.wait(), METRICS_REFRESH_S)
 
 
+def heartbeat_interval_s(silence_alert_s: float) -> float:
+    """Every 5 s, or three times within the heartbeat-silence alert's threshold if that is shorter."""
+    return min(HEARTBEAT_EVERY_S, silence_alert_s / 3)
+
+
 def idle_check_interval_s(idle_minutes: float) -> float:
     """A tenth of the idle time, between 1 s and a minute: a slot comes back at most ~10 % late."""
     return min(60.0, max(1.0, idle_minutes * 6))
@@ -140,7 +145,7 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
     owned = container is None
     container = container or build_container(settings, redis_url)
     heartbeat = Heartbeat(container.redis, settings.queue_prefix, settings.queue_name, uuid.uuid4().hex[:12],
-                          settings.worker_concurrency)
+                          settings.worker_concurrency, every_s=heartbeat_interval_s(settings.alert_worker_silence_s))
     dispatcher = JobDispatcher(container, heartbeat)
     worker = await start_worker(settings, redis_url, dispatcher.handle, on_failed=dispatcher.on_failed)
     beating = asyncio.create_task(heartbeat.run(stop))
@@ -149,6 +154,9 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
     sweeping = asyncio.create_task(Sweeper(container.store, container.queue, container.redis).run(stop))
     sweeping_legacy = asyncio.create_task(container.legacy.sweep_periodically(stop))
     background = [beating, reconciling, releasing, sweeping, sweeping_legacy]
+    # Under `aibroker dev` the API process already runs the alert loop with this same container.
+    if owned and (alerts := build_alert_monitor(container)) is not None:
+        background.append(asyncio.create_task(alerts.run(stop)))
     if settings.worker_metrics_port is not None:
         metrics_server = prometheus.serve(settings.worker_metrics_port, settings.host)
         background.append(asyncio.create_task(refresh_metrics_periodically(container, stop)))

@@ -236,3 +236,21 @@ async def reply_latency_s(sessions: async_sessionmaker[AsyncSession], conversati
     if row is None or row.completed_at is None:
         return None
     return (row.completed_at - row.received_at).total_seconds()
+
+
+async def recent_replies(sessions: async_sessionmaker[AsyncSession], *, since: datetime, now: datetime,
+                         sla_ms: int) -> tuple[LatencyStats, int, int]:
+    """For the alerts: reply latency, jobs finished and jobs failed since `since`."""
+    async with sessions() as session:
+        query = _Queries(session, since, now, max(1, int((now - since).total_seconds())), sla_ms)
+        latency = (await query.stats(query.replies(literal("all")), sla_ms)).get("all", LatencyStats())
+        finished = await query.counts(query.ledger(), ReplyLedgerEntry.completed_at, only=("all",))
+        failed = await query.counts(query.ledger().where(ReplyLedgerEntry.note == JOB_FAILED),
+                                    ReplyLedgerEntry.completed_at, only=("all",))
+        return latency, finished["all"].get("all", 0), failed["all"].get("all", 0)
+
+
+async def humans_awaited(sessions: async_sessionmaker[AsyncSession], *, since: datetime, now: datetime) -> HumanWait:
+    """Handoffs since `since` still waiting for a human's first message (for the alerts)."""
+    async with sessions() as session:
+        return await _Queries(session, since, now, 3600, 0).human_wait()

@@ -1,0 +1,41 @@
+"""Alerts against a fake Slack server and a fake JSON webhook, with real worker processes: one message when the
+only worker is killed (no heartbeat), one when a worker is back, though two APIs and the workers all judge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aibroker.config import Settings
+from tests.fakes.fake_slack import running_fake_slack
+from tests.support.app import ADMIN, running_api, running_workers, worker_env
+from tests.support.servers import WorkerProcess, wait_for
+
+LINK = "https://ops.example.com/console/ops"
+
+
+def test_one_message_when_the_worker_dies_and_one_when_it_is_back(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
+                                                                  tmp_path: Path) -> None:
+    with running_fake_slack() as slack:
+        settings: Settings = make_settings(
+            e2e_db_url, SLACK_WEBHOOK_URL=slack.slack_url, ALERT_WEBHOOK_URL=slack.webhook_url,
+            ALERT_WORKER_SILENCE_S=3, ALERT_CHECK_INTERVAL_S=0.3, PUBLIC_BASE_URL="https://ops.example.com/")
+        with running_workers(settings, tmp_path) as workers, running_api(settings) as api, running_api(settings):
+            wait_for(lambda: api.get("/api/worker/status").json()["running"], what="worker heartbeat", timeout_s=30)
+            workers[0].kill()  # SIGKILL: its heartbeat stops, nothing is cleaned up
+            started = wait_for(slack.texts, what="the alert", timeout_s=30)
+            assert len(started) == 1, started
+            assert "No worker heartbeat for 3 s" in started[0] and LINK in started[0]
+
+            again = WorkerProcess(worker_env(settings), tmp_path / "worker-again.log").start()
+            try:
+                texts = wait_for(lambda: len(slack.texts()) >= 2 and slack.texts(), what="the all-clear",
+                                 timeout_s=40)
+                assert texts[1].startswith(":white_check_mark: Resolved: No worker heartbeat") and LINK in texts[1]
+                payloads = wait_for(lambda: len(slack.payloads()) >= 2 and slack.payloads(), what="JSON webhook")
+                assert [(p["alert"], p["state"]) for p in payloads] == [("worker_heartbeat", "firing"),
+                                                                         ("worker_heartbeat", "resolved")]
+                assert payloads[0]["link"] == LINK and "last worker heartbeat" in payloads[0]["figure"]
+                wait_for(lambda: api.get("/api/health", headers=ADMIN).status_code == 200, what="healthy again")
+                assert len(slack.texts()) == 2 and len(slack.payloads()) == 2  # no storm, no duplicate
+            finally:
+                again.terminate()
