@@ -101,5 +101,63 @@ def queue_remove(job_id: Annotated[str, typer.Argument(help="the failed job's id
     typer.echo(f"removed {job_id}")
 
 
+
+
+BaseUrlOption = Annotated[str, typer.Option("--base-url", help="the API, e.g. http://127.0.0.1:8000")]
+TokenOption = Annotated[str | None, typer.Option("--token", envvar="AIBROKER_ADMIN_TOKEN", show_envvar=True,
+                                                 help="the admin token (default: AIBROKER_ADMIN_TOKEN)")]
+
+
+def _token(token: str | None) -> str:
+    if not token:
+        typer.echo("aibroker: the admin token is needed: --token or AIBROKER_ADMIN_TOKEN", err=True)
+        raise typer.Exit(code=2)
+    return token
+
+
+def monitor(base_url: BaseUrlOption = "http://127.0.0.1:8000", token: TokenOption = None,
+            interval: Annotated[float, typer.Option(min=0.5, help="seconds between refreshes")] = 2.0,
+            once: Annotated[bool, typer.Option("--once", help="print one view and exit")] = False) -> None:
+    """Live terminal view of workers, queue, rollout, reply P95 and SLA breaches (refreshed every 2 s)."""
+    import time
+
+    import httpx
+    from rich.console import Console
+    from rich.live import Live
+
+    from aibroker.monitor import read_snapshot, render
+
+    headers = {"Authorization": f"Bearer {_token(token)}"}
+    with httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=5) as client:
+        if once:
+            Console().print(render(read_snapshot(client)))
+            return
+        with Live(render(read_snapshot(client)), refresh_per_second=4, screen=False) as live:
+            try:
+                while True:
+                    time.sleep(interval)
+                    live.update(render(read_snapshot(client)))
+            except KeyboardInterrupt:
+                pass
+
+
+def smoke(base_url: BaseUrlOption, token: TokenOption = None,
+          sla_ms: Annotated[int, typer.Option(help="the reply must arrive within this (REPLY_SLA_MS)")] = 5000,
+          timeout: Annotated[float, typer.Option(help="seconds to wait for the greeting and the reply")] = 30.0,
+          ) -> None:
+    """One test lead end to end: greeting, one question, a reply within the SLA with a figure. Exit 1 on failure."""
+    from aibroker.smoke import SmokeFailure, SmokeRun
+
+    run = SmokeRun(base_url, _token(token), sla_ms=sla_ms, timeout_s=timeout, say=typer.echo)
+    try:
+        run.run()
+    except SmokeFailure as error:
+        typer.echo(f"aibroker smoke: failed: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    typer.echo(f"aibroker smoke: passed in {sum(ms for _, ms in run.steps) / 1000:.1f} s")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(queue_app, name="queue")
+    app.command()(monitor)
+    app.command()(smoke)

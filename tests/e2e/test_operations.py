@@ -1,5 +1,6 @@
 """Operating it end to end (issue #13), with a real API and a real worker process: the queue paused from the CLI
-keeps a lead's greeting until resumed from the API; analytics, /metrics and the worker's metrics port report it."""
+keeps a lead's greeting until resumed from the API; analytics, /metrics and the worker's metrics port report it;
+`aibroker smoke` passes and is left out of the figures; `aibroker monitor` shows the deployment."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import httpx
 
 from aibroker.config import Settings
 from tests.support.app import ADMIN, LEAD, customer_headers, running_api, running_workers, worker_env
+from tests.support.cli import cli
 from tests.support.servers import free_port, wait_for
 
 
@@ -81,3 +83,18 @@ def test_pause_resume_analytics_and_metrics(make_settings, e2e_db_url: str,  # t
         after = _analytics(api)
         assert (after["conversations_started"], after["messages_answered"]) == (0, 0)  # smoke tests are left out
         assert api.post("/api/admin/conversations/999999/smoke-test", headers=ADMIN).status_code == 404
+
+        base_url = str(api.base_url).rstrip("/")
+        token = ADMIN["Authorization"].removeprefix("Bearer ")
+        smoke = cli("smoke", "--base-url", base_url, "--token", token)
+        assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+        for step in ("open a test lead", "mark it as a smoke test", "greeting arrives", "ask a question",
+                     "reply arrives"):
+            assert f"ok    {step} (" in smoke.stdout
+        assert "states a figure" in smoke.stdout and "aibroker smoke: passed" in smoke.stdout
+        assert _analytics(api)["conversations_started"] == 0  # the smoke test's conversation is left out too
+
+        shown = cli("monitor", "--base-url", base_url, "--token", token, "--once")
+        assert shown.returncode == 0, shown.stderr
+        for part in ("figures (last hour)", "reply P95", "queue", "workers", "rollout", "share 100 %", "s ago"):
+            assert part in shown.stdout, shown.stdout

@@ -81,6 +81,8 @@ class JobDispatcher:
 
     async def on_failed(self, job: Job, reason: str, final: bool) -> None:
         log.warning("job %s failed (%s): %s", job.job_id, "final" if final else "will retry", reason[:300])
+        if final:
+            prometheus.observe_job(job.name, "failed_final")
         if await self._container.legacy.on_failed(job, reason, final):
             return
         if final and isinstance(job, NewConversationJob | IncomingMessageJob):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, Select, and_, case, cast, false, func, literal, or_, select
+from sqlalchemy import Float, Integer, Select, String, and_, case, cast, false, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -36,6 +36,7 @@ HANDOFF_EVENTS = ("handoff", "owner:human")
 HUMAN_MESSAGE = "message:human"
 NO_BROKER = "(no broker)"
 Stats = dict[Any, LatencyStats]
+Counted = Mapping[Any, tuple[int, int]]
 
 
 class SqlAnalytics:
@@ -76,42 +77,66 @@ class _Queries:
         return and_(column >= self.since, column < self.until)
 
     # --- building blocks ---------------------------------------------------------------------------------
-    def groupings(self, at: Any) -> dict[str, Any]:
-        return {"all": literal("all"), "persona": Conversation.persona_name,
-                "broker": func.coalesce(Broker.name, NO_BROKER), "bucket": self.bucket(at)}
+    def keyed(self, base: Select[Any], at: Any, *values: ColumnElement[Any]) -> Select[Any]:
+        """`base` (joined to the conversation and its broker) as rows of (persona, broker, bucket, *values)."""
+        return base.with_only_columns(Conversation.persona_name.label("persona"),
+                                      func.coalesce(Broker.name, NO_BROKER).label("broker"),
+                                      self.bucket(at).label("bucket"), *values)
 
-    async def counts(self, base: Select[Any], at: Any, only: tuple[str, ...] = ()) -> dict[str, dict[Any, int]]:
-        """COUNT(*) of `base` (joined to its conversation and broker) grouped each way of `groupings`."""
-        result: dict[str, dict[Any, int]] = {}
-        for name, key in self.groupings(at).items():
-            if only and name not in only:
-                continue
-            statement = base.with_only_columns(key.label("g"), func.count().label("n")).group_by(key)
-            result[name] = {row.g: int(row.n) for row in await self.session.execute(statement)}
-        return result
+    @staticmethod
+    def fanned(rows: Select[Any]) -> Any:
+        """Each row of `rows` once per grouping, as (kind, g, v…): one pass over the tables for every grouping.
+        The rows are materialized once (a CTE), not joined again per grouping."""
+        r = rows.cte("r").prefix_with("MATERIALIZED")
+        extra = [column for column in r.c if column.name not in ("persona", "broker", "bucket")]
+        return union_all(
+            select(literal("all").label("kind"), literal("all").label("g"), *extra).select_from(r),
+            select(literal("persona"), r.c.persona, *extra).select_from(r),
+            select(literal("broker"), r.c.broker, *extra).select_from(r),
+            select(literal("bucket"), cast(r.c.bucket, String), *extra).select_from(r)).subquery()
 
-    async def stats(self, values: Select[Any] | Any, breach_ms: float | None) -> Stats:
-        """Count, percentiles, max and SLA breaches of `values` (columns `g`, `v`), per group `g`."""
-        sub = values.subquery()
-        breaches = func.sum(case((sub.c.v > breach_ms, 1), else_=0)) if breach_ms is not None else literal(0)
+    async def tally(self, rows: Select[Any]) -> dict[str, dict[Any, tuple[int, int]]]:
+        """(rows, sum of `x`) per grouping of `rows` (persona, broker, bucket, x)."""
+        sub = self.fanned(rows)
+        statement = select(sub.c.kind, sub.c.g, func.count(), func.sum(sub.c.x)).group_by(sub.c.kind, sub.c.g)
+        out: dict[str, dict[Any, tuple[int, int]]] = {"all": {}, "persona": {}, "broker": {}, "bucket": {}}
+        for kind, g, n, x in await self.session.execute(statement):
+            out[kind][_key(kind, g)] = (int(n), int(x or 0))
+        return out
+
+    async def stats(self, values: Any, breach_ms: float | None) -> dict[str, Stats]:
+        """Count, percentiles, max and SLA breaches of `values` (a subquery of `kind`, `g`, `v`) per (kind, g)."""
+        sub = values
+        groups = (sub.c.kind, sub.c.g)
         if self.postgres:
             ranks: list[Any] = [func.percentile_disc(p).within_group(sub.c.v) for p in PERCENTILES]
-            statement = select(sub.c.g, func.count(), *ranks, func.max(sub.c.v), breaches).group_by(sub.c.g)
+            v = sub.c.v
+            source = sub
         else:
-            ranked = select(sub.c.g, sub.c.v, func.row_number().over(partition_by=sub.c.g, order_by=sub.c.v)
-                            .label("rn"), func.count().over(partition_by=sub.c.g).label("n")).subquery()
+            source = select(sub.c.kind, sub.c.g, sub.c.v,
+                            func.row_number().over(partition_by=groups, order_by=sub.c.v).label("rn"),
+                            # The same window (whole partition as frame): SQLite sorts the rows once, not twice.
+                            func.count().over(partition_by=groups, order_by=sub.c.v, rows=(None, None)).label("n"),
+                            ).subquery()
+            v = source.c.v
             # Nearest rank in whole percents, so no floating-point rounding moves a rank: rn·100 ≥ p·100·n.
-            ranks = [func.min(case((ranked.c.rn * 100 >= round(p * 100) * ranked.c.n, ranked.c.v)))
-                     for p in PERCENTILES]
-            breaches = func.sum(case((ranked.c.v > breach_ms, 1), else_=0)) if breach_ms is not None \
-                else literal(0)
-            statement = select(ranked.c.g, func.count(), *ranks, func.max(ranked.c.v), breaches).group_by(ranked.c.g)
-        out: Stats = {}
-        for g, n, p50, p95, p99, top, over in await self.session.execute(statement):
+            ranks = [func.min(case((source.c.rn * 100 >= round(p * 100) * source.c.n, v))) for p in PERCENTILES]
+        breaches = func.sum(case((v > breach_ms, 1), else_=0)) if breach_ms is not None else literal(0)
+        statement = (select(source.c.kind, source.c.g, func.count(), *ranks, func.max(v), breaches)
+                     .group_by(source.c.kind, source.c.g))
+        out: dict[str, Stats] = {"all": {}, "persona": {}, "broker": {}, "bucket": {}}
+        for kind, g, n, p50, p95, p99, top, over in await self.session.execute(statement):
             count, over = int(n), int(over or 0)
-            out[g] = LatencyStats(count=count, p50_ms=_ms(p50), p95_ms=_ms(p95), p99_ms=_ms(p99), max_ms=_ms(top),
-                                  breaches=over, breach_share=share(over, count) if breach_ms is not None else None)
+            out[kind][_key(kind, g)] = LatencyStats(
+                count=count, p50_ms=_ms(p50), p95_ms=_ms(p95), p99_ms=_ms(p99), max_ms=_ms(top), breaches=over,
+                breach_share=share(over, count) if breach_ms is not None else None)
         return out
+
+    @staticmethod
+    def only(values: Select[Any]) -> Any:
+        """Values (column `v`) as the single group ("all", "all")."""
+        sub = values.subquery()
+        return select(literal("all").label("kind"), literal("all").label("g"), sub.c.v).subquery()
 
     # --- the figures ---------------------------------------------------------------------------------------
     def conversations(self) -> Select[Any]:
@@ -124,15 +149,28 @@ class _Queries:
                 .outerjoin(Broker, Broker.id == Conversation.broker_id)
                 .where(self.in_window(ReplyLedgerEntry.completed_at), Conversation.is_test.is_(false())))
 
-    def replies(self, group: ColumnElement[Any]) -> Select[Any]:
-        """(g, latency ms) of every customer message answered in the window."""
+    def not_test(self, conversation_id: Any) -> ColumnElement[bool]:
+        """Not a smoke test's, without joining every row to its conversation (smoke tests are few)."""
+        return conversation_id.not_in(select(Conversation.id).where(Conversation.is_test.is_(True)))
+
+    async def jobs_by_bucket(self) -> dict[int, tuple[int, int]]:
+        """Reply and greeting jobs finished, and of those failed, per bucket (the totals are their sums)."""
+        bucket = self.bucket(ReplyLedgerEntry.completed_at)
+        statement = (select(bucket, func.count(), func.sum(case((ReplyLedgerEntry.note == JOB_FAILED, 1), else_=0)))
+                     .where(self.in_window(ReplyLedgerEntry.completed_at),
+                            self.not_test(ReplyLedgerEntry.conversation_id))
+                     .group_by(bucket))
+        return {int(b): (int(n), int(failed or 0)) for b, n, failed in await self.session.execute(statement)}
+
+    def replies(self) -> Select[Any]:
+        """(persona, broker, bucket, latency ms) of every customer message answered in the window."""
         inbound = and_(InboundMessage.conversation_id == ReplyLedgerEntry.conversation_id,
                        InboundMessage.message_id == func.substr(ReplyLedgerEntry.key, len("message:") + 1))
-        return (self.ledger().join(InboundMessage, inbound)
-                .where(ReplyLedgerEntry.state == "sent", ReplyLedgerEntry.key.like("message:%"),
-                       or_(ReplyLedgerEntry.note.is_(None), ReplyLedgerEntry.note != JOB_FAILED))
-                .with_only_columns(group.label("g"),
-                                   self.millis(ReplyLedgerEntry.completed_at, InboundMessage.received_at).label("v")))
+        answered = (self.ledger().join(InboundMessage, inbound)
+                    .where(ReplyLedgerEntry.state == "sent", ReplyLedgerEntry.key.like("message:%"),
+                           or_(ReplyLedgerEntry.note.is_(None), ReplyLedgerEntry.note != JOB_FAILED)))
+        return self.keyed(answered, ReplyLedgerEntry.completed_at,
+                          self.millis(ReplyLedgerEntry.completed_at, InboundMessage.received_at).label("v"))
 
     def handoffs(self) -> Select[Any]:
         return (select(ChatEvent.id).join(Conversation, Conversation.id == ChatEvent.conversation_id)
@@ -141,25 +179,22 @@ class _Queries:
                        Conversation.is_test.is_(false())))
 
     async def report(self, window: Window) -> AnalyticsReport:
-        groups = self.groupings(ReplyLedgerEntry.completed_at)
-        latency = {name: await self.stats(self.replies(key), self.sla_ms) for name, key in groups.items()}
+        latency = await self.stats(self.fanned(self.replies()), self.sla_ms)
         greeting_values = (self.ledger().where(ReplyLedgerEntry.key == "greeting", ReplyLedgerEntry.state == "sent",
                                                ReplyLedgerEntry.note.is_(None))
-                           .with_only_columns(literal("all").label("g"),
-                                              self.millis(ReplyLedgerEntry.completed_at, Conversation.created_at)
+                           .with_only_columns(self.millis(ReplyLedgerEntry.completed_at, Conversation.created_at)
                                               .label("v")))
-        greeting = (await self.stats(greeting_values, self.sla_ms)).get("all", LatencyStats())
-        started = await self.counts(self.conversations(), Conversation.created_at)
-        handed = await self.counts(self.handoffs(), ChatEvent.created_at)
-        finished = await self.counts(self.ledger(), ReplyLedgerEntry.completed_at, only=("all",))
-        failed = await self.counts(self.ledger().where(ReplyLedgerEntry.note == JOB_FAILED),
-                                   ReplyLedgerEntry.completed_at, only=("all", "bucket"))
+        greeting = (await self.stats(self.only(greeting_values), self.sla_ms))["all"].get("all", LatencyStats())
+        one = literal(0).label("x")
+        started = await self.tally(self.keyed(self.conversations(), Conversation.created_at, one))
+        handed = await self.tally(self.keyed(self.handoffs(), ChatEvent.created_at, one))
+        jobs_by = await self.jobs_by_bucket()
         reason = case((ChatEvent.type == "owner:human", AGENT_REPLIED), else_=ChatEvent.payload["reason"].as_string())
         by_reason = {str(row.g): int(row.n) for row in await self.session.execute(
             self.handoffs().with_only_columns(reason.label("g"), func.count().label("n")).group_by(reason))}
 
-        conversations, handoffs = started["all"].get("all", 0), handed["all"].get("all", 0)
-        jobs, failures = finished["all"].get("all", 0), failed["all"].get("all", 0)
+        conversations, handoffs = _n(started["all"], "all"), _n(handed["all"], "all")
+        jobs, failures = sum(n for n, _ in jobs_by.values()), sum(failed for _, failed in jobs_by.values())
         reply = latency["all"].get("all", LatencyStats())
         return AnalyticsReport(
             window=window, since=self.since, until=self.until, bucket_s=self.bucket_s, sla_ms=self.sla_ms,
@@ -169,7 +204,8 @@ class _Queries:
             failure_rate=share(failures, jobs), waiting_for_human=await self.human_wait(),
             per_persona=_groups(started["persona"], latency["persona"], handed["persona"]),
             per_broker=_groups(started["broker"], latency["broker"], handed["broker"]),
-            series=self.series(started["bucket"], latency["bucket"], handed["bucket"], failed["bucket"]))
+            series=self.series(started["bucket"], latency["bucket"], handed["bucket"],
+                               {k: failed for k, (_, failed) in jobs_by.items()}))
 
     async def human_wait(self) -> HumanWait:
         """Handoffs in the window: how long until a human's first message, and who is still waiting."""
@@ -182,9 +218,9 @@ class _Queries:
                  .with_only_columns(ChatEvent.created_at.label("at"), first_human.label("answered_at"),
                                     Conversation.owner.label("owner"), Conversation.status.label("status"))
                  .subquery())
-        answered = (select(literal("all").label("g"), self.millis(waits.c.answered_at, waits.c.at).label("v"))
+        answered = (select(self.millis(waits.c.answered_at, waits.c.at).label("v"))
                     .where(waits.c.answered_at.is_not(None)))
-        wait = (await self.stats(answered, None)).get("all", LatencyStats())
+        wait = (await self.stats(self.only(answered), None))["all"].get("all", LatencyStats())
         open_wait = and_(waits.c.answered_at.is_(None), waits.c.owner == "human", waits.c.status != "resolved")
         total, still, oldest = (await self.session.execute(select(
             func.count(), func.sum(case((open_wait, 1), else_=0)),
@@ -196,7 +232,7 @@ class _Queries:
         return HumanWait(handed_off=int(total), answered=wait.count, wait=wait, still_waiting=int(still or 0),
                          longest_waiting_ms=longest)
 
-    def series(self, started: Mapping[Any, int], latency: Stats, handed: Mapping[Any, int],
+    def series(self, started: Counted, latency: Stats, handed: Counted,
                failed: Mapping[Any, int]) -> list[BucketFigures]:
         first = int(self.since.timestamp()) // self.bucket_s
         last = (int(self.until.timestamp()) - 1) // self.bucket_s
@@ -204,8 +240,8 @@ class _Queries:
         for index in range(first, last + 1):
             stats = latency.get(index, LatencyStats())
             out.append(BucketFigures(start=datetime.fromtimestamp(index * self.bucket_s, UTC),
-                                     conversations=started.get(index, 0), answered=stats.count, p50_ms=stats.p50_ms,
-                                     p95_ms=stats.p95_ms, breaches=stats.breaches, handoffs=handed.get(index, 0),
+                                     conversations=_n(started, index), answered=stats.count, p50_ms=stats.p50_ms,
+                                     p95_ms=stats.p95_ms, breaches=stats.breaches, handoffs=_n(handed, index),
                                      failed_jobs=failed.get(index, 0)))
         return out
 
@@ -214,12 +250,21 @@ def _ms(value: Any) -> int | None:
     return None if value is None else round(float(value))
 
 
-def _groups(started: Mapping[Any, int], latency: Stats, handed: Mapping[Any, int]) -> list[GroupFigures]:
+def _groups(started: Counted, latency: Stats, handed: Counted) -> list[GroupFigures]:
     names = sorted({*started, *latency, *handed}, key=str)
-    return [GroupFigures(name=str(name), conversations=started.get(name, 0),
+    return [GroupFigures(name=str(name), conversations=_n(started, name),
                          answered=latency.get(name, LatencyStats()).count,
-                         reply_latency=latency.get(name, LatencyStats()), handoffs=handed.get(name, 0))
+                         reply_latency=latency.get(name, LatencyStats()), handoffs=_n(handed, name))
             for name in names]
+
+
+def _n(counted: Counted, key: Any) -> int:
+    return counted.get(key, (0, 0))[0]
+
+
+def _key(kind: str, g: Any) -> Any:
+    """Bucket keys travel as text through the fanned-out union; they are bucket numbers."""
+    return int(g) if kind == "bucket" else g
 
 
 
@@ -243,11 +288,9 @@ async def recent_replies(sessions: async_sessionmaker[AsyncSession], *, since: d
     """For the alerts: reply latency, jobs finished and jobs failed since `since`."""
     async with sessions() as session:
         query = _Queries(session, since, now, max(1, int((now - since).total_seconds())), sla_ms)
-        latency = (await query.stats(query.replies(literal("all")), sla_ms)).get("all", LatencyStats())
-        finished = await query.counts(query.ledger(), ReplyLedgerEntry.completed_at, only=("all",))
-        failed = await query.counts(query.ledger().where(ReplyLedgerEntry.note == JOB_FAILED),
-                                    ReplyLedgerEntry.completed_at, only=("all",))
-        return latency, finished["all"].get("all", 0), failed["all"].get("all", 0)
+        latency = (await query.stats(query.only(query.replies()), sla_ms))["all"].get("all", LatencyStats())
+        jobs = (await query.jobs_by_bucket()).values()
+        return latency, sum(n for n, _ in jobs), sum(failed for _, failed in jobs)
 
 
 async def humans_awaited(sessions: async_sessionmaker[AsyncSession], *, since: datetime, now: datetime) -> HumanWait:

@@ -121,7 +121,8 @@ class ReplyLedgerEntry(Base):
     """
 
     __tablename__ = "reply_ledger"
-    __table_args__ = (UniqueConstraint("conversation_id", "key", name="uq_reply_ledger_key"),)
+    __table_args__ = (UniqueConstraint("conversation_id", "key", name="uq_reply_ledger_key"),
+                      Index("ix_reply_ledger_window", "completed_at", "conversation_id", "state", "note", "key"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
@@ -131,7 +132,7 @@ class ReplyLedgerEntry(Base):
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     sent_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    completed_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     note: Mapped[str | None] = mapped_column(String(200), nullable=True)
     reply_key: Mapped[str | None] = mapped_column(String(128), nullable=True)  # burst leader's key
 
@@ -140,7 +141,8 @@ class InboundMessage(Base):
     """An accepted customer message, recorded before it is queued (the sweeper re-queues lost ones)."""
 
     __tablename__ = "inbound_messages"
-    __table_args__ = (UniqueConstraint("conversation_id", "message_id", name="uq_inbound_message"),)
+    __table_args__ = (UniqueConstraint("conversation_id", "message_id", name="uq_inbound_message"),
+                      Index("ix_inbound_messages_arrival", "conversation_id", "message_id", "received_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))

@@ -21,7 +21,9 @@ HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 HTTP_LATENCY = Histogram("aibroker_http_request_duration_seconds", "HTTP request latency by route template",
                          ["method", "route", "status"], buckets=HTTP_BUCKETS)
-JOBS = Counter("aibroker_jobs_total", "Jobs run by this worker, by job name and outcome", ["name", "outcome"])
+# outcome: completed | failed (an attempt; it may be retried) | deferred (delayed without spending an attempt) |
+# failed_final (out of attempts: the rollout's failed-job rate counts these)
+JOBS = Counter("aibroker_jobs_total", "Job attempts run by this worker, by job name and outcome", ["name", "outcome"])
 REPLY_LATENCY = Histogram("aibroker_reply_latency_seconds",
                           "Customer message accepted → its reply sent (one observation per reply)",
                           buckets=LATENCY_BUCKETS)

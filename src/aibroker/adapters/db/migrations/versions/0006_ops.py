@@ -23,9 +23,13 @@ def upgrade() -> None:
         # Set by `aibroker smoke` through the admin API: its test lead must not move the rollout's numbers.
         batch.add_column(sa.Column("is_test", sa.Boolean, nullable=False, server_default=sa.false()))
         batch.create_index("ix_conversations_created_at", ["created_at"])
-    # Analytics read a window of finished replies, a window of events of one type, and a conversation's later
-    # events of one type (the human's first answer after a handoff).
-    op.create_index("ix_reply_ledger_completed_at", "reply_ledger", ["completed_at"])
+    # Analytics read a window of finished replies (covering: the rows' other columns come from the index, not a
+    # lookup per row), their customer messages' arrival (covering too), a window of events of one type, and a
+    # conversation's later events of one type (the human's first answer after a handoff). bench/analytics.py: these
+    # made the 7-day report at a million events 1.3-1.6x faster than plain indexes.
+    op.create_index("ix_reply_ledger_window", "reply_ledger",
+                    ["completed_at", "conversation_id", "state", "note", "key"])
+    op.create_index("ix_inbound_messages_arrival", "inbound_messages", ["conversation_id", "message_id", "received_at"])
     op.create_index("ix_chat_events_type_created_at", "chat_events", ["type", "created_at"])
     op.create_index("ix_chat_events_conversation_type", "chat_events", ["conversation_id", "type", "created_at"])
 
@@ -33,7 +37,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_chat_events_conversation_type", table_name="chat_events")
     op.drop_index("ix_chat_events_type_created_at", table_name="chat_events")
-    op.drop_index("ix_reply_ledger_completed_at", table_name="reply_ledger")
+    op.drop_index("ix_inbound_messages_arrival", table_name="inbound_messages")
+    op.drop_index("ix_reply_ledger_window", table_name="reply_ledger")
     with op.batch_alter_table("conversations") as batch:
         batch.drop_index("ix_conversations_created_at")
         batch.drop_column("is_test")
