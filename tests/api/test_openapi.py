@@ -37,7 +37,7 @@ EXPECTED = {
     ("post", "/api/admin/queue/drain"): {"200", "401", "503"},
     ("post", "/api/admin/queue/failed/retry-all"): {"200", "401", "503"},
     ("post", "/api/admin/queue/failed/{job_id}/retry"): {"200", "401", "404", "422", "503"},
-    ("delete", "/api/admin/queue/failed/{job_id}"): {"200", "401", "404", "422", "503"},
+    ("delete", "/api/admin/queue/jobs/{job_id}"): {"200", "401", "404", "422", "503"},
     ("get", "/metrics"): {"200", "401", "503"},
 }
 

@@ -4,12 +4,11 @@ load, both charts render (uPlot, served by the app), and the queue's pause butto
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.app import ADMIN, LEAD, running_api
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
+from tests.support.browser import app_only_page, require_browser
 
 playwright_sync = require_browser()
 expect = playwright_sync.expect
@@ -19,48 +18,30 @@ pytestmark = pytest.mark.browser
 
 def test_ops_page_shows_figures_and_charts_and_pauses_the_queue(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
                                                                  tmp_path: Path) -> None:
+    problems: list[str] = []
     with running_api(make_settings(e2e_db_url)) as api:
         base_url = str(api.base_url).rstrip("/")
         assert api.post("/api/leads", json=LEAD).status_code < 300  # one conversation to show
-        problems: list[str] = []
-        with playwright_sync.sync_playwright() as playwright:
-            context = playwright.chromium.launch_persistent_context(
-                str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-            try:
-                context.set_default_timeout(30_000)
+        with app_only_page(playwright_sync, base_url, tmp_path / "chromium-profile") as (page, outside):
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.on("console", lambda m: m.type == "error" and "CSP" in m.text and problems.append(m.text))
+            page.goto(base_url + "/console/ops")
 
-                def only_the_app(route: Any) -> None:  # no CDN: anything not served by the app fails
-                    if route.request.url.startswith(base_url + "/"):
-                        route.continue_()
-                    else:
-                        problems.append("outside request: " + route.request.url)
-                        route.abort("internetdisconnected")
+            page.fill("#token", "not-the-token")
+            page.click("#sign-in button[type=submit]")
+            expect(page.locator("#sign-in-error")).to_contain_text("admin token")
 
-                context.route("**/*", only_the_app)
-                page = context.pages[0] if context.pages else context.new_page()
-                page.on("pageerror", lambda error: problems.append(str(error)))
-                page.add_init_script("document.addEventListener('securitypolicyviolation', e => "
-                                     "console.error('CSP violation: ' + e.violatedDirective))")
-                page.on("console", lambda m: m.type == "error" and "CSP" in m.text and problems.append(m.text))
-                page.goto(base_url + "/console/ops")
+            page.fill("#token", ADMIN["Authorization"].removeprefix("Bearer "))
+            page.click("#sign-in button[type=submit]")
+            expect(page.locator("body[data-loaded=true]")).to_have_count(1)
+            started = page.locator(".tile", has_text="Conversations started")
+            expect(started.locator(".value")).to_have_text("1")
+            expect(page.locator("#chart-latency .uplot canvas")).to_have_count(1)
+            expect(page.locator("#chart-volume .uplot canvas")).to_have_count(1)
+            expect(page.locator("#brokers tr")).to_have_count(5)
+            expect(page.locator("#per-persona tr")).to_have_count(1)
 
-                page.fill("#token", "not-the-token")
-                page.click("#sign-in button[type=submit]")
-                expect(page.locator("#sign-in-error")).to_contain_text("admin token")
-
-                page.fill("#token", ADMIN["Authorization"].removeprefix("Bearer "))
-                page.click("#sign-in button[type=submit]")
-                expect(page.locator("body[data-loaded=true]")).to_have_count(1)
-                started = page.locator(".tile", has_text="Conversations started")
-                expect(started.locator(".value")).to_have_text("1")
-                expect(page.locator("#chart-latency .uplot canvas")).to_have_count(1)
-                expect(page.locator("#chart-volume .uplot canvas")).to_have_count(1)
-                expect(page.locator("#brokers tr")).to_have_count(5)
-                expect(page.locator("#per-persona tr")).to_have_count(1)
-
-                page.click("#queue-pause")
-                expect(page.locator("#paused-badge")).to_be_visible()
-                assert api.get("/api/health").json()["paused"] is True
-            finally:
-                context.close()
-        assert problems == []
+            page.click("#queue-pause")
+            expect(page.locator("#paused-badge")).to_be_visible()
+            assert api.get("/api/health").json()["paused"] is True
+        assert outside == [] and problems == []

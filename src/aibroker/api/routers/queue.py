@@ -61,8 +61,9 @@ async def retry(job_id: JobId, container: ContainerDep, _admin: AdminDep) -> dic
     return {"retried": job_id}
 
 
-@router.delete("/failed/{job_id}", responses=error_responses(404, 422))
+@router.delete("/jobs/{job_id}", responses=error_responses(404, 422))
 async def remove(job_id: JobId, container: ContainerDep, _admin: AdminDep) -> dict[str, str]:
-    """Delete a failed job and its reason."""
+    """Delete a failed job and its reason (404 for a job that is not in the failed set). Not under `/failed/`:
+    `/failed/retry-all` would then also be a job id."""
     await container.queue.remove_failed(job_id)
     return {"removed": job_id}

@@ -139,7 +139,7 @@ function renderQueue(queue) {
     const remove = el("button", "Remove", "secondary");
     remove.type = "button";
     remove.addEventListener("click", () => act("queue-note", "DELETE",
-      "/api/admin/queue/failed/" + encodeURIComponent(job.id), "removed " + job.id));
+      "/api/admin/queue/jobs/" + encodeURIComponent(job.id), "removed " + job.id));
     actions.append(retry, remove);
     const reason = el("span", job.reason);
     return [job.id, job.attempts, reason, actions];
