@@ -44,6 +44,7 @@ def test_pause_resume_analytics_and_metrics(make_settings, e2e_db_url: str,  # t
         paused = _cli(settings, "queue", "pause")
         assert paused.returncode == 0 and "queue paused" in paused.stdout, paused.stderr
         assert api.get("/api/health").json()["paused"] is True  # said to anyone, and not a failure
+        assert api.get("/api/worker/status").json() == {"running": True, "paused": True}
 
         lead = api.post("/api/leads", json=LEAD)
         assert lead.status_code < 300, lead.text  # a paused queue still accepts…

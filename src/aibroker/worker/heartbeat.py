@@ -28,7 +28,7 @@ class Heartbeat:
         self._every_s = every_s
         self._key = heartbeat_key(prefix, queue, worker_id)
         self.state: dict[str, Any] = {"worker_id": worker_id, "pid": os.getpid(), "host": socket.gethostname(),
-                                      "concurrency": concurrency, "started_at": time.time(), "paused": False,
+                                      "concurrency": concurrency, "started_at": time.time(),
                                       "active_jobs": 0, "processed": 0, "failed": 0, "deferred": 0}
 
     async def beat(self) -> None:

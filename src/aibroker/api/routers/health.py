@@ -85,10 +85,12 @@ async def worker_status(container: ContainerDep, admin: AdminViewDep) -> JSONRes
     try:
         beats = await asyncio.wait_for(read_heartbeats(container.redis, container.settings.queue_prefix,
                                                        container.settings.queue_name), CHECK_TIMEOUT_S)
+        paused = await asyncio.wait_for(container.queue.is_paused(), CHECK_TIMEOUT_S)
     except Exception as error:
         failed: dict[str, Any] = {"running": False, "paused": False}
         return JSONResponse({**failed, "error": f"redis: {type(error).__name__}", "workers": []} if admin else failed)
-    summary: dict[str, Any] = {"running": bool(beats), "paused": bool(beats) and all(b.get("paused") for b in beats)}
+    # Paused: an operator paused the queue (`aibroker queue pause`); the workers run but take no jobs.
+    summary: dict[str, Any] = {"running": bool(beats), "paused": paused}
     if not admin:
         return JSONResponse(summary)
     return JSONResponse({
