@@ -1,10 +1,11 @@
 """The analytics report (domain/analytics.py) in SQL, on PostgreSQL and SQLite alike.
 
-Every figure is an aggregate computed by the database over an indexed window (`reply_ledger.completed_at`,
-`conversations.created_at`, `chat_events(type, created_at)`: migration 0006_ops); only the grouped results
-travel to Python. Percentiles: `percentile_disc` on PostgreSQL; on SQLite, which has no ordered-set
-aggregates, window ranks (`row_number` over the sorted values) picking the same nearest-rank value.
-bench/analytics.py times the whole report at a million events on both.
+Every figure is an aggregate computed by the database over an indexed window (covering indexes on the replies
+finished and their messages' arrival, `conversations.created_at`, `chat_events(type, created_at)`: migration
+0006_ops); only the grouped results travel to Python. Each table is read once for all the groupings (all, persona,
+broker, time bucket): its rows are materialized in a CTE and fanned out with UNION ALL. Percentiles:
+`percentile_disc` on PostgreSQL; on SQLite, which has no ordered-set aggregates, window ranks (`row_number` over
+the sorted values) picking the same nearest-rank value. bench/analytics.py times the report at a million events.
 """
 
 from __future__ import annotations
@@ -265,7 +266,6 @@ def _n(counted: Counted, key: Any) -> int:
 def _key(kind: str, g: Any) -> Any:
     """Bucket keys travel as text through the fanned-out union; they are bucket numbers."""
     return int(g) if kind == "bucket" else g
-
 
 
 async def reply_latency_s(sessions: async_sessionmaker[AsyncSession], conversation_id: int,
