@@ -20,6 +20,12 @@ from aibroker.config import ConfigurationError, load_settings
     ("PORT", "70000", "PORT=70000: Input should be less than or equal to 65535"),
     ("CHATWOOT_TIMEOUT_S", "0", "CHATWOOT_TIMEOUT_S=0: Input should be greater than 0"),
     ("MAX_STALLED_COUNT", "-1", "MAX_STALLED_COUNT=-1: Input should be greater than or equal to 0"),
+    ("WORKER_METRICS_PORT", "0", "WORKER_METRICS_PORT=0: Input should be greater than or equal to 1"),
+    ("ALERT_WEBHOOK_URL", "ftp://x", "ALERT_WEBHOOK_URL=ftp://x: Value error, must be an http(s):// URL"),
+    ("PUBLIC_BASE_URL", "ops.example.com", "PUBLIC_BASE_URL=ops.example.com: Value error, must be an http(s)://"),
+    ("ALERT_WORKER_SILENCE_S", "0", "ALERT_WORKER_SILENCE_S=0: Input should be greater than or equal to 1"),
+    ("HUMAN_RESPONSE_ALERT_MINUTES", "0", "HUMAN_RESPONSE_ALERT_MINUTES=0: Input should be greater than or equal to"),
+    ("ALERT_CHECK_INTERVAL_S", "0", "ALERT_CHECK_INTERVAL_S=0: Input should be greater than or equal to 0.2"),
 ])
 def test_bad_values_name_the_variable_and_range(monkeypatch: pytest.MonkeyPatch, name: str, value: str,
                                                  expected: str) -> None:

@@ -23,6 +23,7 @@ from aibroker.adapters.db.history import SqlMessageHistory
 from aibroker.adapters.db.store import SqlStore
 from aibroker.adapters.inbox.builtin import BuiltinInbox
 from aibroker.adapters.llm import ReplyMetrics, build_responder
+from aibroker.adapters.metrics.prometheus import paced
 from aibroker.adapters.notify.slack import SlackNotifier
 from aibroker.adapters.passwords import Argon2Passwords
 from aibroker.adapters.queue.bullmq_queue import BullJobQueue
@@ -44,6 +45,7 @@ from aibroker.usecases.intake import LeadIntake
 from aibroker.usecases.legacy import LegacyPath
 from aibroker.usecases.replies import ReplyService
 from aibroker.usecases.rollout import RolloutControl
+from aibroker.wiring_ops import OpsParts, build_ops
 from aibroker.wiring_rollout import build_rollout
 
 # What pacing assumes a reply takes to generate, so delay + generation stays inside the SLA budget.
@@ -83,6 +85,7 @@ class Container:
     legacy: LegacyPath
     agents: AgentAccounts
     console: ConsoleService
+    ops: OpsParts
     notifier: SlackNotifier | None = None  # None: SLACK_WEBHOOK_URL unset
     extras: dict[str, object] = field(default_factory=dict)
     limiter: RateLimiter | None = None  # None: RATE_LIMITS_ENABLED=false
@@ -145,7 +148,7 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
         store, inbox, generator, events, handoffs, locks, pacing=DEFAULT_PACING, sla_budget_ms=settings.reply_sla_ms,
         expected_generation_ms=EXPECTED_GENERATION_MS["llm" if settings.uses_llm else "offline"],
         clock=utcnow, rng=rng, pacing_enabled=settings.pacing_enabled, assignment=assignment,
-        disclose_ai=settings.disclose_ai)
+        disclose_ai=settings.disclose_ai, sleep=paced())
     rollout, legacy, adoption = build_rollout(settings, store, inbox, queue, assignment, generator)
     intake = LeadIntake(store, inbox, queue, events, assignment, clock=utcnow, rollout=rollout)
     inbound = InboundEvents(store, queue, handoffs, inbox.name, history, legacy=legacy, adoption=adoption,
@@ -159,7 +162,7 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
                      assignment=assignment, intake=intake, handoffs=handoffs, inbound=inbound, replies=replies,
                      limiter=build_limiter(settings, redis_url), rollout=rollout, legacy=legacy,
                      agents=AgentAccounts(SqlAgents(store.sessions), Argon2Passwords()), console=console,
-                     notifier=notifier,
+                     notifier=notifier, ops=build_ops(store),
                      live=LiveHub(redis, settings.queue_prefix, max_connections=settings.sse_max_connections),
                      resume_links=ResumeLinks(redis, settings.queue_prefix, settings.session_secret.get_secret_value()
                                               if settings.session_secret else None, settings.resume_link_ttl_s))

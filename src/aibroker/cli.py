@@ -1,4 +1,4 @@
-"""`aibroker` command line: dev, serve, worker, migrate, reconcile, erase, purge."""
+"""`aibroker` command line: dev, serve, worker, migrate, reconcile, erase, purge (queue, monitor, smoke: cli_ops)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from pydantic import SecretStr
 
+from aibroker.cli_ops import register as register_ops
 from aibroker.config import ConfigurationError, Settings, load_settings
 from aibroker.errors import Conflict, InvalidRequest
 from aibroker.logging import configure_logging, get_logger
@@ -360,6 +361,9 @@ def agent_remove(email: Annotated[str, typer.Argument(help="the agent's e-mail a
 
 def main() -> None:
     app(prog_name="aibroker")
+
+
+register_ops(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

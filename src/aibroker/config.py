@@ -135,11 +135,23 @@ class Settings(BaseSettings):
     # (sessions end with a restart, and several API processes do not share them; start-up logs a warning), and
     # resume links are off. At least 32 characters.
     session_secret: SecretStr | None = Field(default=None, min_length=32, validation_alias="SESSION_SECRET")
-    # Where people reach this site, for links that leave it (the Slack handoff notice). Unset: http://HOST:PORT.
+    # Where people reach this site, for links that leave it (the Slack handoff notice, alert links to the operations
+    # page): e.g. https://broker.example.com. Unset: http://HOST:PORT.
     public_base_url: str | None = Field(default=None, validation_alias="PUBLIC_BASE_URL")
 
+    # --- operating it (issue #13) -------------------------------------------------------------------
+    # Each worker serves Prometheus metrics on HOST:WORKER_METRICS_PORT; unset: no metrics port.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="WORKER_METRICS_PORT")
+    # Alerts go to SLACK_WEBHOOK_URL and/or ALERT_WEBHOOK_URL (JSON); neither set: no alerts are judged.
+    alert_webhook_url: str | None = Field(default=None, validation_alias="ALERT_WEBHOOK_URL")
+    alert_check_interval_s: float = Field(default=10.0, ge=0.2, le=600, validation_alias="ALERT_CHECK_INTERVAL_S")
+    # "No worker heartbeat for 30 s"; workers beat at least three times within it.
+    alert_worker_silence_s: float = Field(default=30.0, ge=1, le=3600, validation_alias="ALERT_WORKER_SILENCE_S")
+    human_response_alert_minutes: float = Field(default=10.0, ge=0.01, le=24 * 60,
+                                                validation_alias="HUMAN_RESPONSE_ALERT_MINUTES")
+
     # --- notifications and realtime ---------------------------------------------------------------
-    # A Slack incoming webhook: one message per handoff, with the reason and a link to the console.
+    # A Slack incoming webhook: one message per handoff, with the reason and a link to the console, and the alerts.
     slack_webhook_url: str | None = Field(default=None, validation_alias="SLACK_WEBHOOK_URL")
     # How long a "continue on another device" link works (once).
     resume_link_ttl_s: int = Field(default=900, ge=60, le=7 * 24 * 3600, validation_alias="RESUME_LINK_TTL_S")
@@ -151,7 +163,8 @@ class Settings(BaseSettings):
                                validation_alias="ABLY_REST_URL")
 
     @field_validator("database_url", "redis_url", "openai_base_url", "chatwoot_base_url", "n8n_webhook_url",
-                     "slack_webhook_url", "supabase_url", "public_base_url", mode="before")
+                     "slack_webhook_url", "supabase_url", "worker_metrics_port", "alert_webhook_url",
+                     "public_base_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -165,7 +178,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s):// URL or a path on this site starting with /")
         return value
 
-    @field_validator("public_base_url", "slack_webhook_url", "ably_rest_url")
+    @field_validator("public_base_url", "slack_webhook_url", "alert_webhook_url", "ably_rest_url")
     @classmethod
     def _web_address(cls, value: str | None) -> str | None:
         if value is not None and (not value.startswith(("https://", "http://")) or any(c.isspace() for c in value)):
@@ -269,14 +282,21 @@ class Settings(BaseSettings):
         return frozenset(self.chatwoot_inbox_ids.split(",")) if self.chatwoot_inbox_ids else frozenset()
 
     @property
+    def public_base(self) -> str:
+        """This site's address as people outside reach it (links in Slack notices and alerts)."""
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
     def console_url(self) -> str:
-        """The console's address as people outside reach it (links in Slack notices)."""
-        base = self.public_base_url or f"http://{self.host}:{self.port}"
-        return base.rstrip("/") + "/console"
+        return f"{self.public_base}/console"
 
     @property
     def uses_chatwoot(self) -> bool:
         return self.chatwoot_base_url is not None
+
+    @property
+    def ops_page_url(self) -> str:
+        return f"{self.public_base}/console/ops"
 
     @property
     def uses_llm(self) -> bool:

@@ -21,12 +21,13 @@ def api(make_settings, e2e_db_url: str) -> Iterator[httpx.Client]:  # type: igno
 def test_anonymous_health_says_only_the_status_and_what_fails(api: httpx.Client) -> None:
     response = api.get("/api/health")
     assert response.status_code == 503
-    assert response.json() == {"status": "degraded", "failing": ["worker"]}  # no worker runs in this test
+    # No worker runs in this test; whether the queue is paused is said to anyone (it is not a failure).
+    assert response.json() == {"status": "degraded", "failing": ["worker"], "paused": False}
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"X-Admin-Token": "wrong"}])
 def test_a_wrong_token_gets_the_anonymous_view(api: httpx.Client, headers: dict[str, str]) -> None:
-    assert set(api.get("/api/health", headers=headers).json()) == {"status", "failing"}
+    assert set(api.get("/api/health", headers=headers).json()) == {"status", "failing", "paused"}
     assert set(api.get("/api/worker/status", headers=headers).json()) == {"running", "paused"}
 
 
@@ -42,7 +43,7 @@ def test_worker_hosts_and_pids_need_the_admin_token(make_settings, e2e_db_url: s
     with running_api(settings) as api, running_workers(settings, tmp_path):
         wait_for(lambda: api.get("/api/health").status_code == 200, what="a healthy service", timeout_s=60)
         anonymous = api.get("/api/health").json()
-        assert anonymous == {"status": "ok", "failing": []}
+        assert anonymous == {"status": "ok", "failing": [], "paused": False}
         status = api.get("/api/worker/status")
         assert status.json() == {"running": True, "paused": False}
         admin = api.get("/api/worker/status", headers=ADMIN).json()

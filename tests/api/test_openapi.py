@@ -45,6 +45,16 @@ EXPECTED = {
                                                                         "502", "503"},
     ("post", "/api/console/conversations/{conversation_id}/resolve"): {"200", "401", "403", "404", "409", "422",
                                                                        "502", "503"},
+    ("get", "/api/admin/analytics"): {"200", "401", "422", "503"},
+    ("post", "/api/admin/conversations/{conversation_id}/smoke-test"): {"200", "401", "404", "422", "503"},
+    ("get", "/api/admin/queue"): {"200", "401", "503"},
+    ("post", "/api/admin/queue/pause"): {"200", "401", "503"},
+    ("post", "/api/admin/queue/resume"): {"200", "401", "503"},
+    ("post", "/api/admin/queue/drain"): {"200", "401", "503"},
+    ("post", "/api/admin/queue/failed/retry-all"): {"200", "401", "503"},
+    ("post", "/api/admin/queue/failed/{job_id}/retry"): {"200", "401", "404", "422", "503"},
+    ("delete", "/api/admin/queue/jobs/{job_id}"): {"200", "401", "404", "422", "503"},
+    ("get", "/metrics"): {"200", "401", "503"},
 }
 
 
@@ -78,5 +88,5 @@ def test_every_error_has_the_one_shape(document: dict[str, Any]) -> None:
 def test_admin_routes_declare_the_bearer_token(document: dict[str, Any]) -> None:
     secured = {key for key, operation in _operations(document).items() if operation.get("security")}
     assert secured == {key for key in EXPECTED if key[1].startswith(("/api/admin/", "/api/console/"))
-                       or key[1].endswith(("handoff", "handback"))}
+                       or key[1].endswith(("handoff", "handback")) or key[1] == "/metrics"}
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

@@ -73,3 +73,28 @@ def serious_accessibility_violations(page: Any) -> list[str]:
     violations = Axe().run(page).response["violations"]
     return [f"{v['id']}: {node['target']}" for v in violations if v.get("impact") in ("serious", "critical")
             for node in v["nodes"]]
+@contextmanager
+def app_only_page(playwright_sync: ModuleType, base_url: str, profile_dir: Path) -> Iterator[tuple[Any, list[str]]]:
+    """A headless Chromium page that reaches only the app at `base_url` (no internet, no CDN: any other request
+    fails and is listed), with CSP violations reported on the console. Yields (page, outside requests)."""
+    outside: list[str] = []
+    with playwright_sync.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile_dir), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            context.set_default_timeout(30_000)
+
+            def only_the_app(route: Any) -> None:
+                if route.request.url.startswith(base_url + "/"):
+                    route.continue_()
+                else:
+                    outside.append(route.request.url)
+                    route.abort("internetdisconnected")
+
+            context.route("**/*", only_the_app)
+            page = context.pages[0] if context.pages else context.new_page()
+            page.add_init_script("document.addEventListener('securitypolicyviolation', e => "
+                                 "console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))")
+            yield page, outside
+        finally:
+            context.close()

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.app import running_api
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
+from tests.support.browser import app_only_page, require_browser
 
 playwright_sync = require_browser()
 expect = playwright_sync.expect
@@ -25,39 +24,20 @@ def base_url(make_settings, e2e_db_url: str) -> Iterator[str]:  # type: ignore[n
 
 
 def test_docs_work_offline_under_the_csp(base_url: str, tmp_path: Path) -> None:
-    outside: list[str] = []
     console: list[str] = []
     errors: list[str] = []
-    with playwright_sync.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            context.set_default_timeout(30_000)
-
-            def only_the_app(route: Any) -> None:  # no internet: anything not served by the app fails
-                if route.request.url.startswith(base_url + "/"):
-                    route.continue_()
-                else:
-                    outside.append(route.request.url)
-                    route.abort("internetdisconnected")
-
-            context.route("**/*", only_the_app)
-            page = context.pages[0] if context.pages else context.new_page()
-            page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.add_init_script("document.addEventListener('securitypolicyviolation', e => "
-                                 "console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))")
-            response = page.goto(base_url + "/docs")
-            assert response is not None and response.status == 200
-            assert "unsafe-inline" not in response.headers["content-security-policy"]
-            expect(page.locator(".opblock").first).to_be_visible()
-            expect(page.locator(".opblock-summary-path", has_text="/api/leads").first).to_be_visible()
-            assert page.locator(".opblock").count() >= 13  # every operation of the document
-            # Open one operation: its schemas render too (more of Swagger UI's code runs, under the same CSP).
-            page.locator(".opblock-summary-path", has_text="/api/leads").first.click()
-            expect(page.locator(".opblock-body").first).to_be_visible()
-        finally:
-            context.close()
+    with app_only_page(playwright_sync, base_url, tmp_path / "chromium-profile") as (page, outside):
+        page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        response = page.goto(base_url + "/docs")
+        assert response is not None and response.status == 200
+        assert "unsafe-inline" not in response.headers["content-security-policy"]
+        expect(page.locator(".opblock").first).to_be_visible()
+        expect(page.locator(".opblock-summary-path", has_text="/api/leads").first).to_be_visible()
+        assert page.locator(".opblock").count() >= 13  # every operation of the document
+        # Open one operation: its schemas render too (more of Swagger UI's code runs, under the same CSP).
+        page.locator(".opblock-summary-path", has_text="/api/leads").first.click()
+        expect(page.locator(".opblock-body").first).to_be_visible()
     assert outside == [], f"/docs asked for something outside the app: {outside}"
     assert not errors, errors
     violations = [line for line in console if "Content Security Policy" in line or "CSP violation" in line]

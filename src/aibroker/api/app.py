@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from aibroker import __version__
+from aibroker.adapters.metrics.prometheus import HttpMetrics
 from aibroker.api.budget import RedisBudget
 from aibroker.api.console_auth import ConsoleSessions
 from aibroker.api.docs import install_docs
@@ -26,13 +27,16 @@ from aibroker.api.routers import (
     leads,
     live,
     migration,
+    ops,
     public,
+    queue,
     rollout,
     webhooks,
 )
 from aibroker.api.security_headers import SecurityHeaders, content_security_policy
 from aibroker.bootstrap import build_container
 from aibroker.config import Settings
+from aibroker.wiring_ops import build_alert_monitor
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 
@@ -48,11 +52,13 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
         live = asyncio.create_task(container.live.run())
         app.state.shutting_down = container.live.close  # GracefulServer calls it: open event streams end
         stop = asyncio.Event()
-        worker_task: asyncio.Task[None] | None = None
+        tasks: list[asyncio.Task[None]] = []
         if inline_worker:
             from aibroker.worker.main import run_worker
 
-            worker_task = asyncio.create_task(run_worker(settings, redis_url, stop, container))
+            tasks.append(asyncio.create_task(run_worker(settings, redis_url, stop, container)))
+        if (alerts := build_alert_monitor(container)) is not None:
+            tasks.append(asyncio.create_task(alerts.run(stop)))
         try:
             yield
         finally:
@@ -61,9 +67,9 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
             live.cancel()  # (not waiting out its pub/sub read's timeout: shutting down is not slowed)
             with suppress(Exception, asyncio.CancelledError):
                 await live
-            if worker_task is not None:
+            for task in tasks:
                 with suppress(Exception):
-                    await worker_task
+                    await task
             await container.aclose()
 
     app = FastAPI(title="aibroker", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -73,12 +79,13 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
     app.state.console_sessions = ConsoleSessions.from_settings(settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RedisBudget, seconds=settings.enqueue_timeout_s)
+    app.add_middleware(HttpMetrics)
     # Added last, so outermost: a 413 from the size limit gets the headers too.
     app.add_middleware(SecurityHeaders, policy=content_security_policy(settings.allowed_frame_ancestors, STATIC_DIR))
     install_docs(app, STATIC_DIR)
     for router in (leads.router, live.router, conversations.router, health.router, admin.router, webhooks.router,
                    public.router, rollout.router, migration.router, console.router, console_pages.router,
-                   live.console_router, live.resume_router):
+                   live.console_router, live.resume_router, queue.router, ops.router):
         app.include_router(router)
     # The page's script and style are files, not inline, so a Content-Security-Policy needs no 'unsafe-inline'.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -86,6 +93,11 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
     @app.get("/", include_in_schema=False)
     async def chat_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/console/ops", include_in_schema=False)
+    async def ops_page() -> FileResponse:
+        """The operations page: static; its script asks for the admin token and sends it to the admin routes."""
+        return FileResponse(STATIC_DIR / "ops.html")
 
     @app.get("/privacy", include_in_schema=False)
     async def privacy_page() -> FileResponse:

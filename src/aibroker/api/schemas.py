@@ -33,6 +33,7 @@ class HealthOut(BaseModel):
 
     status: str = Field(description="`ok`, or `degraded` (with 503) when a part fails")
     failing: list[str] = Field(description="names of the failing parts: database, redis, worker, queue")
+    paused: bool = Field(False, description="the queue is paused by an operator: messages are kept, not answered")
     parts: dict[str, dict[str, Any]] | None = None
     inbox: str | None = None
     responder: str | None = None

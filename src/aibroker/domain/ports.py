@@ -368,3 +368,37 @@ class HandoffNotifier(Protocol):
     async def handoff(self, notice: HandoffNotice) -> None:
         """Tell people a conversation waits for them. Never raises: a handoff must not fail for a notice."""
         ...
+
+
+class Notifier(Protocol):
+    """Where operators are told: Slack's incoming webhook, a generic JSON webhook (adapters/notify/)."""
+
+    name: str
+
+    async def post(self, text: str, payload: Mapping[str, Any]) -> None:
+        """Deliver `text` (Slack) or `payload` (JSON webhook); raise when the destination refused or is down."""
+        ...
+
+
+class AlertState(Protocol):
+    """Alert bookkeeping shared by every process (Redis), so each start and end is told once."""
+
+    async def claim_round(self, every_s: float) -> bool:
+        """True for the one process that judges the conditions this round."""
+        ...
+
+    async def active_since(self, name: str, active: bool, now: float) -> float | None:
+        """When the condition became active (kept while it stays so); None once it is not."""
+        ...
+
+    async def start(self, name: str) -> bool:
+        """Set the firing flag; True only for the caller that set it."""
+        ...
+
+    async def end(self, name: str) -> bool:
+        """Clear the firing flag; True only for the caller that cleared it."""
+        ...
+
+    async def signal(self, name: str, *, ttl_s: float) -> None:
+        """This process sees `name` (e.g. an open circuit) now; it fades after `ttl_s` unless said again."""
+        ...

@@ -22,11 +22,13 @@ def heartbeat_key(prefix: str, queue: str, worker_id: str) -> str:
 
 
 class Heartbeat:
-    def __init__(self, redis: aioredis.Redis, prefix: str, queue: str, worker_id: str, concurrency: int) -> None:
+    def __init__(self, redis: aioredis.Redis, prefix: str, queue: str, worker_id: str, concurrency: int, *,
+                 every_s: float = HEARTBEAT_EVERY_S) -> None:
         self._redis = redis
+        self._every_s = every_s
         self._key = heartbeat_key(prefix, queue, worker_id)
         self.state: dict[str, Any] = {"worker_id": worker_id, "pid": os.getpid(), "host": socket.gethostname(),
-                                      "concurrency": concurrency, "started_at": time.time(), "paused": False,
+                                      "concurrency": concurrency, "started_at": time.time(),
                                       "active_jobs": 0, "processed": 0, "failed": 0, "deferred": 0}
 
     async def beat(self) -> None:
@@ -39,7 +41,7 @@ class Heartbeat:
             with suppress(RedisError, OSError):
                 await self.beat()
             with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), HEARTBEAT_EVERY_S)
+                await asyncio.wait_for(stop.wait(), self._every_s)
 
     async def clear(self) -> None:
         with suppress(RedisError, OSError):

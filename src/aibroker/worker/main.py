@@ -14,12 +14,15 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aibroker.adapters.db.analytics import reply_latency_s
+from aibroker.adapters.metrics import prometheus
 from aibroker.bootstrap import Container, build_container
 from aibroker.config import Settings
 from aibroker.domain.jobs import IncomingMessageJob, Job, NewConversationJob
 from aibroker.errors import DependencyUnavailable
 from aibroker.logging import get_logger
-from aibroker.worker.heartbeat import Heartbeat
+from aibroker.wiring_ops import build_alert_monitor, refresh_shared_metrics
+from aibroker.worker.heartbeat import HEARTBEAT_EVERY_S, Heartbeat
 from aibroker.worker.sla_watch import SlaWatch
 from aibroker.worker.sweeper import Sweeper
 
@@ -30,6 +33,7 @@ FORCE_CLOSE_S = 5.0  # then the rest of the clean-up, and the process exits what
 IDLE_CLOSE_S = 2.0  # with no job active, how long the worker's close may take before it is forced
 CLOSE_POLL_S = 0.1
 RECONCILE_EVERY_S = 60.0
+METRICS_REFRESH_S = 5.0
 
 
 class JobDispatcher:
@@ -48,22 +52,40 @@ class JobDispatcher:
                 outcome = await self._container.replies.greet(job)
             elif outcome is None and isinstance(job, IncomingMessageJob):
                 outcome = await self._container.replies.answer(job)
+                if outcome.startswith("answered"):
+                    await self._observe_reply(job)
             outcome = outcome or "skipped"
             state["processed"] += 1
+            prometheus.observe_job(job.name, "completed")
             log.info("job %s attempt %d: %s", job.job_id, attempt, outcome)
             return outcome
         except DependencyUnavailable as error:  # deferred (the queue delays it, no attempt spent) or failed
-            state["deferred" if error.retry_after_s is not None else "failed"] += 1
+            kind = "deferred" if error.retry_after_s is not None else "failed"
+            state[kind] += 1
+            prometheus.observe_job(job.name, kind)
             raise
         except Exception:
             state["failed"] += 1
+            prometheus.observe_job(job.name, "failed")
             raise
         finally:
             state["active_jobs"] -= 1
             state["replies"] = self._container.reply_metrics.snapshot()  # sources and LLM fallbacks
 
+    async def _observe_reply(self, job: IncomingMessageJob) -> None:
+        """The reply latency histogram: one observation per reply, from its (first) customer message."""
+        try:
+            seconds = await reply_latency_s(self._container.store.sessions, job.conversation_id, job.message_id)
+        except Exception as error:  # a metric must not fail a reply that was sent
+            log.info("reply latency not read: %s", type(error).__name__)
+            return
+        if seconds is not None:
+            prometheus.observe_reply_latency(seconds)
+
     async def on_failed(self, job: Job, reason: str, final: bool) -> None:
         log.warning("job %s failed (%s): %s", job.job_id, "final" if final else "will retry", reason[:300])
+        if final:
+            prometheus.observe_job(job.name, "failed_final")
         if await self._container.legacy.on_failed(job, reason, final):
             return
         if final and isinstance(job, NewConversationJob | IncomingMessageJob):
@@ -83,6 +105,22 @@ async def reconcile_periodically(container: Container, stop: asyncio.Event) -> N
             log.warning("reconcile failed: %s", type(error).__name__)
         with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), RECONCILE_EVERY_S)
+
+
+async def refresh_metrics_periodically(container: Container, stop: asyncio.Event) -> None:
+    """Keep the shared gauges (queue depth, broker slots, circuits) of this worker's metrics port current."""
+    while not stop.is_set():
+        try:
+            await refresh_shared_metrics(container)
+        except Exception as error:  # Redis or the database briefly away: the gauges keep their last values
+            log.info("metrics refresh failed: %s", type(error).__name__)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), METRICS_REFRESH_S)
+
+
+def heartbeat_interval_s(silence_alert_s: float) -> float:
+    """Every 5 s, or three times within the heartbeat-silence alert's threshold if that is shorter."""
+    return min(HEARTBEAT_EVERY_S, silence_alert_s / 3)
 
 
 def idle_check_interval_s(idle_minutes: float) -> float:
@@ -112,7 +150,7 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
     owned = container is None
     container = container or build_container(settings, redis_url)
     heartbeat = Heartbeat(container.redis, settings.queue_prefix, settings.queue_name, uuid.uuid4().hex[:12],
-                          settings.worker_concurrency)
+                          settings.worker_concurrency, every_s=heartbeat_interval_s(settings.alert_worker_silence_s))
     dispatcher = JobDispatcher(container, heartbeat)
     worker = await start_worker(settings, redis_url, dispatcher.handle, on_failed=dispatcher.on_failed)
     beating = asyncio.create_task(heartbeat.run(stop))
@@ -122,7 +160,14 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
     sweeping_legacy = asyncio.create_task(container.legacy.sweep_periodically(stop))
     sla = SlaWatch(container.store, container.events, container.redis, settings.queue_prefix,
                    target_ms=settings.reply_sla_ms, clock=lambda: datetime.now(UTC))
-    watching_sla = asyncio.create_task(sla.run(stop))
+    background = [beating, reconciling, releasing, sweeping, sweeping_legacy, asyncio.create_task(sla.run(stop))]
+    # Under `aibroker dev` the API process already runs the alert loop with this same container.
+    if owned and (alerts := build_alert_monitor(container)) is not None:
+        background.append(asyncio.create_task(alerts.run(stop)))
+    if settings.worker_metrics_port is not None:
+        metrics_server = prometheus.serve(settings.worker_metrics_port, settings.host)
+        background.append(asyncio.create_task(refresh_metrics_periodically(container, stop)))
+        log.info("worker metrics on http://%s:%d/metrics", settings.host, settings.worker_metrics_port)
     log.info("worker started: queue=%s concurrency=%d", settings.queue_name, settings.worker_concurrency)
     try:
         await stop.wait()
@@ -133,10 +178,12 @@ async def run_worker(settings: Settings, redis_url: str, stop: asyncio.Event,
             log.warning("active jobs did not finish in time; they return to the queue when their locks expire")
         if not closed:
             await within(worker.close(force=True), FORCE_CLOSE_S)
-        for task in (beating, reconciling, releasing, sweeping, sweeping_legacy, watching_sla):
+        for task in background:
             task.cancel()
             await within(task, FORCE_CLOSE_S)
         await within(heartbeat.clear(), FORCE_CLOSE_S)
+        if settings.worker_metrics_port is not None:
+            metrics_server.shutdown()
         if owned:
             await within(container.aclose(), FORCE_CLOSE_S)
         log.info("worker stopped")

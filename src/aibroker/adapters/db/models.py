@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -77,7 +78,7 @@ class Conversation(Base):
     broker_id: Mapped[int | None] = mapped_column(ForeignKey("ai_brokers.id"), nullable=True)
     owner: Mapped[str] = mapped_column(String(16), default="bot")
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     # SHA-256 of the conversation's access token (the token is never stored); None: admin access only.
     token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -91,6 +92,8 @@ class Conversation(Base):
     waiting_since: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
     human_replied_at: Mapped[datetime | None] = mapped_column(nullable=True)
     handoff_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A smoke-test conversation (`aibroker smoke`): left out of analytics.
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class BrokerAssignment(Base):
@@ -123,7 +126,8 @@ class ReplyLedgerEntry(Base):
     """
 
     __tablename__ = "reply_ledger"
-    __table_args__ = (UniqueConstraint("conversation_id", "key", name="uq_reply_ledger_key"),)
+    __table_args__ = (UniqueConstraint("conversation_id", "key", name="uq_reply_ledger_key"),
+                      Index("ix_reply_ledger_window", "completed_at", "conversation_id", "state", "note", "key"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
@@ -142,7 +146,8 @@ class InboundMessage(Base):
     """An accepted customer message, recorded before it is queued (the sweeper re-queues lost ones)."""
 
     __tablename__ = "inbound_messages"
-    __table_args__ = (UniqueConstraint("conversation_id", "message_id", name="uq_inbound_message"),)
+    __table_args__ = (UniqueConstraint("conversation_id", "message_id", name="uq_inbound_message"),
+                      Index("ix_inbound_messages_arrival", "conversation_id", "message_id", "received_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
@@ -173,6 +178,8 @@ class ChatEvent(Base):
     """Analytics mirror of the realtime event stream."""
 
     __tablename__ = "chat_events"
+    __table_args__ = (Index("ix_chat_events_type_created_at", "type", "created_at"),
+                      Index("ix_chat_events_conversation_type", "conversation_id", "type", "created_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int | None] = mapped_column(Integer, index=True, nullable=True)

@@ -358,6 +358,13 @@ class SqlStore:
             if row is not None:
                 await session.delete(row)
 
+    async def mark_test(self, conversation_id: int) -> bool:
+        """A smoke test's conversation (`aibroker smoke`): analytics leave it out. False if there is none."""
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(update(Conversation).where(Conversation.id == conversation_id)
+                                           .values(is_test=True))
+            return bool(getattr(result, "rowcount", 0))
+
     async def record_event(self, conversation_id: int | None, event_type: str, payload: dict[str, Any]) -> None:
         async with self.sessions() as session, session.begin():
             session.add(ChatEvent(conversation_id=conversation_id, type=event_type, payload=payload))

@@ -1,14 +1,17 @@
 """Counters for where replies came from and why the LLM path fell back.
 
-Plain counters rather than a metrics library: the admin page and the tests read a snapshot, and an
-exporter (Prometheus, logs) can poll `snapshot()`. A lock keeps increments exact when a metrics
-endpoint in another thread reads while the worker's event loop writes.
+Plain counters: the admin page and the tests read a snapshot (fallbacks and LLM calls also go to the
+Prometheus metrics). A lock keeps increments exact when a metrics endpoint in another thread reads while
+the worker's event loop writes.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from typing import Any
+
+from aibroker.adapters.metrics import prometheus
 
 
 class FallbackReason:
@@ -44,6 +47,12 @@ class ReplyMetrics:
     def record_fallback(self, reason: str) -> None:
         with self._lock:
             self._fallbacks[reason] += 1
+        prometheus.observe_fallback(reason)
+
+    def record_llm_call(self, seconds: float, usage: Any) -> None:
+        """One chat-completion call: its latency and tokens (`usage` as the OpenAI API returns it, or None)."""
+        prometheus.observe_llm_call(seconds, getattr(usage, "prompt_tokens", None),
+                                    getattr(usage, "completion_tokens", None))
 
     def record_guard(self, outcome: str) -> None:
         with self._lock:

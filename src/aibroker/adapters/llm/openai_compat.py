@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -158,7 +159,10 @@ class OpenAICompatResponder:
         """Run the tool loop until the model answers in text; that text (maybe empty)."""
         while True:
             tools_left = turn.rounds < self.max_tool_rounds
+            started = time.perf_counter()
             response = await self._client.chat.completions.create(**self._request(turn))
+            if self.metrics is not None:
+                self.metrics.record_llm_call(time.perf_counter() - started, response.usage)
             turn.rounds += 1
             choice = response.choices[0]
             calls = [(c.id, c.function.name, c.function.arguments) for c in choice.message.tool_calls or ()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from bullmq import DelayedError, Queue, UnrecoverableError, Worker
 from bullmq import Job as BullJob
@@ -28,7 +28,7 @@ from aibroker.adapters.queue.redis_budget import bounded
 from aibroker.adapters.queue.redis_options import connection_options
 from aibroker.config import Settings
 from aibroker.domain.jobs import JOB_TYPES, Job
-from aibroker.errors import DependencyUnavailable
+from aibroker.errors import DependencyUnavailable, InvalidRequest, NotFound
 from aibroker.logging import get_logger
 
 log = get_logger(__name__)
@@ -50,6 +50,7 @@ def _keep(future: asyncio.Future[Any]) -> asyncio.Future[Any]:
     return future
 
 
+T = TypeVar("T")
 JobHandler = Callable[[Job, int], Awaitable[Any]]
 """Called with the typed job payload and the attempt number (1-based)."""
 
@@ -122,6 +123,70 @@ class BullJobQueue:
             raise DependencyUnavailable("redis", f"could not list failed jobs: {type(error).__name__}") from error
         return [{"id": j.id, "name": j.name, "reason": j.failedReason, "attempts": j.attemptsMade}
                 for j in jobs]
+
+    # --- operator controls (issue #13) -----------------------------------------------------------------
+    async def _redis_call(self, what: str, call: Awaitable[T]) -> T:
+        try:
+            async with bounded(self._settings.enqueue_timeout_s):
+                return await call
+        except (TimeoutError, RedisError, OSError) as error:
+            raise DependencyUnavailable("redis", f"could not {what}: {type(error).__name__}") from error
+
+    async def pause(self) -> None:
+        """Stop every worker from taking jobs (running ones finish). Jobs added meanwhile are kept, in BullMQ's
+        paused list, and run on resume: a paused queue still accepts every message."""
+        await self._redis_call("pause the queue", self._queue.pause())
+
+    async def resume(self) -> None:
+        await self._redis_call("resume the queue", self._queue.resume())
+
+    async def is_paused(self) -> bool:
+        return bool(await self._redis_call("read the queue state", self._queue.isPaused()))
+
+    async def drain(self) -> int:
+        """Remove the jobs waiting to run (not delayed, running or failed ones); returns how many there were.
+        Customer messages and greetings still unanswered are queued again by the sweeper (worker/sweeper.py)."""
+        async def _drain() -> int:
+            counts = await self._queue.getJobCounts("waiting", "paused", "prioritized")
+            await self._queue.drain(False)
+            return sum(int(value) for value in counts.values())
+
+        return await self._redis_call("drain the queue", _drain())
+
+    async def _failed_job(self, job_id: str) -> BullJob:
+        job = await self._queue.getJob(job_id)
+        if job is None or await job.getState() != "failed":
+            raise NotFound(f"no failed job {job_id!r}")
+        return job
+
+    async def retry_failed(self, job_id: str) -> None:
+        """Run a failed job again from its first attempt. NotFound unless `job_id` is in the failed set."""
+        job = await self._redis_call("read the job", self._failed_job(job_id))
+        try:
+            payload = parse_job(job.name, job.data)
+        except ValueError as error:
+            raise InvalidRequest(f"job {job_id!r} cannot be retried: {error}") from error
+        await self.enqueue(payload)  # replaces the failed job (see the module's docstring)
+
+    async def retry_all_failed(self, limit: int = 1000) -> int:
+        """Retry up to `limit` failed jobs (oldest first); returns how many were queued again."""
+        jobs = await self._redis_call("list failed jobs", self._queue.getJobs(["failed"], 0, limit - 1, True))
+        retried = 0
+        for job in jobs:
+            try:
+                await self.enqueue(parse_job(job.name, job.data))
+            except ValueError:
+                log.warning("failed job %s has an unknown payload; left in the failed set", job.id)
+                continue
+            retried += 1
+        return retried
+
+    async def remove_failed(self, job_id: str) -> None:
+        """Delete a failed job (its reason goes with it). NotFound unless `job_id` is in the failed set."""
+        async def _remove() -> None:
+            await (await self._failed_job(job_id)).remove()
+
+        await self._redis_call("remove the job", _remove())
 
     async def aclose(self) -> None:
         await self._queue.close()

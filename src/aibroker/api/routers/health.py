@@ -48,7 +48,7 @@ async def _workers(container: Container) -> dict[str, Any]:
 
 
 async def _queue(container: Container) -> dict[str, Any]:
-    return {"counts": await container.queue.counts()}
+    return {"counts": await container.queue.counts(), "paused": await container.queue.is_paused()}
 
 
 async def _legacy(container: Container) -> dict[str, Any]:
@@ -69,7 +69,9 @@ async def health(container: ContainerDep, admin: AdminViewDep) -> JSONResponse:
                                       _check("worker", _workers(container)), _check("queue", _queue(container)),
                                       _check("legacy", _legacy(container))))
     failing = [name for name, part in parts.items() if part["status"] != "ok"]
-    body: dict[str, Any] = {"status": "ok" if not failing else "degraded", "failing": failing}
+    # Paused is said to anyone, and is not a failure: the API still accepts and keeps every message.
+    body: dict[str, Any] = {"status": "ok" if not failing else "degraded", "failing": failing,
+                            "paused": bool(parts["queue"].get("paused"))}
     if admin:
         body.update(parts=parts, inbox=container.inbox.name,
                     responder="llm" if container.settings.uses_llm else "offline")
@@ -83,10 +85,12 @@ async def worker_status(container: ContainerDep, admin: AdminViewDep) -> JSONRes
     try:
         beats = await asyncio.wait_for(read_heartbeats(container.redis, container.settings.queue_prefix,
                                                        container.settings.queue_name), CHECK_TIMEOUT_S)
+        paused = await asyncio.wait_for(container.queue.is_paused(), CHECK_TIMEOUT_S)
     except Exception as error:
         failed: dict[str, Any] = {"running": False, "paused": False}
         return JSONResponse({**failed, "error": f"redis: {type(error).__name__}", "workers": []} if admin else failed)
-    summary: dict[str, Any] = {"running": bool(beats), "paused": bool(beats) and all(b.get("paused") for b in beats)}
+    # Paused: an operator paused the queue (`aibroker queue pause`); the workers run but take no jobs.
+    summary: dict[str, Any] = {"running": bool(beats), "paused": paused}
     if not admin:
         return JSONResponse(summary)
     return JSONResponse({
