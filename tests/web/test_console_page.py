@@ -4,7 +4,7 @@ against the real app, a real `aibroker worker` process, and a fake Slack webhook
 Bot, then human, then bot again: the customer asks for a human, the signed-in agent sees the conversation waiting,
 replies (the customer sees it), the customer's next message gets no bot reply while the human owns it, the agent
 hands back, and the bot answers the next message. The console passes axe-core (no serious or critical violations)
-and fits a 360 px wide screen. With AIBROKER_UPDATE_SCREENSHOTS=1 the 1280x800 screenshot for the README is written
+and fits a 360 px wide screen. With UPDATE_SCREENSHOTS=1 the 1280x800 screenshot for the README is written
 to docs/screenshots/console.png.
 """
 
@@ -79,7 +79,7 @@ def _screenshot(page: Any, tmp_path: Path) -> None:
     """The console as the README shows it: a customer waiting, their conversation open."""
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(tmp_path / "console.png"))
-    if os.environ.get("AIBROKER_UPDATE_SCREENSHOTS"):
+    if os.environ.get("UPDATE_SCREENSHOTS"):
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(tmp_path / "console.png", SCREENSHOT)
 
