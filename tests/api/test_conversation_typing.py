@@ -8,8 +8,8 @@ from aibroker.adapters.db.engine import create_engine, session_factory
 from aibroker.adapters.db.store import SqlStore
 from aibroker.adapters.inbox.builtin import BuiltinInbox
 from aibroker.adapters.inbox.chatwoot import ChatwootInbox
-from aibroker.api.routers.conversations import TypingAware, typing_of
 from aibroker.config import Settings
+from aibroker.usecases.console import TypingAware, typing_of
 from tests.support.app import LEAD, customer_headers, running_api
 
 

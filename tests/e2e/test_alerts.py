@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aibroker.config import Settings
-from tests.fakes.fake_slack import running_fake_slack
+from tests.fakes.fake_slack import FakeSlack, running_fake_slack
 from tests.support.app import ADMIN, LEAD, running_api, running_workers, worker_env
 from tests.support.servers import WorkerProcess, wait_for
 
@@ -44,10 +44,20 @@ def test_one_message_when_the_worker_dies_and_one_when_it_is_back(make_settings,
                 # back to the bot, the wait is over: one all-clear.
                 conversation_id = api.post("/api/leads", json=LEAD).json()["conversation_id"]
                 assert api.post(f"/api/conversations/{conversation_id}/handoff", headers=ADMIN).status_code == 200
-                texts = wait_for(lambda: len(slack.texts()) >= 3 and slack.texts(), what="the human-wait alert")
+                # (The handoff itself also posts its own notice to the same Slack channel: one, beside the alerts.)
+                texts = wait_for(lambda: len(alerts(slack)) >= 3 and alerts(slack), what="the human-wait alert")
                 assert "waits for a human over 0.02 min: 1 waiting" in texts[2]
                 assert api.post(f"/api/conversations/{conversation_id}/handback", headers=ADMIN).status_code == 200
-                texts = wait_for(lambda: len(slack.texts()) >= 4 and slack.texts(), what="its all-clear")
+                texts = wait_for(lambda: len(alerts(slack)) >= 4 and alerts(slack), what="its all-clear")
                 assert texts[3].startswith(":white_check_mark: Resolved: A handed-off conversation waits")
+                assert len(handoff_notices(slack)) == 1
             finally:
                 again.terminate()
+
+
+def handoff_notices(slack: FakeSlack) -> list[str]:
+    return [text for text in slack.texts() if text.startswith(":raising_hand:")]
+
+
+def alerts(slack: FakeSlack) -> list[str]:
+    return [text for text in slack.texts() if not text.startswith(":raising_hand:")]
