@@ -153,10 +153,15 @@ def test_bot_then_human_then_bot_through_the_console(settings: Settings, tmp_pat
         expect(human.locator(".text")).to_have_text("Hi Kim, I'm Ann, a mortgage specialist. How can I help?")
         expect(row).not_to_have_class(re.compile(r"\bwaiting\b"))  # a human answered: nobody waits
 
+        # The agent sees the customer typing, and nothing of the text before it is sent.
+        customer.get_by_label("Your message").press_sequentially("Hello? Is any")
+        expect(agent.locator("#customer-typing")).to_be_visible()
+        assert "Hello? Is any" not in agent.locator("#transcript").inner_text()
         # While the human owns it, the customer's message is not answered by the bot: its job ran and stood down.
         _say(customer, "Hello? Is anyone there?")
         expect(agent.locator("#transcript")).to_contain_text("Hello? Is anyone there?")
         expect(row).to_have_class(re.compile(r"\bwaiting\b"))
+        expect(agent.locator("#customer-typing")).to_be_hidden()  # sent: the box is empty, typing stopped
         hello = next(m for m in _server_messages(api, conversation_id) if m["content"] == "Hello? Is anyone there?")
         wait_for(lambda: _ledger_state(settings, f"message:{hello['id']}") == [{"state": "skipped"}],
                  what="the worker standing down")

@@ -97,15 +97,17 @@ async def console_events(request: Request, _agent: ConsoleCaller, container: Con
              responses=error_responses(400, 404, 413, 422, 503))
 async def customer_typing(record: CustomerConversation, body: TypingIn, container: ContainerDep) -> TypingOut:
     """The customer is typing (or stopped): shown in the console. The page sends no text before it is posted."""
-    if body.on:
-        try:
-            async with bounded(1.0):
-                first = await container.redis.set(f"{container.settings.queue_prefix}:aibroker:typing:{record.id}",
-                                                  "1", nx=True, px=TYPING_THROTTLE_MS)
-        except (TimeoutError, RedisError, OSError) as error:
-            raise DependencyUnavailable("redis", f"typing not sent: {type(error).__name__}") from error
-        if not first:
-            return TypingOut(sent=False)
+    # At most one "typing" per TYPING_THROTTLE_MS; a "stopped" ends the window, so typing that starts again right
+    # after a message was sent is shown too.
+    throttle = f"{container.settings.queue_prefix}:aibroker:typing:{record.id}"
+    try:
+        async with bounded(1.0):
+            first = await (container.redis.set(throttle, "1", nx=True, px=TYPING_THROTTLE_MS) if body.on
+                           else container.redis.delete(throttle))
+    except (TimeoutError, RedisError, OSError) as error:
+        raise DependencyUnavailable("redis", f"typing not sent: {type(error).__name__}") from error
+    if body.on and not first:
+        return TypingOut(sent=False)
     await container.events.publish(record.id, "typing", {"who": "customer", "on": body.on})
     return TypingOut(sent=True)
 

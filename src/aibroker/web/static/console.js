@@ -8,11 +8,13 @@
   const POLL_MS = 2000;  // without the stream
   const CLOCK_MS = 5000;  // with it: changes come as events; this only moves the "waiting" and SLA clocks
   const LIVE_EVENTS = ["message", "typing", "read", "status", "sla"];
+  const CUSTOMER_TYPING_MS = 8000;
   const $ = (id) => document.getElementById(id);
   const state = {
     csrf: null, selected: null, seenWaiting: null, renderedIds: [], renderedFor: null, actions: true,
     baseTitle: document.title, busy: false, again: false,
     stream: "connecting",  // connecting | open | failed | unsupported
+    customerTypingTimer: null,
   };
 
   const idFromHash = () => {
@@ -195,6 +197,7 @@
 
   function select() {
     state.selected = idFromHash();
+    $("customer-typing").hidden = true;
     $("detail").hidden = state.selected === null;
     if (state.selected === null) $("conversation-title").textContent = "Choose a conversation";
     refresh();
@@ -219,6 +222,21 @@
       if (source.readyState === EventSource.CLOSED) setTimeout(connect, POLL_MS * 5);
     });
     for (const name of LIVE_EVENTS) source.addEventListener(name, () => refresh());
+    source.addEventListener("typing", customerTyping);
+  }
+
+  /** The customer's typing (a signal only: no text comes before the message is sent), on the open conversation.
+   *  A "typing" whose "stopped" never comes (the customer closed the page) fades after CUSTOMER_TYPING_MS. */
+  function customerTyping(event) {
+    let data = null;
+    try { data = JSON.parse(event.data); } catch (_) { return; }
+    if (!data || data.who !== "customer") return;
+    const selected = state.selected !== null && Number(data.conversation_id) === state.selected;
+    if (!selected && data.on) return;
+    const note = $("customer-typing");
+    clearTimeout(state.customerTypingTimer);
+    note.hidden = !(selected && data.on);
+    if (!note.hidden) state.customerTypingTimer = setTimeout(() => { note.hidden = true; }, CUSTOMER_TYPING_MS);
   }
 
   async function start() {
