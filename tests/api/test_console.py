@@ -167,6 +167,31 @@ def test_a_removed_agent_can_neither_use_its_session_nor_sign_in(api: httpx.Clie
     assert sign_in(api, AGENT).status_code == 401
 
 
+def test_an_admin_agent_runs_the_operations_routes_and_other_agents_do_not(api: httpx.Client,
+                                                                         settings: Settings) -> None:
+    """What the ops page (/console/ops) calls works for an agent added with --admin, signed in at /console: reads
+    with the cookie, changes with the CSRF token too, and the rollout audit names the agent. Erasure stays with
+    the admin token alone."""
+    add_agent(settings, "boss@example.com", "Bea Boss", admin=True)
+    assert sign_in(api, AGENT).status_code == 303  # not an admin
+    for path in ("/api/admin/analytics?window=1h", "/api/admin/rollout", "/api/admin/queue", "/api/admin/brokers"):
+        refused = api.get(path)
+        assert refused.status_code == 403 and "admin agent" in refused.json()["error"], path
+    api.cookies.clear()
+    assert sign_in(api, "boss@example.com").status_code == 303
+    for path in ("/api/admin/analytics?window=1h", "/api/admin/rollout", "/api/admin/queue", "/api/admin/brokers"):
+        assert api.get(path).status_code == 200, path
+    assert api.post("/api/admin/queue/pause").status_code == 403  # the cookie alone cannot change anything
+    csrf = csrf_headers(api)
+    assert api.post("/api/admin/queue/pause", headers=csrf).json() == {"paused": True}
+    assert api.post("/api/admin/queue/resume", headers=csrf).json() == {"paused": False}
+    changed = api.put("/api/admin/rollout", headers=csrf, json={"shadow_mode": True})
+    assert changed.status_code == 200 and changed.json()["shadow_mode"] is True
+    audit = api.get("/api/admin/rollout").json()["audit"]
+    assert audit[0]["actor"] == "console:Bea Boss", audit[0]
+    assert api.delete("/api/admin/contacts", params={"email": "kim.ng@example.com"}, headers=csrf).status_code == 401
+
+
 def test_wrong_passwords_are_limited_per_address_and_per_client(make_settings, e2e_db_url: str) -> None:  # type: ignore[no-untyped-def]
     settings: Settings = make_settings(e2e_db_url, RATE_LIMITS_ENABLED=True,
                                        RATE_LIMIT_CONSOLE_LOGIN_PER_EMAIL="3/minute",

@@ -125,3 +125,14 @@ async def console_caller(
 
 
 ConsoleCaller = Annotated[Caller, Depends(console_caller)]
+
+
+async def operator_caller(caller: ConsoleCaller) -> Caller:
+    """The operations routes the ops page uses (analytics, rollout, queue, brokers): the admin token, or a signed-in
+    agent added with `--admin` (with the CSRF header for unsafe methods, as every console call)."""
+    if not caller.is_admin:
+        raise Forbidden("the operations routes need an admin agent (aibroker agent add … --admin) or the admin token")
+    return caller
+
+
+OperatorDep = Annotated[Caller, Depends(operator_caller)]

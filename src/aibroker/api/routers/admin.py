@@ -1,4 +1,4 @@
-"""Operator routes (admin token)."""
+"""Operator routes (admin token; the brokers list also for a signed-in admin agent: the ops page shows it)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from aibroker.api.console_auth import OperatorDep
 from aibroker.api.deps import AdminDep, ContainerDep
 from aibroker.api.errors import error_responses
 from aibroker.bootstrap import Container, build_erasure
@@ -16,8 +17,8 @@ from aibroker.usecases.erasure import ErasureService
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=error_responses(401, 503))
 
 
-@router.get("/brokers")
-async def brokers(container: ContainerDep, _admin: AdminDep) -> dict[str, Any]:
+@router.get("/brokers", responses=error_responses(403))
+async def brokers(container: ContainerDep, _operator: OperatorDep) -> dict[str, Any]:
     rows = await container.store.list_brokers()
     return {"brokers": [row.model_dump(mode="json") for row in rows]}
 

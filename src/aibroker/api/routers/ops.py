@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from aibroker.api.console_auth import OperatorDep
 from aibroker.api.deps import CONVERSATION_NOT_FOUND, AdminDep, ContainerDep, ConversationId
 from aibroker.api.errors import error_responses
 from aibroker.domain.analytics import AnalyticsReport, Window
@@ -17,8 +18,9 @@ from aibroker.wiring_ops import scrape
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/api/admin/analytics", response_model=AnalyticsReport, responses=error_responses(401, 422, 503))
-async def analytics(container: ContainerDep, _admin: AdminDep,
+@router.get("/api/admin/analytics", response_model=AnalyticsReport,
+            responses=error_responses(401, 403, 422, 503))
+async def analytics(container: ContainerDep, _operator: OperatorDep,
                     window: Annotated[Window, Query(description="the period the figures cover")] = Window.HOUR,
                     ) -> AnalyticsReport:
     """The rollout's figures over the window: replies and their latency percentiles, SLA breaches, handoffs,

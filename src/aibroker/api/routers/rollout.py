@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from pydantic import BaseModel, ConfigDict, Field
 
-from aibroker.api.deps import AdminDep, ContainerDep
+from aibroker.api.console_auth import OperatorDep
+from aibroker.api.deps import ContainerDep
 from aibroker.api.errors import error_responses
 
-router = APIRouter(prefix="/api/admin", tags=["admin"], responses=error_responses(401, 503))
+router = APIRouter(prefix="/api/admin", tags=["admin"], responses=error_responses(401, 403, 503))
 
 
 class RolloutChange(BaseModel):
@@ -25,14 +26,18 @@ class RolloutChange(BaseModel):
 
 
 @router.get("/rollout")
-async def rollout_state(container: ContainerDep, _admin: AdminDep) -> dict[str, Any]:
+async def rollout_state(container: ContainerDep, _operator: OperatorDep) -> dict[str, Any]:
     return await container.rollout.describe()
 
 
 @router.put("/rollout", responses=error_responses(400, 409, 413))
-async def change_rollout(change: RolloutChange, container: ContainerDep, _admin: AdminDep,
+async def change_rollout(change: RolloutChange, container: ContainerDep, operator: OperatorDep,
                          x_operator: Annotated[str | None, Header(max_length=100)] = None) -> dict[str, Any]:
-    """In force on every process within 5 s. `X-Operator` names who changed it in the audit list."""
-    actor = f"api:{x_operator}" if x_operator else "api:admin"
+    """In force on every process within 5 s. The audit list names who changed it: a signed-in agent, or with the
+    admin token what `X-Operator` says."""
+    if operator.kind == "agent":
+        actor = f"console:{operator.label}"
+    else:
+        actor = f"api:{x_operator}" if x_operator else "api:admin"
     changed = await container.rollout.change(actor, **change.model_dump(exclude_none=True))
     return {"changed": changed, **await container.rollout.describe()}

@@ -13,12 +13,18 @@ let rollout = null;
 
 function token() { return sessionStorage.getItem(TOKEN_KEY); }
 
+// Signed in at /console as an admin agent: the session cookie goes with every call, and unsafe ones carry the
+// session's CSRF token. Otherwise the admin token from this tab's sessionStorage.
+let session = null;  // {name, csrf} when signed in as an admin agent
+
 class Unauthorized extends Error {}
 
 async function api(method, path, body) {
-  const headers = { Authorization: "Bearer " + token(), "X-Operator": "ops-page" };
+  const headers = session ? (method === "GET" ? {} : { "X-CSRF-Token": session.csrf })
+    : { Authorization: "Bearer " + token(), "X-Operator": "ops-page" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(path, { method, headers, credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body) });
   if (response.status === 401) throw new Unauthorized("wrong or missing admin token");
   const data = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(data.error || (method + " " + path + ": HTTP " + response.status));
@@ -208,6 +214,7 @@ function show(signedIn) {
 }
 
 function signOut(reason) {
+  if (session) { location.assign("/console"); return; }  // the console signs agents out
   sessionStorage.removeItem(TOKEN_KEY);
   $("sign-in-error").textContent = reason || "";
   show(false);
@@ -246,5 +253,21 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("queue-retry-all").addEventListener("click", () => act("queue-note", "POST", "/api/admin/queue/failed/retry-all",
     "failed jobs queued again"));
-  show(Boolean(token()));
+  adminSession().then((me) => {
+    session = me;
+    if (session) $("sign-out").textContent = "Console";
+    show(Boolean(session || token()));
+  });
 });
+
+/** The console session of an admin agent, if this browser has one. */
+async function adminSession() {
+  try {
+    const response = await fetch("/api/console/me", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) return null;
+    const me = await response.json();
+    return me.kind === "agent" && me.is_admin ? { name: me.name, csrf: me.csrf_token } : null;
+  } catch (_) {
+    return null;
+  }
+}
