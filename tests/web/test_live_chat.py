@@ -162,8 +162,11 @@ def test_continue_on_another_device_and_accessibility(make_settings, e2e_db_url:
     with running_api(settings) as api, running_workers(settings, tmp_path):
         base_url = str(api.base_url).rstrip("/")
         phone = new_page(browser, errors, 360, 740)
+        _slow_connection(phone)  # the phone is also on a slow mobile connection (Chromium's "Slow 3G")
         laptop = new_page(browser, errors)
         lead = _start(phone, base_url)
+        # (the emulation is in force: the page itself took at least one slow round trip)
+        assert phone.evaluate("performance.getEntriesByType('navigation')[0].responseEnd") >= 400
         expect(phone.locator('#log .msg[data-role="bot"]')).to_have_count(1, timeout=30_000)
 
         phone.get_by_role("button", name="Continue on another device").click()
@@ -202,3 +205,12 @@ def test_continue_on_another_device_and_accessibility(make_settings, e2e_db_url:
         for page in (laptop, phone, stranger):
             page.context.close()
     assert not errors, errors
+
+
+def _slow_connection(page: Any) -> None:
+    """Chromium's "Slow 3G" preset through the DevTools protocol: 400 ms round trips, about 400 kbit/s each way."""
+    devtools = page.context.new_cdp_session(page)
+    devtools.send("Network.enable")
+    devtools.send("Network.emulateNetworkConditions", {"offline": False, "latency": 400,
+                                                       "downloadThroughput": 400 * 1024 / 8,
+                                                       "uploadThroughput": 400 * 1024 / 8})
