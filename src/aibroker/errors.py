@@ -53,6 +53,15 @@ class RateLimited(AibrokerError):
         self.retry_after_s = retry_after_s
 
 
+class ComeBackLater(AibrokerError):
+    """Not yet: the job should run again in `after_s` seconds, without spending an attempt (a reply waiting out its
+    human-like delay: the wait is a delayed job in Redis, not a worker slot held asleep)."""
+
+    def __init__(self, after_s: float, reason: str) -> None:
+        super().__init__(reason)
+        self.after_s = after_s
+
+
 class DependencyUnavailable(AibrokerError):
     """A part we depend on is down; callers should retry later (HTTP 503). `retry_after_s`, when the part said
     when to come back, lets the job queue delay a job that long without spending one of its attempts."""

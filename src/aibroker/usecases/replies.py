@@ -4,9 +4,14 @@ Exactly once: every reply is claimed in the ledger first (key = `greeting`, or `
 with a deterministic tag. A retried job finds the claim: DONE means send nothing; RECLAIMED means an
 earlier attempt died mid-way, so we look for the tagged message in the inbox before sending again.
 
-One at a time: all work on a conversation happens under its lock (Redis, across workers). The pacing
-wait happens under the lock too, so messages that arrive meanwhile are folded into the same reply
-(a burst gets one answer addressing all of it, in order); their own jobs then find nothing left to do.
+One at a time: all work on a conversation happens under its lock (Redis, across workers).
+
+Pacing outside the job: a customer message's human-like delay is not slept in a worker slot. Its job first works
+out when the reply is due (our receipt time plus a delay drawn from a seed of the message, so every attempt and
+every process gets the same moment), shows the broker typing, and asks the queue to run it again then
+(`ComeBackLater`: a delayed job in Redis, which survives the worker's death). Messages that arrive meanwhile are
+folded into the same reply when it runs (a burst gets one answer addressing all of it, in order); their own jobs
+then find nothing left to do. A handoff trigger is not delayed.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aibroker.domain.conversation import ChatMessage, ConversationRecord, Owner, Role
 from aibroker.domain.greetings import greeting_for, joined_activity, waiting_greeting
@@ -33,7 +38,7 @@ from aibroker.domain.ports import (
     ReplyGenerator,
 )
 from aibroker.domain.quick_replies import quick_replies
-from aibroker.errors import TransientInboxError
+from aibroker.errors import ComeBackLater, TransientInboxError
 from aibroker.logging import get_logger
 from aibroker.usecases.assignment import BrokerAssignment
 from aibroker.usecases.handoff import HandoffService
@@ -47,6 +52,7 @@ HANDOFF_TEXT = ("I'll bring in one of our human specialists now; they will conti
 Sleep = Callable[[float], Awaitable[None]]
 HISTORY_LIMIT = 50
 GIVE_UP_WAIT_S = 60.0
+MIN_DEFER_MS = 50  # a reply due sooner than this runs now (the queue's own delay is about that)
 # A job for a conversation that no longer exists (erased, or purged by retention) ends quietly: nothing to answer,
 # nobody to apologise to, and a retry would find nothing either.
 ERASED = "skipped: conversation erased"
@@ -57,7 +63,8 @@ class ReplyService:
                  handoffs: HandoffService, locks: ConversationLocks, *, pacing: PacingPolicy, sla_budget_ms: int,
                  expected_generation_ms: int, clock: Callable[[], datetime], rng: random.Random | None = None,
                  sleep: Sleep = asyncio.sleep, pacing_enabled: bool = True,
-                 assignment: BrokerAssignment | None = None, disclose_ai: bool = True) -> None:
+                 assignment: BrokerAssignment | None = None, disclose_ai: bool = True,
+                 observe_delay: Callable[[float], None] | None = None) -> None:
         self._store = store
         self._inbox = inbox
         self._generator = generator
@@ -73,6 +80,7 @@ class ReplyService:
         self._pacing_enabled = pacing_enabled
         self._assignment = assignment
         self._disclose_ai = disclose_ai
+        self._observe_delay = observe_delay  # (metrics: each reply's human-like delay, in seconds)
 
     async def _wait(self, ms: int) -> None:
         if self._pacing_enabled and ms > 0:
@@ -142,6 +150,8 @@ class ReplyService:
 
     # --- answering ---------------------------------------------------------------------------------
     async def answer(self, job: IncomingMessageJob) -> str:
+        if self._pacing_enabled and (due_in_ms := await self._due_in_ms(job)) >= MIN_DEFER_MS:
+            raise ComeBackLater(due_in_ms / 1000, f"reply to message {job.message_id} due in {due_in_ms} ms")
         async with self._locks.hold(job.conversation_id):
             conversation = await self._store.get_conversation(job.conversation_id)
             if conversation is None:
@@ -150,6 +160,33 @@ class ReplyService:
                                                                                        [greeting_key()]):
                 await self._greet(conversation)  # the greeting always comes before the first answer
             return await self._answer(conversation, job.message_id)
+
+    async def _due_in_ms(self, job: IncomingMessageJob) -> int:
+        """How long until the reply to this message is due; 0 when it should be answered now (pacing does not
+        apply: not the bot's, not greeted yet, answered already, gone, or a handoff trigger). While it is not due,
+        the broker is shown typing. Reads only; the claim is taken when the job comes back."""
+        conversation = await self._store.get_conversation(job.conversation_id)
+        if conversation is None or conversation.owner != Owner.BOT:
+            return 0
+        key = message_key(job.message_id)
+        if await self._store.finished_keys(conversation.id, [greeting_key(), key]) != {greeting_key()}:
+            return 0
+        history = await self._inbox.list_messages(conversation.inbox_conversation_id, limit=HISTORY_LIMIT)
+        message = next((m for m in history if m.id == job.message_id), None)
+        if message is None or detect_handoff(message.content, _progress(history, message)) is not None:
+            return 0
+        persona = PERSONAS_BY_NAME[conversation.persona_name]
+        # Seeded by the message: a retry, or another worker after a crash, arrives at the same moment.
+        delay = self._pacing.reply_delay(persona.persona_type, detect_urgency(message.content),
+                                         self._expected_generation_ms, self._sla_budget_ms,
+                                         rng=random.Random(f"{conversation.id}:{job.message_id}"))
+        received = await self._store.received_at(conversation.id, job.message_id) or message.created_at
+        due_in_ms = int((received + timedelta(milliseconds=delay.ms) - self._clock()).total_seconds() * 1000)
+        if due_in_ms >= MIN_DEFER_MS:
+            if self._observe_delay is not None:
+                self._observe_delay(delay.ms / 1000)
+            await self._set_typing(conversation, True)  # shown while the reply waits
+        return max(0, due_in_ms)
 
     async def _answer(self, conversation: ConversationRecord, message_id: str) -> str:
         key = message_key(message_id)
@@ -161,6 +198,8 @@ class ReplyService:
         if conversation.owner == Owner.HUMAN:
             await self._store.complete_reply(conversation.id, key, claim.token, state="skipped",
                                              note="human owns the conversation")
+            if self._pacing_enabled:  # (the typing shown while the reply waited must not stay on)
+                await self._set_typing(conversation, False)
             return "skipped: human owns the conversation"
         if claim.outcome == ClaimOutcome.RECLAIMED:  # answered by us now: out of a dead leader's burst
             await self._store.answer_alone(conversation.id, key, claim.token)
@@ -181,13 +220,10 @@ class ReplyService:
             return await self._hand_off(conversation, decision, [key], claim.token, key)
 
         persona = PERSONAS_BY_NAME[conversation.persona_name]
-        delay = self._pacing.reply_delay(persona.persona_type, detect_urgency(message.content),
-                                         self._expected_generation_ms, self._sla_budget_ms, rng=self._rng)
         await self._set_typing(conversation, True)
         try:
-            await self._wait(delay.ms)
-            # Messages that arrived during the wait join this reply (one answer per burst, in order).
-            history = await self._inbox.list_messages(inbox_id, limit=HISTORY_LIMIT)
+            # Messages that arrived during the wait (see `_due_in_ms`) join this reply (one answer per burst, in
+            # order).
             burst = await self._burst(conversation, history, message, key, claim)
             keys = [key, *(message_key(m.id) for m in burst if m.id != message.id)]
             context = ReplyContext(persona=persona, customer_first_name=_first_name(conversation),

@@ -29,7 +29,8 @@ class Heartbeat:
         self._key = heartbeat_key(prefix, queue, worker_id)
         self.state: dict[str, Any] = {"worker_id": worker_id, "pid": os.getpid(), "host": socket.gethostname(),
                                       "concurrency": concurrency, "started_at": time.time(),
-                                      "active_jobs": 0, "processed": 0, "failed": 0, "deferred": 0}
+                                      "active_jobs": 0, "processed": 0, "failed": 0, "deferred": 0,
+                                      "paced": 0}
 
     async def beat(self) -> None:
         self.state["last_heartbeat"] = time.time()

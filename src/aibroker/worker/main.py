@@ -19,7 +19,7 @@ from aibroker.adapters.metrics import prometheus
 from aibroker.bootstrap import Container, build_container
 from aibroker.config import Settings
 from aibroker.domain.jobs import IncomingMessageJob, Job, NewConversationJob
-from aibroker.errors import DependencyUnavailable
+from aibroker.errors import ComeBackLater, DependencyUnavailable
 from aibroker.logging import get_logger
 from aibroker.wiring_ops import build_alert_monitor, refresh_shared_metrics
 from aibroker.worker.heartbeat import HEARTBEAT_EVERY_S, Heartbeat
@@ -59,6 +59,9 @@ class JobDispatcher:
             prometheus.observe_job(job.name, "completed")
             log.info("job %s attempt %d: %s", job.job_id, attempt, outcome)
             return outcome
+        except ComeBackLater:  # a paced reply, back when it is due (the queue delays it, no attempt spent)
+            state["paced"] += 1
+            raise
         except DependencyUnavailable as error:  # deferred (the queue delays it, no attempt spent) or failed
             kind = "deferred" if error.retry_after_s is not None else "failed"
             state[kind] += 1

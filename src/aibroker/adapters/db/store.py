@@ -317,6 +317,12 @@ class SqlStore:
         async with self.sessions() as session:
             return [(int(c), str(m), r) for c, m, r in (await session.execute(query)).all()]
 
+    async def received_at(self, conversation_id: int, message_id: str) -> datetime | None:
+        """When we accepted this customer message (our clock, not the inbox's); None if it was not recorded."""
+        async with self.sessions() as session:
+            return await session.scalar(select(InboundMessage.received_at).where(
+                InboundMessage.conversation_id == conversation_id, InboundMessage.message_id == message_id))
+
     async def unclaimed_inbound(self, conversation_id: int, message_ids: list[str]) -> set[str]:
         """Which of these messages were accepted (recorded inbound) and have no ledger row: nobody has taken them
         on yet. (Messages a human owner's period let through without accepting them are not among them.)"""

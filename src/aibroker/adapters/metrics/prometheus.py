@@ -63,11 +63,16 @@ def observe_fallback(reason: str) -> None:
     LLM_FALLBACKS.labels(reason=reason).inc()
 
 
+def observe_pacing(seconds: float) -> None:
+    """A human-like wait: a reply's delay (waited as a delayed job), or a greeting's joining and typing."""
+    PACING_DELAY.observe(seconds)
+
+
 def paced(sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> Callable[[float], Awaitable[None]]:
-    """`sleep` that records each human-like wait (the reply service's pacing)."""
+    """`sleep` that records each human-like wait it sleeps (the greeting's)."""
 
     async def observed(seconds: float) -> None:
-        PACING_DELAY.observe(seconds)
+        observe_pacing(seconds)
         await sleep(seconds)
 
     return observed

@@ -28,7 +28,7 @@ from aibroker.adapters.queue.redis_budget import bounded
 from aibroker.adapters.queue.redis_options import connection_options
 from aibroker.config import Settings
 from aibroker.domain.jobs import JOB_TYPES, Job
-from aibroker.errors import DependencyUnavailable, InvalidRequest, NotFound
+from aibroker.errors import ComeBackLater, DependencyUnavailable, InvalidRequest, NotFound
 from aibroker.logging import get_logger
 
 log = get_logger(__name__)
@@ -213,6 +213,10 @@ async def start_worker(settings: Settings, redis_url: str, handler: JobHandler, 
         job = parse_job(bull_job.name, bull_job.data)
         try:
             return await handler(job, int(bull_job.attemptsMade) + 1)
+        except ComeBackLater as later:  # a paced reply: its human-like delay waits in Redis, not in this slot
+            await bull_job.moveToDelayed(int(time.time() * 1000) + int(later.after_s * 1000), token)
+            log.debug("job %s comes back in %.2f s: %s", job.job_id, later.after_s, later)
+            raise DelayedError(str(later)) from later
         except DependencyUnavailable as error:
             if error.retry_after_s is None:
                 raise
