@@ -84,17 +84,11 @@ async def _migrate(settings: Settings) -> None:
 
 
 def _serve(settings: Settings, redis_url: str, *, inline_worker: bool) -> None:
-    import uvicorn
-
     from aibroker.api.app import create_app
+    from aibroker.api.server import GracefulServer, server_config
 
-    # proxy_headers off: uvicorn would believe X-Forwarded-For from any 127.0.0.1 peer; the client IP is worked
-    # out from TRUSTED_PROXIES in api/ratelimit.py instead (the only place a forwarded address is believed).
-    from aibroker.api.server import GracefulServer
-
-    server = GracefulServer(uvicorn.Config(create_app(settings, redis_url, inline_worker=inline_worker),
-                                           host=settings.host, port=settings.port, log_config=None,
-                                           proxy_headers=False))
+    server = GracefulServer(server_config(create_app(settings, redis_url, inline_worker=inline_worker),
+                                          settings.host, settings.port))
     server.run()
 
 

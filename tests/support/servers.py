@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
-from aibroker.api.server import GracefulServer
+from aibroker.api.server import GracefulServer, server_config
 
 
 def free_port() -> int:
@@ -30,8 +29,7 @@ def free_port() -> int:
 def serve_in_thread(app: Any, *, ready_path: str | None = None, timeout_s: float = 20.0) -> Iterator[str]:
     """Run `app` on 127.0.0.1:<free port> until the block ends; yields the base URL."""
     port = free_port()
-    server = GracefulServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
-                                           proxy_headers=False))  # as `aibroker serve`: TRUSTED_PROXIES decides
+    server = GracefulServer(server_config(app, "127.0.0.1", port))  # as `aibroker serve` runs it
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout_s
