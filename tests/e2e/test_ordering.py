@@ -13,9 +13,11 @@ from typing import Any
 import httpx
 
 from aibroker.config import Settings
+from tests.fakes.fake_openai import FakeOpenAI
 from tests.support.app import ADMIN, LEAD, running_api, running_workers
-from tests.support.db import ledger, query
+from tests.support.db import ledger
 from tests.support.servers import wait_for
+from tests.support.slow_llm import llm_env, slow_llm
 
 
 def _messages(api: httpx.Client, conversation_id: int) -> list[dict[str, Any]]:
@@ -38,7 +40,12 @@ def _idle(api: httpx.Client) -> bool:
 
 def test_replies_keep_the_customers_order_after_a_worker_dies_mid_reply(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
                                                                         tmp_path: Path) -> None:
-    settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=True)
+    with slow_llm(60) as llm:
+        settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=True, **llm_env(llm))
+        _order_after_a_crash(settings, tmp_path, llm)
+
+
+def _order_after_a_crash(settings: Settings, tmp_path: Path, llm: FakeOpenAI) -> None:
     with running_api(settings) as api:
         with running_workers(settings, tmp_path, count=1) as (worker,):
             response = api.post("/api/leads", json={**LEAD, "email": f"{uuid.uuid4().hex[:8]}@example.com"})
@@ -47,11 +54,10 @@ def test_replies_keep_the_customers_order_after_a_worker_dies_mid_reply(make_set
             wait_for(lambda: any(m["role"] == "bot" for m in _messages(api, conversation_id)), what="greeting",
                      timeout_s=30)
             first = _say(api, conversation_id, "what documents do I need for a bank loan?")
-            # Message 1's job has claimed it and is in its human-like delay (typing shown) ...
-            wait_for(lambda: query(settings, "SELECT typing FROM inbox_conversations")[0]["typing"],
-                     what="typing on", timeout_s=20)
+            # Message 1's job has claimed it and is generating its reply (a slow LLM) ...
+            wait_for(lambda: len(llm.requests) >= 1, what="generating reply 1", timeout_s=30)
             second = _say(api, conversation_id, "and how long does approval usually take?")
-            # ... and message 2's job is queued behind it, when the worker dies without any clean-up.
+            # ... and message 2's job waits for its turn, when the worker dies without any clean-up.
             worker.kill()
         assert {r["key"]: r["state"] for r in ledger(settings, conversation_id)}[f"message:{first}"] == "claimed"
 

@@ -12,9 +12,11 @@ import httpx
 
 from aibroker.adapters.queue.embedded_redis import EmbeddedRedis
 from aibroker.config import Settings
+from tests.fakes.fake_openai import FakeOpenAI
 from tests.support.app import ADMIN, LEAD, customer_headers, running_api, running_workers
 from tests.support.db import execute, ledger, query
 from tests.support.servers import free_port, wait_for
+from tests.support.slow_llm import SLOW_ANSWER, llm_env, slow_llm
 
 # The customer's side of each conversation a test opened: its access token, as the lead's browser keeps it.
 # (The tests read conversations as the operator, with the admin token; customers write with their own.)
@@ -39,8 +41,13 @@ def _roles(api: httpx.Client, conversation_id: int) -> list[str]:
     return [m["role"] for m in _messages(api, conversation_id)]
 
 
+def _queue_counts(api: httpx.Client) -> dict[str, int]:
+    counts: dict[str, int] = api.get("/api/health", headers=ADMIN).json()["parts"]["queue"].get("counts", {})
+    return counts
+
+
 def _idle(api: httpx.Client) -> bool:
-    counts = api.get("/api/health", headers=ADMIN).json()["parts"]["queue"].get("counts", {})
+    counts = _queue_counts(api)
     return bool(counts) and counts["active"] == 0 and counts["waiting"] == 0 and counts["delayed"] == 0 \
         and counts["prioritized"] == 0
 
@@ -63,14 +70,14 @@ def _say(api: httpx.Client, conversation_id: int, text: str) -> str:
     return message_id
 
 
-def _kill_the_worker_mid_reply(api: httpx.Client, settings: Settings, tmp_path: Path) -> tuple[int, str]:
-    """A lead and a customer message; the only worker has claimed the message and is in its human-like delay
-    (typing shown) when it is SIGKILLed, without any cleanup. Returns (conversation id, message id)."""
+def _kill_the_worker_mid_reply(api: httpx.Client, settings: Settings, tmp_path: Path,
+                               llm: FakeOpenAI) -> tuple[int, str]:
+    """A lead and a customer message; the only worker has claimed the message and is generating its reply (a slow
+    LLM) when it is SIGKILLed, without any cleanup. Returns (conversation id, message id)."""
     with running_workers(settings, tmp_path, count=1) as (worker,):
         conversation_id = _lead(api)
         message_id = _say(api, conversation_id, "no rush, what documents do I need?")
-        wait_for(lambda: query(settings, "SELECT typing FROM inbox_conversations")[0]["typing"],
-                 what="typing on", timeout_s=20)
+        wait_for(lambda: len(llm.requests) >= 1, what="generating the reply", timeout_s=30)
         worker.kill()
     return conversation_id, message_id
 
@@ -122,18 +129,20 @@ def test_several_workers_answer_in_order_and_never_twice(make_settings, e2e_db_u
 
 def test_a_sigkilled_workers_job_is_answered_once_by_another_worker(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
                                                                      tmp_path: Path) -> None:
-    settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=True)
-    with running_api(settings) as api:
-        conversation_id, message_id = _kill_the_worker_mid_reply(api, settings, tmp_path)
-        assert ledger(settings, conversation_id)[-1]["state"] == "claimed"
-        killed_at = time.monotonic()
-        with running_workers(settings, tmp_path, count=1):
-            wait_for(lambda: _roles(api, conversation_id).count("bot") >= 2, what="recovered reply", timeout_s=40)
-            recovered_after = time.monotonic() - killed_at
-            wait_for(lambda: _idle(api), what="idle queue")
-            assert _roles(api, conversation_id) == ["bot", "customer", "bot"]
-            assert [r["state"] for r in ledger(settings, conversation_id)] == ["sent", "sent"]
-            assert ledger(settings, conversation_id)[-1]["sent_message_id"] is not None
+    with slow_llm(60) as llm:
+        settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=True, **llm_env(llm))
+        with running_api(settings) as api:
+            conversation_id, message_id = _kill_the_worker_mid_reply(api, settings, tmp_path, llm)
+            assert ledger(settings, conversation_id)[-1]["state"] == "claimed"
+            killed_at = time.monotonic()
+            with running_workers(settings, tmp_path, count=1):
+                wait_for(lambda: _roles(api, conversation_id).count("bot") >= 2, what="recovered reply",
+                         timeout_s=40)
+                recovered_after = time.monotonic() - killed_at
+                wait_for(lambda: _idle(api), what="idle queue")
+                assert _roles(api, conversation_id) == ["bot", "customer", "bot"]
+                assert [r["state"] for r in ledger(settings, conversation_id)] == ["sent", "sent"]
+                assert ledger(settings, conversation_id)[-1]["sent_message_id"] is not None
     print(f"reply recovered {recovered_after:.1f} s after SIGKILL (message {message_id})")
 
 
@@ -145,21 +154,23 @@ def test_a_job_whose_workers_keep_dying_ends_in_one_apology_and_a_handoff(make_s
     Only the recovering worker (whose stalled check finds the dead worker's job) has a stall budget of 0. The killed
     worker keeps the default: with 0 there, its own greeting failed as "stalled" whenever a starved machine delayed
     one lock renewal past the 3 s test lock (a live job, not a crash, and not what this test is about)."""
-    settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=True)
-    with running_api(settings) as api:
-        conversation_id, message_id = _kill_the_worker_mid_reply(api, settings, tmp_path)
-        recovering: Settings = make_settings(e2e_db_url, PACING_ENABLED=True, MAX_STALLED_COUNT=0)
-        with running_workers(recovering, tmp_path, count=1):
-            # The give-up hands off first and apologises second: wait for its last step (the ledger row it
-            # completes), not for the handoff, or the apology may not be there yet.
-            wait_for(lambda: {r["key"]: r for r in ledger(settings, conversation_id)}[f"message:{message_id}"]
-                     ["note"] == "job_failed", what="apology recorded", timeout_s=40)
-            assert api.get(f"/api/conversations/{conversation_id}", headers=ADMIN).json()["owner"] == "human"
-            wait_for(lambda: _idle(api), what="idle queue")
-            bot = [m["content"] for m in _messages(api, conversation_id) if m["role"] == "bot"]
-            assert len(bot) == 2 and "trouble" in bot[1]  # the greeting, then one apology (no answer)
-            failed = api.get("/api/admin/queue/failed", headers=ADMIN).json()["failed"]
-            assert [f["name"] for f in failed] == ["incoming-message"] and "stalled" in failed[0]["reason"]
+    with slow_llm(60) as llm:
+        settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=True, **llm_env(llm))
+        with running_api(settings) as api:
+            conversation_id, message_id = _kill_the_worker_mid_reply(api, settings, tmp_path, llm)
+            recovering: Settings = make_settings(e2e_db_url, PACING_ENABLED=True, MAX_STALLED_COUNT=0,
+                                                 **llm_env(llm))
+            with running_workers(recovering, tmp_path, count=1):
+                # The give-up hands off first and apologises second: wait for its last step (the ledger row it
+                # completes), not for the handoff, or the apology may not be there yet.
+                wait_for(lambda: {r["key"]: r for r in ledger(settings, conversation_id)}[f"message:{message_id}"]
+                         ["note"] == "job_failed", what="apology recorded", timeout_s=40)
+                assert api.get(f"/api/conversations/{conversation_id}", headers=ADMIN).json()["owner"] == "human"
+                wait_for(lambda: _idle(api), what="idle queue")
+                bot = [m["content"] for m in _messages(api, conversation_id) if m["role"] == "bot"]
+                assert len(bot) == 2 and "trouble" in bot[1]  # the greeting, then one apology (no answer)
+                failed = api.get("/api/admin/queue/failed", headers=ADMIN).json()["failed"]
+                assert [f["name"] for f in failed] == ["incoming-message"] and "stalled" in failed[0]["reason"]
 
 
 def test_final_failure_apologises_once_hands_off_and_keeps_the_failed_job(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
@@ -182,15 +193,39 @@ def test_final_failure_apologises_once_hands_off_and_keeps_the_failed_job(make_s
 
 
 def test_sigterm_lets_the_active_reply_finish(make_settings, e2e_db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with slow_llm(3) as llm:  # generating for 3 s when the SIGTERM comes: within the 20 s grace
+        settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=True, **llm_env(llm))
+        with running_api(settings) as api:
+            with running_workers(settings, tmp_path, count=1) as (worker,):
+                conversation_id = _lead(api)
+                _say(api, conversation_id, "what is the TDSR limit?")
+                wait_for(lambda: len(llm.requests) >= 1, what="generating the reply", timeout_s=30)
+                assert worker.terminate(timeout_s=30) == 0
+            assert _roles(api, conversation_id) == ["bot", "customer", "bot"]
+            assert _messages(api, conversation_id)[-1]["content"] == SLOW_ANSWER
+            assert "worker stopped" in worker.log()
+
+
+def test_a_reply_waiting_its_delay_is_not_lost_when_the_worker_stops(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
+                                                                      tmp_path: Path) -> None:
+    """The human-like delay waits in Redis as a delayed job, not in a worker: a worker stopped (SIGTERM) while the
+    reply waits exits without waiting for it, and the next worker sends it, once."""
     settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=True)
     with running_api(settings) as api:
         with running_workers(settings, tmp_path, count=1) as (worker,):
             conversation_id = _lead(api)
-            _say(api, conversation_id, "what is the TDSR limit?")
-            wait_for(lambda: query(settings, "SELECT typing FROM inbox_conversations")[0]["typing"], what="typing")
+            wait_for(lambda: _roles(api, conversation_id) == ["bot"], what="greeting", timeout_s=30)
+            _say(api, conversation_id, "no rush: what documents do I need for a bank loan?")
+            wait_for(lambda: _queue_counts(api).get("delayed", 0) == 1, what="the reply waiting as a delayed job")
+            assert query(settings, "SELECT typing FROM inbox_conversations")[0]["typing"]  # shown while it waits
             assert worker.terminate(timeout_s=30) == 0
-        assert _roles(api, conversation_id) == ["bot", "customer", "bot"]
-        assert "worker stopped" in worker.log()
+            assert "did not finish in time" not in worker.log()  # nothing was active: the wait is not a job
+        assert _roles(api, conversation_id) == ["bot", "customer"]
+        with running_workers(settings, tmp_path, count=1):
+            wait_for(lambda: _roles(api, conversation_id) == ["bot", "customer", "bot"], what="the reply",
+                     timeout_s=30)
+            wait_for(lambda: _idle(api), what="idle queue")
+            assert _roles(api, conversation_id) == ["bot", "customer", "bot"]
 
 
 def test_redis_outage_gives_503_loses_nothing_and_recovers(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aibroker.domain.conversation import ChatMessage, ConversationRecord, Owner, Role
@@ -56,6 +57,12 @@ MIN_DEFER_MS = 50  # a reply due sooner than this runs now (the queue's own dela
 # A job for a conversation that no longer exists (erased, or purged by retention) ends quietly: nothing to answer,
 # nobody to apologise to, and a retry would find nothing either.
 ERASED = "skipped: conversation erased"
+
+
+@dataclass(frozen=True, slots=True)
+class PacedReply:
+    delay_ms: int  # the human-like delay drawn for this message
+    due_in_ms: int  # from now until the reply is due (0: due)
 
 
 class ReplyService:
@@ -150,8 +157,11 @@ class ReplyService:
 
     # --- answering ---------------------------------------------------------------------------------
     async def answer(self, job: IncomingMessageJob) -> str:
-        if self._pacing_enabled and (due_in_ms := await self._due_in_ms(job)) >= MIN_DEFER_MS:
-            raise ComeBackLater(due_in_ms / 1000, f"reply to message {job.message_id} due in {due_in_ms} ms")
+        paced = await self._due_in_ms(job) if self._pacing_enabled else None
+        if paced is not None and paced.due_in_ms >= MIN_DEFER_MS:
+            raise ComeBackLater(paced.due_in_ms / 1000, f"reply to message {job.message_id} due in "
+                                                        f"{paced.due_in_ms} ms")
+        typing_shown = paced is not None and paced.delay_ms >= MIN_DEFER_MS  # (by the deferral: see `_due_in_ms`)
         async with self._locks.hold(job.conversation_id):
             conversation = await self._store.get_conversation(job.conversation_id)
             if conversation is None:
@@ -159,22 +169,24 @@ class ReplyService:
             if conversation.owner == Owner.BOT and not await self._store.finished_keys(conversation.id,
                                                                                        [greeting_key()]):
                 await self._greet(conversation)  # the greeting always comes before the first answer
-            return await self._answer(conversation, job.message_id)
+            return await self._answer(conversation, job.message_id, typing_shown=typing_shown)
 
-    async def _due_in_ms(self, job: IncomingMessageJob) -> int:
-        """How long until the reply to this message is due; 0 when it should be answered now (pacing does not
-        apply: not the bot's, not greeted yet, answered already, gone, or a handoff trigger). While it is not due,
-        the broker is shown typing. Reads only; the claim is taken when the job comes back."""
+    async def _due_in_ms(self, job: IncomingMessageJob) -> PacedReply | None:
+        """When the reply to this message is due; None when pacing does not apply (not the bot's, not greeted yet,
+        answered already, gone, or a handoff trigger: answered at once). While it is not due, the broker is shown
+        typing (so a job that comes back when it is due finds typing shown already: its first run is normally
+        milliseconds after the message, long before the delay ends). Reads only; the claim is taken when the job
+        comes back."""
         conversation = await self._store.get_conversation(job.conversation_id)
         if conversation is None or conversation.owner != Owner.BOT:
-            return 0
+            return None
         key = message_key(job.message_id)
         if await self._store.finished_keys(conversation.id, [greeting_key(), key]) != {greeting_key()}:
-            return 0
+            return None
         history = await self._inbox.list_messages(conversation.inbox_conversation_id, limit=HISTORY_LIMIT)
         message = next((m for m in history if m.id == job.message_id), None)
         if message is None or detect_handoff(message.content, _progress(history, message)) is not None:
-            return 0
+            return None
         persona = PERSONAS_BY_NAME[conversation.persona_name]
         # Seeded by the message: a retry, or another worker after a crash, arrives at the same moment.
         delay = self._pacing.reply_delay(persona.persona_type, detect_urgency(message.content),
@@ -186,9 +198,9 @@ class ReplyService:
             if self._observe_delay is not None:
                 self._observe_delay(delay.ms / 1000)
             await self._set_typing(conversation, True)  # shown while the reply waits
-        return max(0, due_in_ms)
+        return PacedReply(delay_ms=delay.ms, due_in_ms=max(0, due_in_ms))
 
-    async def _answer(self, conversation: ConversationRecord, message_id: str) -> str:
+    async def _answer(self, conversation: ConversationRecord, message_id: str, *, typing_shown: bool = False) -> str:
         key = message_key(message_id)
         claim = await self._store.claim_reply(conversation.id, key)
         if claim.outcome == ClaimOutcome.DONE:
@@ -220,7 +232,8 @@ class ReplyService:
             return await self._hand_off(conversation, decision, [key], claim.token, key)
 
         persona = PERSONAS_BY_NAME[conversation.persona_name]
-        await self._set_typing(conversation, True)
+        if not typing_shown:
+            await self._set_typing(conversation, True)
         try:
             # Messages that arrived during the wait (see `_due_in_ms`) join this reply (one answer per burst, in
             # order).
