@@ -228,6 +228,23 @@ def test_a_reply_waiting_its_delay_is_not_lost_when_the_worker_stops(make_settin
             assert _roles(api, conversation_id) == ["bot", "customer", "bot"]
 
 
+def test_a_human_taking_over_while_the_reply_waits_silences_the_bot(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
+                                                                     tmp_path: Path) -> None:
+    settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=True)
+    with running_api(settings) as api, running_workers(settings, tmp_path, count=1):
+        conversation_id = _lead(api)
+        wait_for(lambda: _roles(api, conversation_id) == ["bot"], what="greeting", timeout_s=30)
+        message_id = _say(api, conversation_id, "no rush: what documents do I need for a bank loan?")
+        wait_for(lambda: _queue_counts(api).get("delayed", 0) == 1, what="the reply waiting as a delayed job")
+        taken = api.post(f"/api/console/conversations/{conversation_id}/takeover", headers=ADMIN)
+        assert taken.status_code == 200 and taken.json()["owner"] == "human"
+        wait_for(lambda: _idle(api), what="the waiting job ran and stood down", timeout_s=30)
+        assert _roles(api, conversation_id) == ["bot", "customer"]
+        rows = {r["key"]: r for r in ledger(settings, conversation_id)}
+        assert rows[f"message:{message_id}"]["state"] == "skipped"
+        assert not query(settings, "SELECT typing FROM inbox_conversations")[0]["typing"]  # typing shown, then off
+
+
 def test_redis_outage_gives_503_loses_nothing_and_recovers(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
                                                            tmp_path: Path) -> None:
     port = free_port()
