@@ -263,8 +263,11 @@ def test_a_reload_resumes_the_conversation_and_a_foreign_token_shows_nothing(  #
             else:
                 route.continue_()
 
+        # (A fresh load rather than a reload: the old page, still following its event stream, may itself ask for
+        # the conversation just then, and its request would take the one abort meant for the new page's.)
+        page.goto("about:blank")
         page.route(f"**/api/conversations/{conversation_id}", unreachable_once)
-        page.reload()
+        page.goto(_base_url(api) + "/")
         _settled(page)
         expect(page.locator("#lead")).to_be_visible()
         assert aborted and _stored(page)["token"] == lead["conversation_token"]
