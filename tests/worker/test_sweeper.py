@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,23 @@ async def test_after_a_redis_restart_outstanding_work_is_queued_at_once(engine: 
     finally:
         await queue.aclose()
         await redis.aclose()
+
+
+async def test_work_queued_within_the_grace_period_is_not_looked_at_again(engine: AsyncEngine) -> None:
+    """With a backlog, the sweeper must not check every waiting message's job every round: a message queued (or
+    swept) less than the grace period ago is left out; one never marked queued is a candidate."""
+    store = SqlStore(session_factory(engine))
+    conversation = await store.create_conversation(
+        inbox="builtin", inbox_conversation_id="1", inbox_contact_id="c1", loan_type="refinance",
+        lead={"name": "Ann"}, lead_score=50, persona_name="Sarah Wong", broker_id=None)
+    assert await store.record_inbound(conversation.id, "m1")
+    later = datetime.now(UTC) + timedelta(seconds=30)  # the message is past any grace period by then
+    window = {"received_before": later, "received_after": later - timedelta(hours=1)}
+
+    async def candidates(queued_before: datetime) -> list[str]:
+        return [m for _, m, _ in await store.unanswered_inbound(**window, queued_before=queued_before)]
+
+    assert await candidates(queued_before=later) == ["m1"]  # never queued
+    await store.mark_queued(conversation.id, "m1")
+    assert await candidates(queued_before=datetime.now(UTC) - timedelta(seconds=1)) == []  # queued just now
+    assert await candidates(queued_before=datetime.now(UTC) + timedelta(seconds=1)) == ["m1"]

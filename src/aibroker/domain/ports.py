@@ -78,12 +78,14 @@ class Inbox(Protocol):
 
 
 class JobQueue(Protocol):
-    async def enqueue(self, job: Job, *, delay_ms: int = 0, priority: int = 0, replace_completed: bool = False
-                      ) -> bool:
+    async def enqueue(self, job: Job, *, delay_ms: int = 0, priority: int = 0,
+                      unfinished: Callable[[], Awaitable[bool]] | None = None) -> bool:
         """Add a job; False when a job with the same id already exists (one that failed for good is replaced:
-        queueing work again means it is still outstanding). `replace_completed` is for a caller that knows the
-        work is unfinished although its job completed (the sweeper, from the reply ledger): that job is replaced
-        too. Raises DependencyUnavailable."""
+        queueing work again means it is still outstanding). `unfinished` is for a caller that can tell from the
+        reply ledger whether the work is done (the sweeper): a completed job with this id is replaced only if
+        `unfinished()`, asked after the job was seen completed, says its run ended without doing the work (so a
+        job that completed a moment ago, after the caller's own read, is not run again). Raises
+        DependencyUnavailable."""
         ...
 
     async def counts(self) -> dict[str, int]: ...

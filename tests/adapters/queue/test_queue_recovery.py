@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
@@ -77,7 +77,8 @@ async def test_a_job_that_failed_for_good_runs_again_when_queued_again(redis_url
 
 async def test_the_sweeper_can_queue_a_completed_job_again(redis_url: str, redis_prefix: str) -> None:
     """A completed job whose message the reply ledger still shows unanswered must not block its id: only the
-    sweeper (which read the ledger) replaces it; anyone else adding it gets a duplicate."""
+    sweeper (which reads the ledger) replaces it, and only if the ledger, asked again after the job was seen
+    completed, still says so; anyone else adding it gets a duplicate."""
     settings = _settings(redis_prefix)
     runs: list[int] = []
 
@@ -93,7 +94,17 @@ async def test_the_sweeper_can_queue_a_completed_job_again(redis_url: str, redis
                 break
             await asyncio.sleep(0.05)
         assert runs == [1] and await queue.enqueue(job) is False
-        assert await queue.enqueue(job, replace_completed=True) is True
+        asked: list[bool] = []
+
+        def ledger_says(unanswered: bool) -> Callable[[], Awaitable[bool]]:
+            async def unfinished() -> bool:
+                asked.append(unanswered)
+                return unanswered
+            return unfinished
+
+        assert await queue.enqueue(job, unfinished=ledger_says(False)) is False  # it answered after all
+        assert await queue.enqueue(job, unfinished=ledger_says(True)) is True
+        assert asked == [False, True]
         await _until(lambda: len(runs) == 2)
         assert runs == [1, 1]
 

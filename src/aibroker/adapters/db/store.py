@@ -300,11 +300,15 @@ class SqlStore:
                 .values(queued_at=utcnow()))
 
     async def unanswered_inbound(self, *, received_before: datetime, received_after: datetime,
-                                 limit: int = 200) -> list[tuple[int, str, int]]:
+                                 queued_before: datetime | None = None, limit: int = 200) -> list[tuple[int, str, int]]:
         """(conversation, message id, lead score) of accepted customer messages in bot-owned conversations
-        that have no finished reply yet: candidates to queue again if Redis lost their job."""
+        that have no finished reply yet: candidates to queue again if Redis lost their job. `queued_before`: only
+        those not queued (or swept) since then."""
         query = _unanswered(select(InboundMessage.conversation_id, InboundMessage.message_id, Conversation.lead_score),
-                            received_before, received_after).limit(limit)
+                            received_before, received_after)
+        if queued_before is not None:
+            query = query.where(or_(InboundMessage.queued_at.is_(None), InboundMessage.queued_at < queued_before))
+        query = query.limit(limit)
         async with self.sessions() as session:
             return [(int(c), str(m), int(s)) for c, m, s in (await session.execute(query)).all()]
 

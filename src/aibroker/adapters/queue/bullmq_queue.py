@@ -7,7 +7,8 @@ Two rules keep "accepted is never lost" true when jobs fail:
   sweeper, a redelivered webhook), so a job that ran out of attempts, or that BullMQ failed after repeated
   stalls, runs again instead of blocking its id for the failed set's 7 days; the sweeper, which reads from the
   reply ledger that a message is still unanswered, replaces a completed job as well (its run ended without
-  settling the message, e.g. it found the claim held by a burst whose attempt died afterwards);
+  settling the message, e.g. it found the claim held by a burst whose attempt died afterwards), after asking
+  the ledger again: its first read may predate a job that completed since (common with a backlog);
 - a dependency that says when to come back (`retry_after_s`: Chatwoot's 429 Retry-After, its open circuit, a
   conversation another job is answering) delays the job that long without spending an attempt, so an outage
   cannot use up every attempt in seconds.
@@ -55,10 +56,6 @@ JobHandler = Callable[[Job, int], Awaitable[Any]]
 """Called with the typed job payload and the attempt number (1-based)."""
 
 
-def _replaceable(replace_completed: bool) -> tuple[str, ...]:
-    return ("failed", "completed") if replace_completed else ("failed",)
-
-
 class BullJobQueue:
     """`JobQueue` port over a bullmq Queue."""
 
@@ -67,8 +64,8 @@ class BullJobQueue:
         self._queue = Queue(settings.queue_name, {"connection": connection_options(redis_url),
                                                    "prefix": settings.queue_prefix})
 
-    async def enqueue(self, job: Job, *, delay_ms: int = 0, priority: int = 0, replace_completed: bool = False
-                      ) -> bool:
+    async def enqueue(self, job: Job, *, delay_ms: int = 0, priority: int = 0,
+                      unfinished: Callable[[], Awaitable[bool]] | None = None) -> bool:
         opts: dict[str, Any] = {
             "jobId": job.job_id,
             "attempts": self._settings.job_attempts,
@@ -85,7 +82,7 @@ class BullJobQueue:
         try:
             async with bounded(self._settings.enqueue_timeout_s):
                 existing = await self._queue.getJob(job.job_id)
-                if existing is not None and await existing.getState() in _replaceable(replace_completed):
+                if existing is not None and await self._replaceable(existing, unfinished):
                     await self._discard_finished(existing)
                     existing = None
                 if existing is None:
@@ -93,6 +90,11 @@ class BullJobQueue:
         except (TimeoutError, RedisError, OSError) as error:
             raise DependencyUnavailable("redis", f"could not enqueue {job.name}: {type(error).__name__}") from error
         return existing is None
+
+    @staticmethod
+    async def _replaceable(existing: BullJob, unfinished: Callable[[], Awaitable[bool]] | None) -> bool:
+        state = await existing.getState()
+        return state == "failed" or (state == "completed" and unfinished is not None and await unfinished())
 
     async def _discard_finished(self, finished: BullJob) -> None:
         """Make room for a fresh job with a finished job's id. (`Job.retry` would keep a failed job's stall
