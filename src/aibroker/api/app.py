@@ -12,6 +12,8 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from aibroker import __version__
+from aibroker.adapters.db.engine import DBAPIError
+from aibroker.adapters.db.engine import unavailable as database_unavailable
 from aibroker.adapters.metrics.prometheus import HttpMetrics
 from aibroker.api.budget import RedisBudget
 from aibroker.api.console_auth import ConsoleSessions
@@ -74,7 +76,7 @@ def create_app(settings: Settings, redis_url: str, *, inline_worker: bool = Fals
 
     app = FastAPI(title="aibroker", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="AI mortgage-broker chat: lead intake, persona brokers, replies, handoff.")
-    install_error_handlers(app)
+    install_error_handlers(app, translate={DBAPIError: database_unavailable})
     one_error_shape_in_openapi(app)
     app.state.console_sessions = ConsoleSessions.from_settings(settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -6,6 +6,7 @@ Starlette's own 404/405 included; `error_responses` declares the statuses a rout
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -141,13 +142,28 @@ async def _inbox_refused(_request: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"error": str(error), "part": "inbox", "retry": False}, status_code=502)
 
 
+def _translated(translate: Translate) -> Any:
+    async def handler(request: Request, error: Exception) -> JSONResponse:
+        if (unavailable := translate(error)) is not None:  # e.g. a database connection the server dropped
+            return await _unavailable(request, unavailable)
+        return await _unexpected(request, error)
+    return handler
+
+
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     # Last resort: log the type (not the body: it may hold PII) and answer without internals.
     log.exception("unhandled error on %s %s: %s", request.method, request.url.path, type(error).__name__)
     return JSONResponse({"error": "internal error", "retry": True}, status_code=500)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+Translate = Callable[[BaseException], DependencyUnavailable | None]
+"""An adapter's reading of one of its own errors as a dependency being down (adapters/db/engine.py)."""
+
+
+def install_error_handlers(app: FastAPI, translate: Mapping[type[Exception], Translate] | None = None) -> None:
+    """`translate`: an adapter's error classes, each with its reading of them. (Registered by class, not inside
+    the catch-all: Starlette re-raises whatever reaches the catch-all after answering, and uvicorn then closes the
+    client's keep-alive connection.)"""
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(NotFound, _simple(404))
@@ -159,4 +175,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DependencyUnavailable, _unavailable)
     app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(PermanentInboxError, _inbox_refused)
+    for error_class, reading in (translate or {}).items():
+        app.add_exception_handler(error_class, _translated(reading))
     app.add_exception_handler(Exception, _unexpected)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aibroker.adapters.db.analytics import reply_latency_s
+from aibroker.adapters.db.engine import unavailable as database_unavailable
 from aibroker.adapters.metrics import prometheus
 from aibroker.bootstrap import Container, build_container
 from aibroker.config import Settings
@@ -63,17 +64,23 @@ class JobDispatcher:
             state["paced"] += 1
             raise
         except DependencyUnavailable as error:  # deferred (the queue delays it, no attempt spent) or failed
-            kind = "deferred" if error.retry_after_s is not None else "failed"
-            state[kind] += 1
-            prometheus.observe_job(job.name, kind)
+            self._count_unavailable(job, error)
             raise
-        except Exception:
+        except Exception as error:
+            if (lost := database_unavailable(error)) is not None:  # run again at once on fresh connections
+                self._count_unavailable(job, lost)
+                raise lost from error
             state["failed"] += 1
             prometheus.observe_job(job.name, "failed")
             raise
         finally:
             state["active_jobs"] -= 1
             state["replies"] = self._container.reply_metrics.snapshot()  # sources and LLM fallbacks
+
+    def _count_unavailable(self, job: Job, error: DependencyUnavailable) -> None:
+        kind = "deferred" if error.retry_after_s is not None else "failed"
+        self._heartbeat.state[kind] += 1
+        prometheus.observe_job(job.name, kind)
 
     async def _observe_reply(self, job: IncomingMessageJob) -> None:
         """The reply latency histogram: one observation per reply, from its (first) customer message."""

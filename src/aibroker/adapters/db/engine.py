@@ -1,4 +1,12 @@
-"""Engine and session factory. SQLite gets WAL and a busy timeout so the API and worker can share it."""
+"""Engine and session factory. SQLite gets WAL and a busy timeout so the API and worker can share it.
+
+No `pool_pre_ping`: it cost a round trip on every check-out (14 of the 52 statements a reply used to take). A
+connection the server dropped (a database restart, an idle timeout) is met where it is used instead: SQLAlchemy
+recognises the disconnect and invalidates the pool, and `unavailable()` turns the failed call into a
+DependencyUnavailable with a short `retry_after_s`, so a worker's job is run again at once on fresh connections
+(the reply ledger makes that safe; no attempt is spent) and an HTTP request gets a 503 it can retry.
+PostgreSQL connections are also recycled after `RECYCLE_S`, before a typical server or proxy idle timeout.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,13 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from aibroker.errors import DependencyUnavailable
+
+RECYCLE_S = 1800
+RETRY_AFTER_DISCONNECT_S = 1.0  # a job meeting a dead pool runs again on fresh connections, no attempt spent
 
 
 def create_engine(url: str, *, schema: str | None = None, log_sql: bool = False) -> AsyncEngine:
@@ -16,13 +30,13 @@ def create_engine(url: str, *, schema: str | None = None, log_sql: bool = False)
     Unless `log_sql` (LOG_SQL), SQL parameters (names, e-mails, message text) are kept out of every log line and
     exception message, whatever the log level; the statements' logger is set in `aibroker.logging`."""
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": not log_sql}
+    kwargs: dict[str, Any] = {"hide_parameters": not log_sql}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 30}
     else:
-        kwargs.update(pool_size=10, max_overflow=20)
+        kwargs.update(pool_size=10, max_overflow=20, pool_recycle=RECYCLE_S)
         if schema:
             kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
     engine = create_async_engine(url, **kwargs)
@@ -43,3 +57,17 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def unavailable(error: BaseException) -> DependencyUnavailable | None:
+    """The DependencyUnavailable a failed database call stands for: a lost connection, or the database unable to
+    do it now (DBAPI's OperationalError/InterfaceError: unreachable, SQLite busy past its timeout). None for any
+    other error (a constraint, a bug)."""
+    if not isinstance(error, DBAPIError):
+        return None
+    if error.connection_invalidated:
+        return DependencyUnavailable("database", f"connection lost ({type(error.orig).__name__})",
+                                     retry_after_s=RETRY_AFTER_DISCONNECT_S)
+    if isinstance(error, InterfaceError | OperationalError):
+        return DependencyUnavailable("database", type(error.orig).__name__, retry_after_s=RETRY_AFTER_DISCONNECT_S)
+    return None
