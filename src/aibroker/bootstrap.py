@@ -23,7 +23,7 @@ from aibroker.adapters.db.history import SqlMessageHistory
 from aibroker.adapters.db.store import SqlStore
 from aibroker.adapters.inbox.builtin import BuiltinInbox
 from aibroker.adapters.llm import ReplyMetrics, build_responder
-from aibroker.adapters.metrics.prometheus import observe_pacing, paced
+from aibroker.adapters.metrics.prometheus import observe_pacing, observe_reply_latency, paced
 from aibroker.adapters.notify.slack import SlackNotifier
 from aibroker.adapters.passwords import Argon2Passwords
 from aibroker.adapters.queue.bullmq_queue import BullJobQueue
@@ -148,7 +148,8 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
         store, inbox, generator, events, handoffs, locks, pacing=DEFAULT_PACING, sla_budget_ms=settings.reply_sla_ms,
         expected_generation_ms=EXPECTED_GENERATION_MS["llm" if settings.uses_llm else "offline"],
         clock=utcnow, rng=rng, pacing_enabled=settings.pacing_enabled, assignment=assignment,
-        disclose_ai=settings.disclose_ai, sleep=paced(), observe_delay=observe_pacing)
+        disclose_ai=settings.disclose_ai, sleep=paced(), observe_delay=observe_pacing,
+        observe_reply=observe_reply_latency)
     rollout, legacy, adoption = build_rollout(settings, store, inbox, queue, assignment, generator)
     intake = LeadIntake(store, inbox, queue, events, assignment, clock=utcnow, rollout=rollout)
     inbound = InboundEvents(store, queue, handoffs, inbox.name, history, legacy=legacy, adoption=adoption,

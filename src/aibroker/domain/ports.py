@@ -132,6 +132,10 @@ class ReplyGenerator(Protocol):
 class EventPublisher(Protocol):
     async def publish(self, conversation_id: int, event_type: str, payload: Mapping[str, Any]) -> None: ...
 
+    async def publish_many(self, conversation_id: int, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """Several events of one conversation, in order, in one go (one Redis round trip, one database write)."""
+        ...
+
 
 class ConversationStore(Protocol):
     """Our own records: conversations, brokers, the reply ledger, webhook receipts."""

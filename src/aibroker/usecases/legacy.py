@@ -115,13 +115,14 @@ class LegacyPath:
         return "legacy reply recorded"
 
     # --- jobs (worker) -------------------------------------------------------------------------------
-    async def run(self, job: Job) -> str | None:
-        """Run the legacy path's jobs, and stop aibroker's own jobs the switches forbid; None: not ours to stop."""
+    async def run(self, job: Job, conversation: ConversationRecord | None = None) -> str | None:
+        """Run the legacy path's jobs, and stop aibroker's own jobs the switches forbid; None: not ours to stop.
+        `conversation`: the job's conversation if the caller read it for this job already (else it is read)."""
         if isinstance(job, ForwardLegacyJob):
             return await self._forward(job)
         if isinstance(job, ShadowReplyJob):
             return await self._shadow.run(job) if self._shadow is not None else "skipped: no shadow runner"
-        conversation = await self._store.get_conversation(job.conversation_id)
+        conversation = conversation or await self._store.get_conversation(job.conversation_id)
         if conversation is None:
             return None
         if not await self._rollout.bot_enabled():

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aibroker.domain.conversation import ChatMessage, ConversationRecord, Owner, Role
 from aibroker.domain.greetings import greeting_for, joined_activity, waiting_greeting
@@ -51,9 +52,11 @@ APOLOGY = ("Sorry, I'm having trouble answering right now. I've asked one of our
 HANDOFF_TEXT = ("I'll bring in one of our human specialists now; they will continue right here with you "
                 "shortly.")
 Sleep = Callable[[float], Awaitable[None]]
+Event = tuple[str, Mapping[str, Any]]  # (type, payload) for the event bus
 HISTORY_LIMIT = 50
 GIVE_UP_WAIT_S = 60.0
 MIN_DEFER_MS = 50  # a reply due sooner than this runs now (the queue's own delay is about that)
+GREETED_REMEMBERED = 100_000  # conversations this process knows are greeted (then it forgets them all, and asks)
 # A job for a conversation that no longer exists (erased, or purged by retention) ends quietly: nothing to answer,
 # nobody to apologise to, and a retry would find nothing either.
 ERASED = "skipped: conversation erased"
@@ -71,7 +74,8 @@ class ReplyService:
                  expected_generation_ms: int, clock: Callable[[], datetime], rng: random.Random | None = None,
                  sleep: Sleep = asyncio.sleep, pacing_enabled: bool = True,
                  assignment: BrokerAssignment | None = None, disclose_ai: bool = True,
-                 observe_delay: Callable[[float], None] | None = None) -> None:
+                 observe_delay: Callable[[float], None] | None = None,
+                 observe_reply: Callable[[float], None] | None = None) -> None:
         self._store = store
         self._inbox = inbox
         self._generator = generator
@@ -88,6 +92,9 @@ class ReplyService:
         self._assignment = assignment
         self._disclose_ai = disclose_ai
         self._observe_delay = observe_delay  # (metrics: each reply's human-like delay, in seconds)
+        self._observe_reply = observe_reply  # (metrics: customer message → its reply, in seconds)
+        # A greeting, once finished, stays finished: no need to ask the ledger again for every reply.
+        self._greeted: set[int] = set()
 
     async def _wait(self, ms: int) -> None:
         if self._pacing_enabled and ms > 0:
@@ -122,9 +129,10 @@ class ReplyService:
         return None
 
     # --- greeting ----------------------------------------------------------------------------------
-    async def greet(self, job: NewConversationJob) -> str:
+    async def greet(self, job: NewConversationJob, conversation: ConversationRecord | None = None) -> str:
+        """`conversation`: the job's conversation if the caller read it for this job already (else it is read)."""
         async with self._locks.hold(job.conversation_id):
-            conversation = await self._store.get_conversation(job.conversation_id)
+            conversation = conversation or await self._store.get_conversation(job.conversation_id)
             return ERASED if conversation is None else await self._greet(conversation)
 
     async def _greet(self, conversation: ConversationRecord) -> str:
@@ -156,29 +164,37 @@ class ReplyService:
         return "greeted"
 
     # --- answering ---------------------------------------------------------------------------------
-    async def answer(self, job: IncomingMessageJob) -> str:
-        paced = await self._due_in_ms(job) if self._pacing_enabled else None
+    async def answer(self, job: IncomingMessageJob, conversation: ConversationRecord | None = None) -> str:
+        """`conversation`: the job's conversation if the caller read it for this job already (else it is read once).
+        Read before the lock is taken, it may be a moment old: an owner change in that moment is caught by the
+        check right before sending, as one during generation is."""
+        conversation = conversation or await self._store.get_conversation(job.conversation_id)
+        if conversation is None:
+            return ERASED
+        paced = await self._due_in_ms(job, conversation) if self._pacing_enabled else None
         if paced is not None and paced.due_in_ms >= MIN_DEFER_MS:
             raise ComeBackLater(paced.due_in_ms / 1000, f"reply to message {job.message_id} due in "
                                                         f"{paced.due_in_ms} ms")
         typing_shown = paced is not None and paced.delay_ms >= MIN_DEFER_MS  # (by the deferral: see `_due_in_ms`)
         async with self._locks.hold(job.conversation_id):
-            conversation = await self._store.get_conversation(job.conversation_id)
-            if conversation is None:
-                return ERASED
-            if conversation.owner == Owner.BOT and not await self._store.finished_keys(conversation.id,
-                                                                                       [greeting_key()]):
-                await self._greet(conversation)  # the greeting always comes before the first answer
+            if conversation.owner == Owner.BOT and conversation.id not in self._greeted:
+                if not await self._store.finished_keys(conversation.id, [greeting_key()]):
+                    await self._greet(conversation)  # the greeting always comes before the first answer
+                self._remember_greeted(conversation.id)
             return await self._answer(conversation, job.message_id, typing_shown=typing_shown)
 
-    async def _due_in_ms(self, job: IncomingMessageJob) -> PacedReply | None:
+    def _remember_greeted(self, conversation_id: int) -> None:
+        if len(self._greeted) >= GREETED_REMEMBERED:
+            self._greeted.clear()
+        self._greeted.add(conversation_id)
+
+    async def _due_in_ms(self, job: IncomingMessageJob, conversation: ConversationRecord) -> PacedReply | None:
         """When the reply to this message is due; None when pacing does not apply (not the bot's, not greeted yet,
         answered already, gone, or a handoff trigger: answered at once). While it is not due, the broker is shown
         typing (so a job that comes back when it is due finds typing shown already: its first run is normally
         milliseconds after the message, long before the delay ends). Reads only; the claim is taken when the job
         comes back."""
-        conversation = await self._store.get_conversation(job.conversation_id)
-        if conversation is None or conversation.owner != Owner.BOT:
+        if conversation.owner != Owner.BOT:
             return None
         key = message_key(job.message_id)
         if await self._store.finished_keys(conversation.id, [greeting_key(), key]) != {greeting_key()}:
@@ -224,16 +240,18 @@ class ReplyService:
             await self._store.complete_reply(conversation.id, key, claim.token, state="skipped",
                                              note="message not found in inbox")
             return "skipped: message not found"
-        await self._store.touch(conversation.id)
-        await self._events.publish(conversation.id, "message:user", {"message_id": message.id})
+        received: Event = ("message:user", {"message_id": message.id})
 
         decision = detect_handoff(message.content, _progress(history, message))
         if decision is not None:
+            await self._events.publish(conversation.id, *received)
             return await self._hand_off(conversation, decision, [key], claim.token, key)
 
         persona = PERSONAS_BY_NAME[conversation.persona_name]
-        if not typing_shown:
-            await self._set_typing(conversation, True)
+        if typing_shown:
+            await self._events.publish(conversation.id, *received)
+        else:
+            await self._set_typing(conversation, True, after=[received])
         try:
             # Messages that arrived during the wait (see `_due_in_ms`) join this reply (one answer per burst, in
             # order).
@@ -243,13 +261,18 @@ class ReplyService:
                                    lead=_lead_of(conversation), history=[m for m in history if m not in burst],
                                    new_messages=burst, now=self._clock())
             reply = await self._generator.generate(context)
-        finally:
+        except BaseException:
             await self._set_typing(conversation, False)
+            raise
+        # The typing stops in the inbox now; its event goes out with the reply's (one round trip).
+        await self._inbox_typing(conversation, False)
+        typing_off = _typing_event(False)
         # A human may have taken over while we were generating: re-check right before sending.
         current = await self._store.get_conversation(conversation.id)
         if current is None:  # purged meanwhile (retention takes no lock)
             return ERASED
         if current.owner == Owner.HUMAN:
+            await self._events.publish(conversation.id, *typing_off)
             await self._store.complete_batch(conversation.id, keys, claim.token, state="skipped",
                                              note="human took over during generation")
             return "skipped: human took over"
@@ -260,8 +283,10 @@ class ReplyService:
         if decision is not None:  # hand off first, complete last: a failure in between is retried, never lost
             await self._handoffs.hand_off(current, decision)
         sent = await self._send(current, reply.text, source_tag(conversation.id, key), source=reply.source,
-                                asked=[m.content for m in history if m.role == Role.CUSTOMER])
+                                asked=[m.content for m in history if m.role == Role.CUSTOMER], after=[typing_off])
         await self._store.complete_batch(conversation.id, keys, claim.token, sent_message_id=sent.id)
+        if self._observe_reply is not None:  # from the burst's first message, as the customer waited
+            self._observe_reply(_elapsed_s(burst[0].created_at, sent.created_at))
         return f"answered {len(keys)} message(s)" + (" and handed off" if decision is not None else "")
 
     async def _burst(self, conversation: ConversationRecord, history: list[ChatMessage], message: ChatMessage,
@@ -353,29 +378,45 @@ class ReplyService:
         finally:
             await self._set_typing(conversation, False)
 
-    async def _set_typing(self, conversation: ConversationRecord, on: bool) -> None:
+    async def _set_typing(self, conversation: ConversationRecord, on: bool, *, after: Sequence[Event] = ()) -> None:
+        """Typing on or off, in the live events (published with `after`'s events, which go first) and the inbox."""
+        await self._events.publish_many(conversation.id, [*after, _typing_event(on)])
+        await self._inbox_typing(conversation, on)
+
+    async def _inbox_typing(self, conversation: ConversationRecord, on: bool) -> None:
         """The typing indicator is cosmetic: an inbox hiccup on it must not fail (or delay) the reply."""
-        await self._events.publish(conversation.id, "typing", {"who": "broker", "on": on})
         try:
             await self._inbox.set_typing(conversation.inbox_conversation_id, on)
         except TransientInboxError as error:
             log.info("typing indicator %s skipped: %s", "on" if on else "off", error.reason)
 
     async def _send(self, conversation: ConversationRecord, text: str, tag: str, *, source: str,
-                    asked: list[str] | None = None) -> ChatMessage:
+                    asked: list[str] | None = None, after: Sequence[Event] = ()) -> ChatMessage:
+        """Post the message (the caller then completes its claim, which records the activity) and publish it, after
+        `after`'s events."""
         async def still_ours() -> None:  # before every post: held without a break, so nobody else answered
             await self._locks.confirm(conversation.id)
 
         sent = await self._inbox.send_message(conversation.inbox_conversation_id, text, source_id=tag,
                                               guard=still_ours)
-        await self._store.touch(conversation.id)
         # The text travels with the event, so a live stream (and its replay) shows the message without a read.
         persona = PERSONAS_BY_NAME.get(conversation.persona_name)  # (an old record's name may be no persona now)
         chips = quick_replies(persona, text, source=source, asked=asked or []) if persona else []
-        await self._events.publish(conversation.id, "message:ai", {
+        await self._events.publish_many(conversation.id, [*after, ("message:ai", {
             "message_id": sent.id, "source": source, "role": sent.role.value, "content": sent.content,
-            "created_at": sent.created_at.isoformat(), "quick_replies": chips})
+            "created_at": sent.created_at.isoformat(), "quick_replies": chips})])
         return sent
+
+
+def _elapsed_s(earlier: datetime, later: datetime) -> float:
+    """Seconds between two inbox timestamps (a naive one is UTC: inboxes differ in what they hand back)."""
+    def utc(moment: datetime) -> datetime:
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return (utc(later) - utc(earlier)).total_seconds()
+
+
+def _typing_event(on: bool) -> Event:
+    return "typing", {"who": "broker", "on": on}
 
 
 def _lead_of(conversation: ConversationRecord) -> LeadForm | None:

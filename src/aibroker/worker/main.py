@@ -14,7 +14,6 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aibroker.adapters.db.analytics import reply_latency_s
 from aibroker.adapters.db.engine import unavailable as database_unavailable
 from aibroker.adapters.metrics import prometheus
 from aibroker.bootstrap import Container, build_container
@@ -48,13 +47,14 @@ class JobDispatcher:
         state = self._heartbeat.state
         state["active_jobs"] += 1
         try:
-            outcome = await self._container.legacy.run(job)  # legacy path / switches; None: aibroker answers
+            # The conversation is read once per job, here, for the legacy check and the reply.
+            conversation = await self._container.store.get_conversation(job.conversation_id) \
+                if isinstance(job, NewConversationJob | IncomingMessageJob) else None
+            outcome = await self._container.legacy.run(job, conversation)  # legacy / switches; None: aibroker's
             if outcome is None and isinstance(job, NewConversationJob):
-                outcome = await self._container.replies.greet(job)
+                outcome = await self._container.replies.greet(job, conversation)
             elif outcome is None and isinstance(job, IncomingMessageJob):
-                outcome = await self._container.replies.answer(job)
-                if outcome.startswith("answered"):
-                    await self._observe_reply(job)
+                outcome = await self._container.replies.answer(job, conversation)
             outcome = outcome or "skipped"
             state["processed"] += 1
             prometheus.observe_job(job.name, "completed")
@@ -81,16 +81,6 @@ class JobDispatcher:
         kind = "deferred" if error.retry_after_s is not None else "failed"
         self._heartbeat.state[kind] += 1
         prometheus.observe_job(job.name, kind)
-
-    async def _observe_reply(self, job: IncomingMessageJob) -> None:
-        """The reply latency histogram: one observation per reply, from its (first) customer message."""
-        try:
-            seconds = await reply_latency_s(self._container.store.sessions, job.conversation_id, job.message_id)
-        except Exception as error:  # a metric must not fail a reply that was sent
-            log.info("reply latency not read: %s", type(error).__name__)
-            return
-        if seconds is not None:
-            prometheus.observe_reply_latency(seconds)
 
     async def on_failed(self, job: Job, reason: str, final: bool) -> None:
         log.warning("job %s failed (%s): %s", job.job_id, "final" if final else "will retry", reason[:300])

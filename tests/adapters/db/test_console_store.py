@@ -51,7 +51,6 @@ async def test_the_list_puts_waiting_first_and_times_the_oldest_unanswered_messa
     store = SqlStore(session_factory(engine))
     read = SqlConsoleReadModel(store.sessions)
     bot_old, waiting, human, bot_new, resolved = [await _conversation(store, str(i)) for i in range(1, 6)]
-    await store.touch(bot_new.id)
     await store.hand_to_humans(waiting.id)
     await store.hand_to_humans(human.id)
     await store.human_replied(human.id)
@@ -60,6 +59,7 @@ async def test_the_list_puts_waiting_first_and_times_the_oldest_unanswered_messa
         await store.record_inbound(bot_old.id, message_id)
     claim = await store.claim_reply(bot_old.id, "message:m1")
     await store.complete_reply(bot_old.id, "message:m1", claim.token, sent_message_id="r1")  # m1 answered
+    await store.touch(bot_new.id)  # the latest activity (a sent reply counts as bot_old's)
 
     rows = await read.open_conversations(limit=50)
     assert [r.record.id for r in rows] == [waiting.id, human.id, bot_new.id, bot_old.id]  # resolved is not open

@@ -268,21 +268,6 @@ def _key(kind: str, g: Any) -> Any:
     return int(g) if kind == "bucket" else g
 
 
-async def reply_latency_s(sessions: async_sessionmaker[AsyncSession], conversation_id: int,
-                          message_id: str) -> float | None:
-    """Seconds from this customer message's acceptance to its reply, once sent (for the latency histogram)."""
-    async with sessions() as session:
-        row = (await session.execute(
-            select(InboundMessage.received_at, ReplyLedgerEntry.completed_at)
-            .join(ReplyLedgerEntry, and_(ReplyLedgerEntry.conversation_id == InboundMessage.conversation_id,
-                                         ReplyLedgerEntry.key == f"message:{message_id}"))
-            .where(InboundMessage.conversation_id == conversation_id, InboundMessage.message_id == message_id,
-                   ReplyLedgerEntry.state == "sent"))).first()
-    if row is None or row.completed_at is None:
-        return None
-    return (row.completed_at - row.received_at).total_seconds()
-
-
 async def recent_replies(sessions: async_sessionmaker[AsyncSession], *, since: datetime, now: datetime,
                          sla_ms: int) -> tuple[LatencyStats, int, int]:
     """For the alerts: reply latency, jobs finished and jobs failed since `since`."""

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, or_, select, update
+from sqlalchemy import func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -178,14 +178,10 @@ class SqlStore:
 
     async def complete_reply(self, conversation_id: int, key: str, token: str, *, state: str = "sent",
                              sent_message_id: str | None = None, note: str | None = None) -> bool:
-        """Mark the claim finished; False when another attempt took the claim over meanwhile."""
-        async with self.sessions() as session, session.begin():
-            result = await session.execute(
-                update(ReplyLedgerEntry)
-                .where(ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.key == key,
-                       ReplyLedgerEntry.claim_token == token)
-                .values(state=state, sent_message_id=sent_message_id, note=note, completed_at=utcnow()))
-            return bool(getattr(result, "rowcount", 0))
+        """Mark the claim finished; False when another attempt took the claim over meanwhile. A sent message is the
+        conversation's latest activity, recorded in the same transaction."""
+        return bool(await self.complete_batch(conversation_id, [key], token, state=state,
+                                              sent_message_id=sent_message_id, note=note))
 
     async def ledger_entries(self, conversation_id: int) -> list[dict[str, Any]]:
         async with self.sessions() as session:
@@ -266,12 +262,17 @@ class SqlStore:
 
     async def complete_batch(self, conversation_id: int, keys: list[str], token: str, *, state: str = "sent",
                              sent_message_id: str | None = None, note: str | None = None) -> int:
+        """Mark these claims finished (see `complete_reply`); returns how many were still this token's."""
         async with self.sessions() as session, session.begin():
+            now = utcnow()
             result = await session.execute(
                 update(ReplyLedgerEntry)
                 .where(ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.key.in_(keys),
                        ReplyLedgerEntry.claim_token == token)
-                .values(state=state, sent_message_id=sent_message_id, note=note, completed_at=utcnow()))
+                .values(state=state, sent_message_id=sent_message_id, note=note, completed_at=now))
+            if sent_message_id is not None:
+                await session.execute(update(Conversation).where(Conversation.id == conversation_id)
+                                      .values(last_activity_at=now))
             return int(getattr(result, "rowcount", 0) or 0)
 
     async def reply_key_of(self, conversation_id: int, key: str) -> str:
@@ -376,8 +377,14 @@ class SqlStore:
             return bool(getattr(result, "rowcount", 0))
 
     async def record_event(self, conversation_id: int | None, event_type: str, payload: dict[str, Any]) -> None:
+        await self.record_events(conversation_id, [(event_type, payload)])
+
+    async def record_events(self, conversation_id: int | None, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """One INSERT for all of them."""
         async with self.sessions() as session, session.begin():
-            session.add(ChatEvent(conversation_id=conversation_id, type=event_type, payload=payload))
+            await session.execute(insert(ChatEvent), [
+                {"conversation_id": conversation_id, "type": event_type, "payload": payload, "created_at": utcnow()}
+                for event_type, payload in events])
 
     async def count_events(self, event_type: str) -> int:
         async with self.sessions() as session:

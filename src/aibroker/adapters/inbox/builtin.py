@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -58,26 +58,25 @@ class BuiltinInbox:
 
     async def _add_message(self, conversation_id: str, role: Role, content: str, *, source_id: str | None = None,
                            private: bool = False, activity: bool = False) -> ChatMessage:
+        """Insert first (one statement): a tagged message already there (the same tag twice is one message, as in
+        Chatwoot) or an unknown conversation shows up as the insert's IntegrityError."""
+        inbox_id = _inbox_id(conversation_id)
         async with self._sessions() as session:
-            conversation = await self._conversation(session, conversation_id)
-            if source_id is not None:
-                existing = await session.scalar(select(InboxMessage).where(
-                    InboxMessage.conversation_id == conversation.id, InboxMessage.source_id == source_id))
-                if existing is not None:  # the same tagged message twice is one message, as in Chatwoot
-                    return _to_chat_message(existing)
-            row = InboxMessage(conversation_id=conversation.id, role=role.value, content=content,
+            row = InboxMessage(conversation_id=inbox_id, role=role.value, content=content,
                                source_id=source_id, private=private, activity=activity, created_at=utcnow())
             session.add(row)
             try:
                 await session.commit()
+                return _to_chat_message(row)
             except IntegrityError:
                 await session.rollback()
-                existing = await session.scalar(select(InboxMessage).where(
-                    InboxMessage.conversation_id == conversation.id, InboxMessage.source_id == source_id))
-                if existing is None:
-                    raise
+            existing = await session.scalar(select(InboxMessage).where(
+                InboxMessage.conversation_id == inbox_id, InboxMessage.source_id == source_id)) \
+                if source_id is not None else None
+            if existing is not None:
                 return _to_chat_message(existing)
-            return _to_chat_message(row)
+            await self._conversation(session, conversation_id)  # NotFound, or the error was something else
+            raise RuntimeError(f"message not stored in inbox conversation {conversation_id}")
 
     async def post_customer_message(self, conversation_id: str, content: str, *,
                                     client_message_id: str | None = None) -> ChatMessage:
@@ -102,7 +101,10 @@ class BuiltinInbox:
 
     async def set_typing(self, conversation_id: str, on: bool) -> None:
         async with self._sessions() as session, session.begin():
-            (await self._conversation(session, conversation_id)).typing = on
+            result = await session.execute(update(InboxConversation).where(
+                InboxConversation.id == _inbox_id(conversation_id)).values(typing=on))
+            if not getattr(result, "rowcount", 0):
+                raise NotFound(f"inbox conversation {conversation_id} not found")
 
     async def is_typing(self, conversation_id: str) -> bool:
         async with self._sessions() as session:
@@ -125,18 +127,20 @@ class BuiltinInbox:
     async def list_messages(self, conversation_id: str, *, before: str | None = None,
                             limit: int = 100) -> list[ChatMessage]:
         async with self._sessions() as session:
-            conversation = await self._conversation(session, conversation_id)
-            query = select(InboxMessage).where(InboxMessage.conversation_id == conversation.id)
+            query = select(InboxMessage).where(InboxMessage.conversation_id == _inbox_id(conversation_id))
             if before is not None:
                 query = query.where(InboxMessage.id < int(before))
             rows = (await session.scalars(query.order_by(InboxMessage.id.desc()).limit(limit))).all()
+            if not rows:  # (only then: is there such a conversation at all?)
+                await self._conversation(session, conversation_id)
         return [_to_chat_message(row) for row in reversed(rows)]
 
     async def find_sent_message(self, conversation_id: str, source_id: str) -> ChatMessage | None:
         async with self._sessions() as session:
-            conversation = await self._conversation(session, conversation_id)
             row = await session.scalar(select(InboxMessage).where(
-                InboxMessage.conversation_id == conversation.id, InboxMessage.source_id == source_id))
+                InboxMessage.conversation_id == _inbox_id(conversation_id), InboxMessage.source_id == source_id))
+            if row is None:
+                await self._conversation(session, conversation_id)
         return _to_chat_message(row) if row else None
 
     async def status_of(self, conversation_id: str) -> ConversationStatus:
@@ -152,3 +156,8 @@ class BuiltinInbox:
         if row is None:
             raise NotFound(f"inbox conversation {conversation_id} not found")
         return row
+
+
+def _inbox_id(conversation_id: str) -> int:
+    """Our inbox's ids are integers; any other id names no conversation (-1 matches no row)."""
+    return int(conversation_id) if conversation_id.isdigit() else -1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -32,6 +32,7 @@ FORGET_BATCH = 500  # keys per DEL
 # Without a bound, a publish while Redis is down waits out redis-py's retries and back-off (seconds); on an HTTP
 # request the request's Redis budget bounds it further (ENQUEUE_TIMEOUT_S for all its Redis calls together).
 PUBLISH_TIMEOUT_S = 5.0
+GLOBAL_UPKEEP_S = 10.0
 
 
 def channel_name(prefix: str) -> str:
@@ -66,35 +67,58 @@ class RedisEventBus:
         self._prefix = prefix
         self._forward = forward
         self.failures = 0
+        self._global_upkeep_at = 0.0
 
     async def publish(self, conversation_id: int, event_type: str, payload: Mapping[str, Any]) -> None:
+        await self.publish_many(conversation_id, [(event_type, payload)])
+
+    async def publish_many(self, conversation_id: int, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         now = time.time()
-        body = {"type": event_type, "conversation_id": conversation_id, "at": now, **payload}
-        encoded = json.dumps(body, default=str)
-        try:
-            stream, everything = stream_name(self._prefix, conversation_id), global_stream_name(self._prefix)
-            async with bounded(PUBLISH_TIMEOUT_S), self._redis.pipeline(transaction=False) as pipe:
-                pipe.xadd(stream, {"event": encoded}, maxlen=STREAM_MAXLEN, approximate=True)
-                pipe.expire(stream, STREAM_TTL_S)
-                pipe.xadd(everything, {"event": encoded}, maxlen=GLOBAL_STREAM_MAXLEN, approximate=True)
-                pipe.xtrim(everything, minid=_min_id_kept(now), approximate=True)
-                pipe.expire(everything, STREAM_TTL_S)
-                # After the XADDs (a pipeline runs in order): a woken reader finds the entry there.
-                pipe.publish(channel_name(self._prefix), json.dumps({"conversation_id": conversation_id}))
-                entry_id = str((await pipe.execute())[0])
-        except (TimeoutError, RedisError, OSError) as error:
-            self.failures += 1
-            entry_id = f"{int(now * 1000)}-x"  # (still unique enough for the forwarder's idempotency key)
-            log.warning("event %s not published to redis: %s", event_type, type(error).__name__)
-        if self._forward is not None and (live := to_live(body)) is not None:
-            self._forward.forward(conversation_id, entry_id, live)
-        if (kept := mirrored(event_type, payload)) is None:
+        bodies = [{"type": event_type, "conversation_id": conversation_id, "at": now, **payload}
+                  for event_type, payload in events]
+        entry_ids = await self._append(conversation_id, [json.dumps(body, default=str) for body in bodies], now)
+        if self._forward is not None:
+            for entry_id, body in zip(entry_ids, bodies, strict=True):
+                if (live := to_live(body)) is not None:
+                    self._forward.forward(conversation_id, entry_id, live)
+        kept = [(event_type, row) for event_type, payload in events
+                if (row := mirrored(event_type, payload)) is not None]
+        if not kept:
             return
         try:
-            await self._store.record_event(conversation_id, event_type, kept)
+            await self._store.record_events(conversation_id, kept)
         except Exception as error:  # analytics mirror must not break the reply path
             self.failures += 1
-            log.warning("event %s not mirrored to the database: %s", event_type, type(error).__name__)
+            log.warning("events %s not mirrored to the database: %s", ", ".join(t for t, _ in kept),
+                        type(error).__name__)
+
+    async def _append(self, conversation_id: int, encoded: list[str], now: float) -> list[str]:
+        """Add the events to the conversation's stream and the global one, then wake the live streams: one round
+        trip. Retention of the global stream (trim to 24 h, expiry) runs at most every `GLOBAL_UPKEEP_S` per
+        process: it is shared by every conversation, and approximate anyway (MAXLEN bounds it meanwhile)."""
+        stream, everything = stream_name(self._prefix, conversation_id), global_stream_name(self._prefix)
+        upkeep = now - self._global_upkeep_at >= GLOBAL_UPKEEP_S
+        try:
+            async with bounded(PUBLISH_TIMEOUT_S), self._redis.pipeline(transaction=False) as pipe:
+                for event in encoded:
+                    pipe.xadd(stream, {"event": event}, maxlen=STREAM_MAXLEN, approximate=True)
+                pipe.expire(stream, STREAM_TTL_S)
+                for event in encoded:
+                    pipe.xadd(everything, {"event": event}, maxlen=GLOBAL_STREAM_MAXLEN, approximate=True)
+                if upkeep:
+                    pipe.xtrim(everything, minid=_min_id_kept(now), approximate=True)
+                    pipe.expire(everything, STREAM_TTL_S)
+                # After the XADDs (a pipeline runs in order): a woken reader finds the entries there.
+                pipe.publish(channel_name(self._prefix), json.dumps({"conversation_id": conversation_id}))
+                results = await pipe.execute()
+        except (TimeoutError, RedisError, OSError) as error:
+            self.failures += 1
+            log.warning("%d event(s) not published to redis: %s", len(encoded), type(error).__name__)
+            # (still unique enough for the forwarder's idempotency key)
+            return [f"{int(now * 1000)}-x{i}" for i in range(len(encoded))]
+        if upkeep:
+            self._global_upkeep_at = now
+        return [str(entry_id) for entry_id in results[:len(encoded)]]
 
     async def aclose(self) -> None:
         if self._forward is not None:
