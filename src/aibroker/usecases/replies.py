@@ -93,8 +93,9 @@ class ReplyService:
         self._disclose_ai = disclose_ai
         self._observe_delay = observe_delay  # (metrics: each reply's human-like delay, in seconds)
         self._observe_reply = observe_reply  # (metrics: customer message → its reply, in seconds)
-        # A greeting, once finished, stays finished: no need to ask the ledger again for every reply.
-        self._greeted: set[int] = set()
+        # A greeting, once finished, stays finished: no need to ask the ledger again for every reply. (Keyed by id
+        # and creation time: SQLite may give an erased conversation's id to the next one.)
+        self._greeted: set[tuple[int, datetime]] = set()
 
     async def _wait(self, ms: int) -> None:
         if self._pacing_enabled and ms > 0:
@@ -177,16 +178,16 @@ class ReplyService:
                                                         f"{paced.due_in_ms} ms")
         typing_shown = paced is not None and paced.delay_ms >= MIN_DEFER_MS  # (by the deferral: see `_due_in_ms`)
         async with self._locks.hold(job.conversation_id):
-            if conversation.owner == Owner.BOT and conversation.id not in self._greeted:
+            if conversation.owner == Owner.BOT and (conversation.id, conversation.created_at) not in self._greeted:
                 if not await self._store.finished_keys(conversation.id, [greeting_key()]):
                     await self._greet(conversation)  # the greeting always comes before the first answer
-                self._remember_greeted(conversation.id)
+                self._remember_greeted(conversation)
             return await self._answer(conversation, job.message_id, typing_shown=typing_shown)
 
-    def _remember_greeted(self, conversation_id: int) -> None:
+    def _remember_greeted(self, conversation: ConversationRecord) -> None:
         if len(self._greeted) >= GREETED_REMEMBERED:
             self._greeted.clear()
-        self._greeted.add(conversation_id)
+        self._greeted.add((conversation.id, conversation.created_at))
 
     async def _due_in_ms(self, job: IncomingMessageJob, conversation: ConversationRecord) -> PacedReply | None:
         """When the reply to this message is due; None when pacing does not apply (not the bot's, not greeted yet,
