@@ -13,7 +13,7 @@ Two sides share one private Redis and one database (a fresh SQLite file, or `--d
   reply minus the time the driver began adding the job.
 
 The C conversations are opened through the product's lead form, so both sides read the same persona mix.
-Per side, in this order (the baseline first, so ours never runs a backlog beside it):
+The baseline runs first (so ours never runs beside its backlog), then ours; per side:
 
 1. hold: N messages at once (N = C); sample the worker's RSS, Redis `used_memory` and the conversations waiting
    (ours: typing on, i.e. in their delay; baseline: jobs waiting or active) every 0.1 s; memory per waiting
@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,11 +163,12 @@ async def hold(side: Side, args: argparse.Namespace, redis: aioredis.Redis, *, u
             "total_kb_per_waiting": round(worker_kb + redis_kb, 1), "seconds": round(time.monotonic() - started, 1)}
 
 
-async def step(side: Side, args: argparse.Namespace, rate: float) -> dict[str, Any]:
+async def step(side: Side, args: argparse.Namespace, rate: float, redis_pid: int | None) -> dict[str, Any]:
     count = max(args.step_min_messages, round(rate * args.step_seconds))
     keys_before = set(side.sent_at)
     expected = await side.answered() + count
     cpu_start = cpu_seconds(side.pid) or 0.0
+    redis_start = cpu_seconds(redis_pid) if redis_pid else None
     send_s = await paced(count, rate, lambda i, _at: side.send_next(args.conversations))
     deadline = time.monotonic() + args.drain_timeout
     while time.monotonic() < deadline:
@@ -174,6 +176,7 @@ async def step(side: Side, args: argparse.Namespace, rate: float) -> dict[str, A
             break
         await asyncio.sleep(0.25)
     cpu_s = (cpu_seconds(side.pid) or 0.0) - cpu_start
+    redis_s = (cpu_seconds(redis_pid) or 0.0) - redis_start if redis_pid and redis_start is not None else None
     keys = [k for k in side.sent_at if k not in keys_before]
     replies = await side.reply_times(keys)
     ordered = sorted(keys, key=side.sent_at.__getitem__)
@@ -194,14 +197,16 @@ async def step(side: Side, args: argparse.Namespace, rate: float) -> dict[str, A
             "excess_p50_growth_ms": round(growth, 1) if growth is not None else None,
             "replies_per_s": round(distinct / window, 2) if window > 0 else None,
             "cpu_s": round(cpu_s, 2), "cpu_ms_per_reply": round(cpu_s / distinct * 1000, 1) if distinct else None,
+            "redis_cpu_ms_per_reply": round(redis_s / distinct * 1000, 1) if distinct and redis_s is not None else None,
             "within_sla": stats["p95"] is not None and stats["p95"] <= args.sla_ms, "behind": behind,
             "load_average": load_average()}
 
 
-async def ladder(side: Side, args: argparse.Namespace, rates: list[float]) -> list[dict[str, Any]]:
+async def ladder(side: Side, args: argparse.Namespace, rates: list[float], redis_pid: int | None
+                 ) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = []
     for rate in rates:
-        result = await step(side, args, rate)
+        result = await step(side, args, rate, redis_pid)
         steps.append(result)
         print(f"  {side.name:<8} {rate:>5g}/s  answered {result['answered']}/{result['messages']}  "
               f"p50 {result['latency_ms']['p50']} p95 {result['latency_ms']['p95']} ms  "
@@ -312,6 +317,7 @@ async def drive(args: argparse.Namespace, infra: Infra, base_url: str, worker_pi
     result: dict[str, Any] = {}
     async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
         conversations = await open_conversations(args, client, reader)
+        result["personas"] = dict(Counter(c.persona_type.value for c in conversations))
         equal_load = args.rate_ladder[0]
         if node is not None:
             sink = await baseline_node.ReplySink().start()
@@ -321,14 +327,13 @@ async def drive(args: argparse.Namespace, infra: Infra, base_url: str, worker_pi
                 infra.workdir / "baseline-worker.log")
             try:
                 side = baseline(worker.pid, queue, sink, redis, conversations)
-                print("baseline: rate steps", flush=True)
-                steps = await ladder(side, args, args.rate_ladder)
-                await queue.drain()
-                await asyncio.sleep(8)  # the jobs in its 3 slots finish their delay
                 print("baseline: hold", flush=True)
                 held = await hold(side, args, redis, until_answered=False)
                 await queue.drain()
-                await asyncio.sleep(8)
+                await asyncio.sleep(8)  # the jobs in its slots finish their delay
+                print("baseline: rate steps", flush=True)
+                steps = await ladder(side, args, args.rate_ladder, infra.redis_pid)
+                await queue.drain()  # what its last step left behind: nobody will answer it
                 result["baseline"] = {"steps": steps, "hold": held, "duplicate_posts": sink.bodies - len(sink.received),
                                       "worker_alive": worker.alive()}
                 sustained = [s["rate"] for s in steps if not s["behind"]]
@@ -343,7 +348,8 @@ async def drive(args: argparse.Namespace, infra: Infra, base_url: str, worker_pi
             result["ours"] = {"hold": await hold(side, args, redis, until_answered=True)}
             await asyncio.sleep(2)
             print("ours: rate steps", flush=True)
-            result["ours"]["steps"] = await ladder(side, args, [r for r in args.rate_ladder if r >= equal_load])
+            rates = [r for r in args.rate_ladder if r >= equal_load]
+            result["ours"]["steps"] = await ladder(side, args, rates, infra.redis_pid)
         result["equal_load_rate"] = equal_load
     await redis.aclose()
     await reader.aclose()
@@ -364,6 +370,7 @@ def figures(side: dict[str, Any], sla_ms: int, equal_load: float) -> dict[str, A
         "p95_ms_at_equal_load": at_equal["latency_ms"]["p95"] if at_equal else None,
         "cpu_ms_per_reply_at_equal_load": at_equal["cpu_ms_per_reply"] if at_equal else None,
         "cpu_ms_per_reply_at_highest_sustained": held[-1]["cpu_ms_per_reply"] if held else None,
+        "redis_cpu_ms_per_reply_at_equal_load": at_equal["redis_cpu_ms_per_reply"] if at_equal else None,
         "worker_idle_cpu_cores": side.get("hold", {}).get("worker_idle_cpu_cores"),
         "worker_kb_per_waiting": side.get("hold", {}).get("worker_kb_per_waiting"),
         "total_kb_per_waiting": side.get("hold", {}).get("total_kb_per_waiting"),
