@@ -129,8 +129,9 @@ async def redis_used_memory(redis: aioredis.Redis) -> int:
 
 
 async def hold(side: Side, args: argparse.Namespace, redis: aioredis.Redis, *, until_answered: bool) -> dict[str, Any]:
-    """N messages at once; memory per waiting conversation = (peak − idle) / peak waiting. The worker's idle
-    CPU (cores, over `IDLE_SECONDS` before the messages) is the fixed cost the CPU per reply includes."""
+    """N messages at once; memory per waiting conversation = (memory when the most wait − idle) / the most
+    waiting at once. The worker's idle CPU (cores, over `IDLE_SECONDS` before the messages) is the fixed cost
+    that the CPU per reply includes."""
     cpu_idle_start, idle_rss = cpu_seconds(side.pid) or 0.0, []
     for _ in range(10):
         idle_rss.append(proc_status_kb(side.pid, "VmRSS") or 0)
@@ -141,13 +142,14 @@ async def hold(side: Side, args: argparse.Namespace, redis: aioredis.Redis, *, u
     started = time.monotonic()
     await paced(args.conversations, 0, lambda i, _at: side.send_next(args.conversations))
     peak = {"waiting": 0, "rss_kb": 0, "redis_bytes": 0}
+    highest_rss_kb = 0
     deadline = started + (60.0 if until_answered else args.hold_seconds)
     while time.monotonic() < deadline:
         waiting, used = await side.waiting(), await redis_used_memory(redis)
         rss = proc_status_kb(side.pid, "VmRSS") or 0
-        if waiting >= peak["waiting"]:
-            peak["waiting"] = waiting
-        peak["rss_kb"], peak["redis_bytes"] = max(peak["rss_kb"], rss), max(peak["redis_bytes"], used)
+        if waiting >= peak["waiting"]:  # the memory while the most conversations wait (the latest such sample)
+            peak.update(waiting=waiting, rss_kb=rss, redis_bytes=used)
+        highest_rss_kb = max(highest_rss_kb, rss)
         if until_answered and await side.answered() - before >= args.conversations:
             break
         await asyncio.sleep(0.1)
@@ -157,8 +159,9 @@ async def hold(side: Side, args: argparse.Namespace, redis: aioredis.Redis, *, u
     redis_kb = (peak["redis_bytes"] - idle_redis) / 1024 / held
     return {"messages": args.conversations, "peak_waiting": peak["waiting"],
             "worker_idle_cpu_cores": round(idle_cores, 3),
-            "worker_rss_mb_idle": round(idle_kb / 1024, 1), "worker_rss_mb_peak": round(peak["rss_kb"] / 1024, 1),
-            "redis_mb_idle": round(idle_redis / 2**20, 2), "redis_mb_peak": round(peak["redis_bytes"] / 2**20, 2),
+            "worker_rss_mb_idle": round(idle_kb / 1024, 1), "worker_rss_mb_at_peak": round(peak["rss_kb"] / 1024, 1),
+            "worker_rss_mb_highest": round(highest_rss_kb / 1024, 1),
+            "redis_mb_idle": round(idle_redis / 2**20, 2), "redis_mb_at_peak": round(peak["redis_bytes"] / 2**20, 2),
             "worker_kb_per_waiting": round(worker_kb, 1), "redis_kb_per_waiting": round(redis_kb, 1),
             "total_kb_per_waiting": round(worker_kb + redis_kb, 1), "seconds": round(time.monotonic() - started, 1)}
 
