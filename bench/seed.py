@@ -1,4 +1,5 @@
-"""Greeted conversations written straight into the database, for benchmarks whose subject is not the intake.
+"""Greeted conversations and customer messages written straight into the database and the queue, for benchmarks
+whose subject is not the intake.
 
 What `POST /api/leads` and the greeting job leave behind (contact, inbox conversation, conversation with its
 persona and token, the visible greeting and its `sent` ledger row), written with a few multi-row INSERTs
@@ -7,6 +8,7 @@ through the product's own models: seconds for 10,000 conversations instead of mi
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,14 +19,23 @@ from sqlalchemy import insert as insert_into
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aibroker.adapters.db.engine import create_engine
-from aibroker.adapters.db.models import Conversation, InboxContact, InboxConversation, InboxMessage, ReplyLedgerEntry
+from aibroker.adapters.db.models import (
+    Conversation,
+    InboundMessage,
+    InboxContact,
+    InboxConversation,
+    InboxMessage,
+    ReplyLedgerEntry,
+)
+from aibroker.adapters.queue.bullmq_queue import BullJobQueue
 from aibroker.config import Settings
 from aibroker.domain.greetings import greeting_for
+from aibroker.domain.jobs import IncomingMessageJob
 from aibroker.domain.leads import LeadForm
 from aibroker.domain.ledger import greeting_key, source_tag
 from aibroker.domain.personas import persona_for_score
 from aibroker.domain.privacy import token_hash
-from aibroker.domain.scoring import score_lead
+from aibroker.domain.scoring import queue_priority, score_lead
 from bench.common import lead
 
 BATCH = 500
@@ -82,3 +93,36 @@ async def seed_greeted(database_url: str, count: int, run: str, variant: Mapping
     finally:
         await engine.dispose()
     return Seeded(conversations, inbox_ids, tokens, [p.persona_type.value for p in personas], scores)
+
+
+class DirectIntake:
+    """What `POST /api/conversations/{id}/messages` leaves behind for the worker (the customer's message in the
+    built-in inbox, its `inbound_messages` row, its job), written by the driver itself in one multi-row INSERT
+    per batch: a load generator that offers hundreds of messages a second without the API process's cost per
+    request (it does not publish the live-UI event nor touch the conversation's waiting state, which the worker
+    does not read)."""
+
+    def __init__(self, database_url: str, redis_url: str, prefix: str) -> None:
+        self._engine = create_engine(Settings(_env_file=None, DATABASE_URL=database_url).sqlalchemy_url)  # type: ignore[call-arg]
+        self._jobs = BullJobQueue(Settings(_env_file=None, REDIS_URL=redis_url, QUEUE_PREFIX=prefix,  # type: ignore[call-arg]
+                                           QUEUE_NAME="aibroker"), redis_url)
+
+    async def post(self, messages: list[tuple[int, int, int, str]]) -> list[str]:
+        """(conversation id, inbox conversation id, lead score, text) each; their message ids, in order."""
+        now = datetime.now(UTC)
+        async with self._engine.begin() as db:
+            ids = await insert_rows(db, InboxMessage, [
+                {"conversation_id": inbox_id, "role": "customer", "private": False, "activity": False,
+                 "created_at": now, "content": text} for _, inbox_id, _, text in messages])
+            await insert_rows(db, InboundMessage, [
+                {"conversation_id": c, "message_id": str(m), "received_at": now, "queued_at": now}
+                for (c, _, _, _), m in zip(messages, ids, strict=True)])
+        await asyncio.gather(*(self._jobs.enqueue(IncomingMessageJob(conversation_id=c, message_id=str(m),
+                                                                     lead_score=score),
+                                                  priority=queue_priority(score))
+                               for (c, _, score, _), m in zip(messages, ids, strict=True)))
+        return [str(m) for m in ids]
+
+    async def aclose(self) -> None:
+        await self._jobs.aclose()
+        await self._engine.dispose()
