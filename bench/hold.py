@@ -188,7 +188,8 @@ async def sample(infra: Infra, setup: Setup, reader: DbReader, worker: Service, 
         pipe.zcard(f"{key}:prioritized")
         pipe.llen(f"{key}:active")
         pipe.zrange(f"{key}:delayed", 0, -1)
-        wait, paused, prioritized, active, delayed = await pipe.execute()
+        pipe.info("memory")
+        wait, paused, prioritized, active, delayed, memory = await pipe.execute()
     finally:
         await redis.aclose()
     typing = {setup.inbox_of.get(i) for i in await reader.typing_ids()}
@@ -196,7 +197,8 @@ async def sample(infra: Infra, setup: Setup, reader: DbReader, worker: Service, 
     return {"t": round(time.time() - started, 2), "waiting": wait + paused + prioritized, "active": active,
             "delayed": len(delayed), "typing": len(typing), "held": len(delayed_conversations & typing),
             "answered": await reader.finished_count("message:"), "worker_cpu_s": cpu_seconds(worker.pid) or 0.0,
-            "worker_rss_kb": proc_status_kb(worker.pid, "VmRSS") or 0}
+            "worker_rss_kb": proc_status_kb(worker.pid, "VmRSS") or 0,
+            "redis_used_mb": round(int(memory["used_memory"]) / 2**20, 1)}
 
 
 async def hold(args: argparse.Namespace, infra: Infra, setup: Setup, worker: Service, reader: DbReader
@@ -290,7 +292,10 @@ def analyse(args: argparse.Namespace, setup: Setup, held: dict[str, Any], ledger
                  "lateness_ms": summarize((t - due[c]) * 1000 for c, t in sent.items() if t is not None)},
         "worker_memory_mb": {"rss_idle": round(held["rss_idle_kb"] / 1024, 1), "rss_peak_sampled": round(
             rss_peak / 1024, 1), "rss_peak_vmhwm": round(held["rss_peak_kb"] / 1024, 1),
-            "per_held_conversation_kb": round((rss_peak - held["rss_idle_kb"]) / max(peak.get("held", 0), 1), 1)},
+            "per_held_conversation_kb": round((rss_peak - held["rss_idle_kb"]) / max(peak.get("held", 0), 1), 1),
+            "redis_used_at_peak_held": peak.get("redis_used_mb"),
+            "redis_used_per_conversation_kb": round(peak["redis_used_mb"] * 1024 / len(setup.messages), 2)
+            if peak else None},
         "worker_cpu": {"idle_on_paused_queue_cores": round(held["idle_cores"], 4),
                        "while_waiting": waiting_only(series),
                        "whole_run_s": round(cpu_total, 1),
@@ -335,6 +340,8 @@ def report(result: dict[str, Any]) -> None:
                                 f"{waiting['held_min']}–{waiting['held_max']}, RSS ≤ {waiting['rss_mb_max']} MB",
         "worker RSS idle → peak": f"{m['rss_idle']} → {m['rss_peak_sampled']} MB "
                                   f"({m['per_held_conversation_kb']} KB per held conversation)",
+        "Redis memory at peak held": f"{m['redis_used_at_peak_held']} MB (all C jobs and their data: "
+                                     f"{m['redis_used_per_conversation_kb']} KB per conversation)",
         "worker CPU": f"idle {cpu['idle_on_paused_queue_cores']} cores; whole run {cpu['whole_run_s']} s, "
                       f"{cpu['per_reply_ms_all_included']} ms per reply (first run included)",
         "answered": f"{h['answered']} of {c['messages']}" + (" (timed out)" if result["phases_s"]["timed_out"]
