@@ -123,7 +123,8 @@ async def open_conversations(args: argparse.Namespace, infra: Infra, client: htt
 
     await bounded(args.conversations, args.lead_concurrency, open_conversation)
     leads_s = time.monotonic() - t0
-    greeted = await reader.wait_finished("greeting", len(leads), args.timeout)
+    earlier = await reader.finished_count("greeting")  # (a given database may hold an earlier run's rows)
+    greeted = await reader.wait_finished("greeting", len(leads) + earlier, args.timeout) - earlier
     leads.sort(key=lambda item: item["i"])
     return leads, {"open_conversations_s": round(leads_s, 2), "greeting_phase_s": round(time.monotonic() - t0, 2),
                    "greeted_at_end_of_wait": greeted}
@@ -188,6 +189,7 @@ async def drive(args: argparse.Namespace, workers: int, infra: Infra, base_url: 
                     await asyncio.wait_for(stop.wait(), 0.05)
             await flush_direct()
 
+        earlier = await reader.finished_count("message:")
         cpu_before = dict(samples.cpu_s)
         t1 = time.monotonic()
         if intake is None:
@@ -201,7 +203,9 @@ async def drive(args: argparse.Namespace, workers: int, infra: Infra, base_url: 
             send_s = time.monotonic() - t1
             await intake.aclose()
         accepted = [p for p in posts if p.get("message_id")]
-        answered = await reader.wait_finished("message:", len(accepted), args.timeout, settle_s=1.0)
+        # (A given database may hold an earlier run's rows: `--workers 1,2,4` reuses it.)
+        answered = await reader.wait_finished("message:", len(accepted) + earlier, args.timeout, settle_s=1.0)
+        answered -= earlier
         phases.update({"send_s": round(send_s, 2), "message_phase_s": round(time.monotonic() - t1, 2),
                        "answered_at_end_of_wait": answered})
 
