@@ -203,9 +203,16 @@ async def drive(args: argparse.Namespace, workers: int, infra: Infra, base_url: 
             send_s = time.monotonic() - t1
             await intake.aclose()
         accepted = [p for p in posts if p.get("message_id")]
+        deadline = time.monotonic() + args.timeout
         # (A given database may hold an earlier run's rows: `--workers 1,2,4` reuses it.)
-        answered = await reader.wait_finished("message:", len(accepted) + earlier, args.timeout, settle_s=1.0)
-        answered -= earlier
+        await reader.wait_finished("message:", len(accepted) + earlier, args.timeout, settle_s=1.0)
+        # A POST the client gave up on may still have been accepted, and its reply counted above: wait for ours.
+        keys = {(p["conversation_id"], f"message:{p['message_id']}") for p in accepted}
+        while True:
+            answered = await finished_of(reader, conversations, keys)
+            if answered >= len(keys) or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(2.0)
         phases.update({"send_s": round(send_s, 2), "message_phase_s": round(time.monotonic() - t1, 2),
                        "answered_at_end_of_wait": answered})
 
@@ -222,6 +229,12 @@ async def drive(args: argparse.Namespace, workers: int, infra: Infra, base_url: 
     result = analyse(args, workers, leads, posts, ledger, bot, peaks, samples.series, phases)
     result["bullmq_jobs"] = jobs
     return result
+
+
+async def finished_of(reader: DbReader, conversations: list[int], keys: set[tuple[int, str]]) -> int:
+    """How many of these (conversation, ledger key) are sent or skipped."""
+    return sum(1 for row in await reader.ledger(conversations)
+               if (row["conversation_id"], row["key"]) in keys and row["state"] != "claimed")
 
 
 def analyse(args: argparse.Namespace, workers: int, leads: list[dict[str, Any]], posts: list[dict[str, Any]],
