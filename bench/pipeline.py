@@ -1,4 +1,4 @@
-"""End-to-end reply latency through the built-in inbox: lead form → greeting; customer message → reply.
+"""Reply latency and throughput through the built-in inbox, pacing on: customer message → reply (1, 2, 4 workers).
 
     .venv/bin/python -m bench.pipeline                     # 100 messages/s for 20 s, pacing on, one worker
     .venv/bin/python -m bench.pipeline --workers 1,2,4     # the same load against 1, 2 and 4 worker processes
@@ -8,22 +8,24 @@ The API (`aibroker serve`) and the workers (`aibroker worker`) run as OS process
 a fresh SQLite file (or `--redis-url` / `--database-url`). C greeted conversations are written straight into
 the database (`--setup bulk`, `bench.seed`: the intake is not what is measured) or opened through
 `POST /api/leads` and greeted by the workers (`--setup api`, which also measures the greeting latency). Then
-the driver posts R × duration customer messages round-robin over the conversations through
-`POST /api/conversations/{id}/messages` at R messages/s (open loop: it never waits for a reply before sending
-the next message). With C=1000 at 100/s each conversation gets a message every 10 s, longer than a paced reply
-(≤ 4.4 s at REPLY_SLA_MS=5000), so replies rarely overlap. Several worker counts (`--workers 1,2,4`) run one
-after the other, each on a fresh system, with one result file for all.
+R × duration customer messages arrive round-robin over the conversations at R messages/s (open loop: the driver
+never waits for a reply before sending the next message): written by the driver itself as the API would
+(`--intake direct`, `bench.seed.DirectIntake`, a batch every 50 ms), or posted to
+`POST /api/conversations/{id}/messages` (`--intake api`: one API process costs ~20 ms of CPU per message, so it
+cannot take 100/s here; see bench/README.md). With C=1000 at 100/s each conversation gets a message every
+10 s, longer than a paced reply (≤ 4.4 s at REPLY_SLA_MS=5000), so replies rarely overlap. Several worker counts
+(`--workers 1,2,4`) run one after the other, each on a fresh system, with one result file for all.
 
-The driver must not be the bottleneck: it records how late each POST started against its schedule
-(`send_lag`), how long the API took to acknowledge it (`post_ack`) and the API's and its own CPU, so a capped
-intake shows up as such rather than as slow replies.
+The driver must not be the bottleneck: it records how late each message was sent against its schedule
+(`send_lag`), how long its acknowledgement took (`post_ack`: the API's answer, or the batch's write) and the API's
+and its own CPU, so a capped intake shows up as such rather than as slow replies.
 
 Latency of a message = the reply's `inbox_messages.created_at` (stamped by the worker as it inserts the
-visible reply) − the wall-clock time the driver started the POST. Both clocks are this machine's. Replies
-are read from the database once the run is over, not by polling `GET /api/conversations/{id}/messages`, so
-no poller competes with the system or rounds the figures up to its interval; while the load runs the
-driver only counts finished ledger rows (one COUNT every 0.25 s) and samples the queue's active list,
-the typing flags and `GET /api/worker/status` (once a second).
+visible reply) − the wall-clock time the driver started the POST (direct: the batch's write). Both clocks are
+this machine's. Replies are read from the database once the run is over, not by polling
+`GET /api/conversations/{id}/messages`, so no poller competes with the system or rounds the figures up to its
+interval; while the load runs the driver only counts finished ledger rows (one COUNT every 0.25 s) and samples
+the queue's active list, the typing flags and `GET /api/worker/status` (once a second).
 """
 
 from __future__ import annotations
