@@ -1,62 +1,55 @@
 """One worker process holding thousands of conversations in their human-like delay at once.
 
-    .venv/bin/python -m bench.hold
+    .venv/bin/python -m bench.hold                        # C=10,000, one worker, WORKER_CONCURRENCY=100
 
-ARCHITECTURE §3 ("Async workers, cheap waits"): the seeds' worker ran 3 jobs at a time and slept inside
-them (about one message a second); one of ours must hold thousands of conversations in their delay at
-once. The run:
+Issue #15 item 3: one worker holds 10,000 conversations in their delay with RSS ≤ 300 MB and < 5 % of a core
+while they wait, and answers them all as the delays end. A reply's delay is a delayed BullMQ job: the job's
+first run works out when the reply is due (receipt + the persona's delay), shows typing and goes to Redis's
+delayed set; it comes back when due and answers (`usecases/replies.py`). The run:
 
-1. API (`aibroker serve`), pacing on and REPLY_SLA_MS=60000 so the persona delay is not clipped: every
-   lead is a low-score lead, so every conversation gets the conservative persona's 6 s (±15 %) delay.
-2. Setup, with the queue paused (bullmq `Queue.pause`): C greeted conversations with one unanswered
-   customer message each, and their jobs on the queue.
-   `--setup bulk` (default) writes those rows with a few multi-row INSERTs through the product's own
-   models and enqueues through `BullJobQueue`: seconds instead of minutes, since the intake path is
-   not what is measured here (`bench.pipeline` measures it).
-   `--setup api` does it the long way: `POST /api/leads`, greetings by a setup worker (concurrency
-   300, stopped afterwards), `POST /api/conversations/{id}/messages`. Then only the first 10 leads get
-   the conservative broker: when a type's brokers are full the intake assigns any free broker (5 brokers
-   × 10 chats), whose persona then paces the replies.
-3. Start THE measured worker: one `aibroker worker` with WORKER_CONCURRENCY=1000 (the most the settings
-   allow since a 5000 run showed bullmq's Python worker loop livelocking: 0 of 2,000 answered in 75 s, see
-   bench/README.md). Note its resident
-   memory and CPU while idle on the paused queue, then resume: the whole backlog reaches it at once.
-4. Sample every 0.1 s: BullMQ's active list (distinct job ids), conversations with the typing indicator on
-   (= in their delay), the worker's RSS (/proc) and CPU; wait for every reply (read from the reply ledger).
+1. API (`aibroker serve`, only for the worker heartbeats) and REPLY_SLA_MS=60000 so the delay is not clipped:
+   every conversation has the conservative persona, so every reply is due 6 s ±15 % after its message.
+2. Setup (not measured), written directly through the product's models with multi-row INSERTs: C greeted
+   conversations, one customer message each, its `inbound_messages` row, and its job (`BullJobQueue.enqueue`)
+   on a PAUSED queue.
+3. THE measured worker (`aibroker worker`) starts; its RSS and CPU are read idle on the paused queue.
+4. Arrival: every message's receipt time (`inbound_messages.received_at`, the message's `created_at`) is set to
+   now, then the queue resumes: C fresh messages reach the worker at once, and each job's first run is the
+   real one (it reads the conversation, finds the reply due in ~6 s, shows typing, defers the job).
+5. Sampled every `--interval` s until every reply is in: BullMQ's wait / active / delayed counts, HELD
+   conversations (job in the delayed set AND typing on), the worker's RSS and CPU.
 
-Figures: peak active jobs and peak conversations in delay, RSS before/peak and per held conversation,
-completion time (resume → last reply; the ideal is the longest delay, about 6.9 s), duplicates, lost.
+Figures: peak held at once; the first runs (how many per second, worker CPU per first run) — with a 6 s delay
+the worker holds at most about (first runs per second × 6 s), which is the limit when it is below C; the
+worker's CPU and RSS WHILE WAITING (the sampling intervals in which nothing was waiting to run and nothing was
+active, only delayed jobs); the replies' lateness (sent − due, where due = receipt + the same seeded delay the
+worker draws); completion; duplicates and lost (reply ledger + visible messages, `audit_replies`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import time
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
-import httpx
+import redis.asyncio as aioredis
 from bullmq import Queue
-from sqlalchemy import insert as insert_into
+from sqlalchemy import update
 
 from aibroker.adapters.db.engine import create_engine
-from aibroker.adapters.db.models import (
-    Conversation,
-    InboundMessage,
-    InboxContact,
-    InboxConversation,
-    InboxMessage,
-    ReplyLedgerEntry,
-)
+from aibroker.adapters.db.models import InboundMessage, InboxMessage
 from aibroker.adapters.queue.bullmq_queue import BullJobQueue
 from aibroker.adapters.queue.redis_options import connection_options
+from aibroker.bootstrap import EXPECTED_GENERATION_MS
 from aibroker.config import Settings
-from aibroker.domain.greetings import greeting_for
 from aibroker.domain.jobs import IncomingMessageJob
-from aibroker.domain.leads import LeadForm
-from aibroker.domain.ledger import greeting_key, source_tag
+from aibroker.domain.pacing import DEFAULT_PACING, detect_urgency
 from aibroker.domain.personas import PERSONAS_BY_NAME
 from aibroker.domain.scoring import queue_priority
 from bench.common import (
@@ -65,7 +58,6 @@ from bench.common import (
     bounded,
     fmt,
     header,
-    lead,
     load_average,
     question,
     rel,
@@ -73,7 +65,8 @@ from bench.common import (
     summarize,
     write_results,
 )
-from bench.observe import DbReader, audit_replies, job_stats, sampling
+from bench.observe import DbReader, audit_replies, job_stats
+from bench.seed import insert_rows, seed_greeted
 from bench.system import (
     Infra,
     Service,
@@ -85,260 +78,297 @@ from bench.system import (
     wait_worker_heartbeat,
 )
 
+PERSONA = PERSONAS_BY_NAME["Grace Lim"]  # conservative: 6 s ±15 %
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.hold", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--conversations", type=int, default=2000, help="C (default: %(default)s)")
-    parser.add_argument("--concurrency", type=int, default=1000, help="WORKER_CONCURRENCY (default: %(default)s)")
+    parser.add_argument("--conversations", type=int, default=10_000, help="C (default: %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=100, help="WORKER_CONCURRENCY (default: %(default)s)")
     parser.add_argument("--sla-ms", type=int, default=60_000,
                         help="REPLY_SLA_MS; large so the 6 s persona delay is not clipped (default: %(default)s)")
-    parser.add_argument("--setup", choices=["bulk", "api"], default="bulk",
-                        help="how conversations and messages are created (default: %(default)s)")
-    parser.add_argument("--setup-concurrency", type=int, default=300,
-                        help="WORKER_CONCURRENCY of the worker that sends the greetings (default: %(default)s)")
-    parser.add_argument("--http-concurrency", type=int, default=16,
-                        help="lead forms / messages in flight during setup (default: %(default)s)")
-    parser.add_argument("--timeout", type=float, default=75.0, help="seconds to wait for the greetings, and again "
-                                                                    "for the replies (default: %(default)s)")
+    parser.add_argument("--interval", type=float, default=0.5, help="sampling interval, s (default: %(default)s)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds to wait for every reply after the arrival (default: 60 + C / 10, i.e. at "
+                             "least 10 replies/s)")
     add_infra_args(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.conversations < 1:
+        parser.error("need --conversations >= 1")
+    if args.timeout is None:
+        args.timeout = 60 + args.conversations / 10
+    return args
 
 
-async def setup_bulk(args: argparse.Namespace, infra: Infra, env: dict[str, str], run: str
-                     ) -> tuple[dict[int, int], dict[int, str], dict[str, float]]:
-    """The state the API path leaves behind (greeted conversation + recorded, queued customer message), written
-    with multi-row INSERTs through the product's models, then one job per message through `BullJobQueue`."""
+@dataclass
+class Setup:
+    conversations: list[int]  # conversation ids
+    inbox_of: dict[int, int]  # inbox conversation id → conversation id
+    messages: dict[int, str]  # conversation id → its customer message id
+    contents: dict[int, str]  # conversation id → the message's text (its urgency sets the delay)
+    seconds: float
+
+
+async def setup_bulk(args: argparse.Namespace, infra: Infra, run: str) -> Setup:
+    """The state the API path leaves behind (greeted conversation + recorded, queued customer message): written
+    through the product's models (`bench.seed`), then one job per message through `BullJobQueue` on the paused
+    queue."""
     t0 = time.monotonic()
-    persona = PERSONAS_BY_NAME["Grace Lim"]
-    forms = [LeadForm.model_validate(lead(i, run, CONSERVATIVE_LEAD)) for i in range(args.conversations)]
-    engine = create_engine(Settings(_env_file=None, DATABASE_URL=infra.database_url).sqlalchemy_url)  # type: ignore[call-arg]
+    seeded = await seed_greeted(infra.database_url, args.conversations, run, CONSERVATIVE_LEAD)
+    contents = [question(i, 0) for i in range(args.conversations)]
     now = datetime.now(UTC)
-
-    async def insert(session: Any, model: Any, rows: list[dict[str, Any]]) -> list[int]:
-        ids: list[int] = []
-        for start in range(0, len(rows), 500):
-            result = await session.execute(insert_into(model).returning(model.id, sort_by_parameter_order=True),
-                                           rows[start:start + 500])
-            ids.extend(int(row[0]) for row in result.all())
-        return ids
-
-    async with engine.begin() as session:
-        contacts = await insert(session, InboxContact, [
-            {"name": f.name, "email": str(f.email), "phone": f.phone, "created_at": now} for f in forms])
-        inbox_ids = await insert(session, InboxConversation, [
-            {"contact_id": c, "status": "pending", "attributes": {"broker": persona.name}, "labels": [],
-             "typing": False, "created_at": now} for c in contacts])
-        conversation_ids = await insert(session, Conversation, [
-            {"inbox": "builtin", "inbox_conversation_id": str(b), "inbox_contact_id": str(c),
-             "loan_type": f.loan_type.value, "lead": f.model_dump(mode="json"), "lead_score": 31,
-             "persona_name": persona.name, "broker_id": None, "owner": "bot", "status": "pending",
-             "created_at": now, "last_activity_at": now} for f, b, c in zip(forms, inbox_ids, contacts, strict=True)])
-        greetings = await insert(session, InboxMessage, [
-            {"conversation_id": b, "role": "bot", "private": False, "activity": False, "created_at": now,
-             "content": greeting_for(persona, f.first_name, f.loan_type, f.property_type),
-             "source_id": source_tag(c, greeting_key())}
-            for f, b, c in zip(forms, inbox_ids, conversation_ids, strict=True)])
-        await insert(session, ReplyLedgerEntry, [
-            {"conversation_id": c, "key": greeting_key(), "state": "sent", "claim_token": "bench", "attempts": 1,
-             "claimed_at": now, "completed_at": now, "sent_message_id": str(g)}
-            for c, g in zip(conversation_ids, greetings, strict=True)])
-        later = datetime.now(UTC)
-        messages = await insert(session, InboxMessage, [
-            {"conversation_id": b, "role": "customer", "private": False, "activity": False, "created_at": later,
-             "content": question(i, 0), "source_id": f"client:{run}-{i}"} for i, b in enumerate(inbox_ids)])
-        await insert(session, InboundMessage, [
-            {"conversation_id": c, "message_id": str(m), "received_at": later, "queued_at": later}
-            for c, m in zip(conversation_ids, messages, strict=True)])
+    engine = create_engine(Settings(_env_file=None, DATABASE_URL=infra.database_url).sqlalchemy_url)  # type: ignore[call-arg]
+    async with engine.begin() as db:
+        messages = await insert_rows(db, InboxMessage, [
+            {"conversation_id": b, "role": "customer", "private": False, "activity": False, "created_at": now,
+             "content": text, "source_id": f"client:{run}-{i}"}
+            for i, (b, text) in enumerate(zip(seeded.inbox_ids, contents, strict=True))])
+        await insert_rows(db, InboundMessage, [
+            {"conversation_id": c, "message_id": str(m), "received_at": now, "queued_at": now}
+            for c, m in zip(seeded.conversations, messages, strict=True)])
     await engine.dispose()
     settings = Settings(_env_file=None, REDIS_URL=infra.redis_url, QUEUE_PREFIX=infra.prefix,  # type: ignore[call-arg]
                         QUEUE_NAME="aibroker")
     jobs = BullJobQueue(settings, infra.redis_url)
-    queue = Queue("aibroker", {"connection": connection_options(infra.redis_url), "prefix": infra.prefix})
-    await queue.pause()
-    for c, m in zip(conversation_ids, messages, strict=True):
-        await jobs.enqueue(IncomingMessageJob(conversation_id=c, message_id=str(m), lead_score=31),
-                           priority=queue_priority(31))
+    await jobs.pause()
+    pairs = list(zip(seeded.conversations, messages, strict=True))
+
+    async def enqueue(i: int) -> None:
+        c, m = pairs[i]
+        await jobs.enqueue(IncomingMessageJob(conversation_id=c, message_id=str(m), lead_score=seeded.lead_scores[i]),
+                           priority=queue_priority(seeded.lead_scores[i]))
+
+    await bounded(len(pairs), 16, enqueue)
     await jobs.aclose()
-    await queue.close()
-    print(f"{len(conversation_ids)} greeted conversations with a queued message each, in "
-          f"{time.monotonic() - t0:.1f} s (bulk)", flush=True)
-    return (dict(enumerate(conversation_ids)), {c: str(m) for c, m in zip(conversation_ids, messages, strict=True)},
-            {"setup_s": round(time.monotonic() - t0, 2)})
+    setup = Setup(seeded.conversations, dict(zip(seeded.inbox_ids, seeded.conversations, strict=True)),
+                  {c: str(m) for c, m in pairs}, dict(zip(seeded.conversations, contents, strict=True)),
+                  round(time.monotonic() - t0, 2))
+    print(f"{len(pairs)} greeted conversations, a message and a job each on the paused queue, in "
+          f"{setup.seconds} s", flush=True)
+    return setup
 
 
-async def setup_api(args: argparse.Namespace, infra: Infra, base_url: str, run: str,
-                    reader: DbReader) -> tuple[dict[int, int], dict[int, str], dict[str, float]]:
-    """Open C conversations (greeted by the setup worker), then queue one message each on the paused queue."""
-    conversations: dict[int, int] = {}
-    tokens: dict[int, str] = {}  # each lead's conversation token: its customer routes need it
-    posted: dict[int, str] = {}
-    phases: dict[str, float] = {}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+async def arrive(infra: Infra, setup: Setup) -> datetime:
+    """Every message is received now: its receipt time (what the worker's first run reads) set to now, then the
+    queue resumes. Returns the receipt time."""
+    engine = create_engine(Settings(_env_file=None, DATABASE_URL=infra.database_url).sqlalchemy_url)  # type: ignore[call-arg]
+    received = datetime.now(UTC)
+    async with engine.begin() as session:
+        await session.execute(update(InboundMessage).where(InboundMessage.conversation_id.in_(setup.conversations))
+                              .values(received_at=received, queued_at=received))
+        await session.execute(update(InboxMessage).where(InboxMessage.role == "customer",
+                                                         InboxMessage.conversation_id.in_(list(setup.inbox_of)))
+                              .values(created_at=received))
+    await engine.dispose()
     queue = Queue("aibroker", {"connection": connection_options(infra.redis_url), "prefix": infra.prefix})
-    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
-
-        async def open_conversation(i: int) -> None:
-            response = await client.post("/api/leads", json=lead(i, run, CONSERVATIVE_LEAD))
-            response.raise_for_status()
-            conversations[i] = response.json()["conversation_id"]
-            tokens[i] = response.json()["conversation_token"]
-
-        async def post_message(i: int) -> None:
-            response = await client.post(f"/api/conversations/{conversations[i]}/messages",
-                                         json={"content": question(i, 0), "client_message_id": f"{run}-{i}"},
-                                         headers={"X-Conversation-Token": tokens[i]})
-            if response.status_code == 202:
-                posted[conversations[i]] = response.json()["message_id"]
-
-        t0 = time.monotonic()
-        await bounded(args.conversations, args.http_concurrency, open_conversation)
-        greeted = await reader.wait_finished("greeting", len(conversations), args.timeout)
-        phases["leads_and_greetings_s"] = round(time.monotonic() - t0, 2)
-        print(f"{len(conversations)} conversations open, {greeted} greeted in {phases['leads_and_greetings_s']} s",
-              flush=True)
-        await queue.pause()
-        t1 = time.monotonic()
-        await bounded(len(conversations), args.http_concurrency, post_message)
-        phases["post_messages_s"] = round(time.monotonic() - t1, 2)
+    await queue.resume()
     await queue.close()
-    return conversations, posted, phases
+    return received
 
 
-async def hold(args: argparse.Namespace, infra: Infra, base_url: str, worker: Service, pids: dict[int, str],
-               reader: DbReader, posted: dict[int, str]) -> dict[str, Any]:
-    queue = Queue("aibroker", {"connection": connection_options(infra.redis_url), "prefix": infra.prefix})
+def due_at(setup: Setup, sla_ms: int, received: datetime) -> dict[int, float]:
+    """When each reply is due (epoch s): receipt + the delay the worker draws (same policy, same seed)."""
+    out: dict[int, float] = {}
+    for c, m in setup.messages.items():
+        delay = DEFAULT_PACING.reply_delay(PERSONA.persona_type, detect_urgency(setup.contents[c]),
+                                           EXPECTED_GENERATION_MS["offline"], sla_ms, rng=random.Random(f"{c}:{m}"))
+        out[c] = (received + timedelta(milliseconds=delay.ms)).timestamp()
+    return out
+
+
+async def sample(infra: Infra, setup: Setup, reader: DbReader, worker: Service, started: float) -> dict[str, Any]:
+    """One point: BullMQ's lists, held conversations (delayed job and typing on), the worker's RSS and CPU."""
+    redis = aioredis.Redis.from_url(infra.redis_url, decode_responses=True)
+    key = f"{infra.prefix}:aibroker"
+    try:
+        pipe = redis.pipeline(transaction=False)
+        pipe.llen(f"{key}:wait")
+        pipe.llen(f"{key}:paused")
+        pipe.zcard(f"{key}:prioritized")
+        pipe.llen(f"{key}:active")
+        pipe.zrange(f"{key}:delayed", 0, -1)
+        pipe.info("memory")
+        wait, paused, prioritized, active, delayed, memory = await pipe.execute()
+    finally:
+        await redis.aclose()
+    typing = {setup.inbox_of.get(i) for i in await reader.typing_ids()}
+    delayed_conversations = {int(job.split("-")[2]) for job in delayed if job.startswith("incoming-message-")}
+    return {"t": round(time.time() - started, 2), "waiting": wait + paused + prioritized, "active": active,
+            "delayed": len(delayed), "typing": len(typing), "held": len(delayed_conversations & typing),
+            "answered": await reader.finished_count("message:"), "worker_cpu_s": cpu_seconds(worker.pid) or 0.0,
+            "worker_rss_kb": proc_status_kb(worker.pid, "VmRSS") or 0,
+            "redis_used_mb": round(int(memory["used_memory"]) / 2**20, 1)}
+
+
+async def hold(args: argparse.Namespace, infra: Infra, setup: Setup, worker: Service, reader: DbReader
+               ) -> dict[str, Any]:
     await asyncio.sleep(2.0)  # the worker is up (heartbeat seen); let it settle on the paused queue
-    rss_before = proc_status_kb(worker.pid, "VmRSS") or 0
+    rss_idle = proc_status_kb(worker.pid, "VmRSS") or 0
     cpu_idle_start = cpu_seconds(worker.pid) or 0.0
     await asyncio.sleep(3.0)
-    cpu_before = cpu_seconds(worker.pid) or 0.0
-    idle_cores = (cpu_before - cpu_idle_start) / 3.0
-    print(f"{len(posted)} messages waiting in the paused queue; worker RSS {rss_before / 1024:.1f} MB, "
-          f"idle CPU {idle_cores:.2f} cores; resuming", flush=True)
-    async with sampling(infra, base_url, reader, lambda: pids, interval_s=0.1, distinct_active=True) as samples:
-        resumed = time.time()
-        await queue.resume()
-        answered = await reader.wait_finished("message:", len(posted), args.timeout, settle_s=1.0)
-        waited = time.time() - resumed
-    cpu_hold = (cpu_seconds(worker.pid) or 0.0) - cpu_before
-    await queue.close()
-    return {"samples": samples, "resumed": resumed, "answered": answered, "waited_s": waited,
-            "rss_before_kb": rss_before, "idle_cores": idle_cores, "cpu_hold_s": cpu_hold,
+    idle_cores = ((cpu_seconds(worker.pid) or 0.0) - cpu_idle_start) / 3.0
+    print(f"worker idle on the paused queue: RSS {rss_idle / 1024:.1f} MB, CPU {idle_cores:.3f} cores; "
+          f"{len(setup.messages)} messages arrive now", flush=True)
+    received = await arrive(infra, setup)
+    started = received.timestamp()
+    series: list[dict[str, Any]] = []
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        point = await sample(infra, setup, reader, worker, started)
+        series.append(point)
+        if point["answered"] >= len(setup.messages):
+            break
+        await asyncio.sleep(max(0.0, args.interval - (time.time() - started - point["t"])))
+    await asyncio.sleep(1.0)  # give a duplicate the chance to show up before counting
+    return {"received": received, "series": series, "rss_idle_kb": rss_idle, "idle_cores": idle_cores,
             "rss_peak_kb": proc_status_kb(worker.pid, "VmHWM") or 0}
 
 
-def analyse(args: argparse.Namespace, worker: Service, conversations: dict[int, int], posted: dict[int, str],
-            phases: dict[str, float], held: dict[str, Any], ledger: list[dict[str, Any]],
+def first_runs(series: list[dict[str, Any]], total: int, first_due_s: float) -> dict[str, Any]:
+    """How fast the first runs went: until the first reply is due nothing comes back from the delayed set, so
+    every job not waiting and not active has had its first run (deferred, or answered if it found the reply due).
+    Measured over the samples before the first due moment (or until all first runs were done)."""
+    before = [p for p in series if p["t"] < first_due_s]
+    if len(before) < 2:
+        return {"per_s": None, "cpu_ms_each": None, "done_by_first_due": None}
+    done_at = next((p for p in before if p["waiting"] + p["active"] == 0), before[-1])
+    done = total - done_at["waiting"] - done_at["active"]
+    cpu = done_at["worker_cpu_s"] - series[0]["worker_cpu_s"]
+    window = done_at["t"] - series[0]["t"]
+    return {"per_s": round(done / window, 1) if window > 0 else None, "window_s": round(window, 2),
+            "done": done, "cpu_ms_each": round(cpu / done * 1000, 2) if done else None,
+            "worker_cores": round(cpu / window, 2) if window > 0 else None,
+            "all_done_s": done_at["t"] if done == total else None,
+            "held_limit_at_6_s": round(done / window * 6) if window > 0 else None}
+
+
+def waiting_only(series: list[dict[str, Any]]) -> dict[str, Any]:
+    """The worker's cost WHILE conversations wait: sampling intervals that start and end with nothing waiting to
+    run and nothing active (only delayed jobs)."""
+    seconds = cpu = 0.0
+    held: list[int] = []
+    rss: list[int] = []
+    for a, b in pairwise(series):
+        if a["waiting"] + a["active"] == 0 == b["waiting"] + b["active"] and a["delayed"] and b["delayed"]:
+            seconds += b["t"] - a["t"]
+            cpu += b["worker_cpu_s"] - a["worker_cpu_s"]
+            held.append(a["held"])
+            rss.append(b["worker_rss_kb"])
+    if seconds == 0:
+        return {"seconds": 0, "cores": None, "held_min": None, "held_max": None, "rss_mb_max": None}
+    return {"seconds": round(seconds, 2), "cores": round(cpu / seconds, 4), "held_min": min(held),
+            "held_max": max(held), "rss_mb_max": round(max(rss) / 1024, 1)}
+
+
+def analyse(args: argparse.Namespace, setup: Setup, held: dict[str, Any], ledger: list[dict[str, Any]],
             bot: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
-    samples, resumed = held["samples"], held["resumed"]
-    by_key = {(r["conversation_id"], r["key"]): r for r in ledger}
-    done = [by_key.get((c, f"message:{m}")) for c, m in posted.items()]
-    replied = [r["sent_at"] for r in done if r and r["state"] == "sent" and r["sent_at"]]
-    unanswered = sum(1 for r in done if r is None or r["state"] == "claimed")
-    peaks = samples.as_dict()
-    peak_active = peaks["queue_active_max"]
-    rss_peak = max((kb for pid, kb in samples.rss_kb_max.items() if pid == worker.pid), default=0)
-    started = [p for p in samples.series if p.get("active")]
-    all_started_s = next((p["t"] for p in samples.series if p.get("active", 0) >= len(posted)), None)
-    timed_out = held["answered"] < len(posted)
+    series, started = held["series"], held["received"].timestamp()
+    due = due_at(setup, args.sla_ms, held["received"])
+    rows = {(r["conversation_id"], r["key"]): r for r in ledger}
+    sent = {c: rows[(c, f"message:{m}")]["sent_at"] for c, m in setup.messages.items()
+            if (c, f"message:{m}") in rows and rows[(c, f"message:{m}")]["state"] == "sent"}
+    replied = [t for t in sent.values() if t is not None]
+    unanswered = sum(1 for c, m in setup.messages.items()
+                     if rows.get((c, f"message:{m}"), {"state": "claimed"})["state"] == "claimed")
+    timed_out = (series[-1]["answered"] if series else 0) < len(setup.messages)
+    first_due_s = min(due.values()) - started
+    rss_peak = max((p["worker_rss_kb"] for p in series), default=0)
+    cpu_total = series[-1]["worker_cpu_s"] - series[0]["worker_cpu_s"] if series else 0.0
+    peak = max(series, key=lambda p: p["held"]) if series else {}
     return {
         "mode": {"conversations": args.conversations, "worker_concurrency": args.concurrency,
                  "reply_sla_ms": args.sla_ms, "persona": "conservative (6 s ±15 % delay, not clipped)",
-                 "worker_processes": 1},
-        "phases_s": {**phases, "hold_wait_s": round(held["waited_s"], 2), "timed_out": timed_out},
-        "hold": {
-            "peak_active_jobs": peak_active,
-            "peak_active_list_entries": max((p.get("active_entries", 0) for p in samples.series), default=0),
-            "peak_conversations_in_delay": peaks["typing_conversations_max"],
-            "peak_active_jobs_heartbeat": peaks["heartbeat_active_jobs_max"],
-            "all_jobs_active_after_s": all_started_s,
-            "first_job_active_after_s": started[0]["t"] if started else None,
-            "completion_s": round(max(replied) - resumed, 2) if replied and not timed_out else None,
-            "answered": len(replied),
-            "reply_after_resume_ms": summarize((t - resumed) * 1000 for t in replied),
-            "ideal_completion_s": 6.9,
-        },
-        "worker_memory_mb": {"rss_idle": round(held["rss_before_kb"] / 1024, 1),
-                             "rss_peak_sampled": round(rss_peak / 1024, 1),
-                             "rss_peak_vmhwm": round(held["rss_peak_kb"] / 1024, 1),
-                             "per_held_conversation_kb": round((rss_peak - held["rss_before_kb"]) / max(peak_active, 1),
-                                                               1)},
-        "worker_cpu": {"idle_on_paused_queue_cores": round(held["idle_cores"], 2),
-                       "during_hold_s": round(held["cpu_hold_s"], 1),
-                       "during_hold_cores": round(held["cpu_hold_s"] / held["waited_s"], 2)
-                       if held["waited_s"] else None,
-                       "per_reply_ms": round(held["cpu_hold_s"] / len(replied) * 1000, 1) if replied else None},
-        "correctness": {"messages_posted": len(posted), "answered": len(replied),
-                        "unanswered_at_end": unanswered, "lost": None if timed_out else unanswered,
-                        **audit_replies(ledger, bot)},
-        "concurrency": peaks,
-        "series": samples.series[:: max(1, len(samples.series) // 300)],
+                 "worker_processes": 1, "arrival": "all C messages received at the same moment"},
+        "phases_s": {"setup_s": setup.seconds, "timed_out": timed_out,
+                     "first_due_s": round(first_due_s, 2), "last_due_s": round(max(due.values()) - started, 2)},
+        "hold": {"peak_held": peak.get("held", 0), "peak_held_at_s": peak.get("t"),
+                 "peak_delayed": max((p["delayed"] for p in series), default=0),
+                 "peak_typing": max((p["typing"] for p in series), default=0),
+                 "first_runs": first_runs(series, len(setup.messages), first_due_s),
+                 "answered": len(replied),
+                 "completion_s": round(max(replied) - started, 2) if replied and not timed_out else None,
+                 "reply_after_arrival_ms": summarize((t - started) * 1000 for t in replied),
+                 "lateness_ms": summarize((t - due[c]) * 1000 for c, t in sent.items() if t is not None)},
+        "worker_memory_mb": {"rss_idle": round(held["rss_idle_kb"] / 1024, 1), "rss_peak_sampled": round(
+            rss_peak / 1024, 1), "rss_peak_vmhwm": round(held["rss_peak_kb"] / 1024, 1),
+            "per_held_conversation_kb": round((rss_peak - held["rss_idle_kb"]) / max(peak.get("held", 0), 1), 1),
+            "redis_used_at_peak_held": peak.get("redis_used_mb"),
+            "redis_used_per_conversation_kb": round(peak["redis_used_mb"] * 1024 / len(setup.messages), 2)
+            if peak else None},
+        "worker_cpu": {"idle_on_paused_queue_cores": round(held["idle_cores"], 4),
+                       "while_waiting": waiting_only(series),
+                       "whole_run_s": round(cpu_total, 1),
+                       "per_reply_ms_all_included": round(cpu_total / len(replied) * 1000, 1) if replied else None},
+        "correctness": {"messages": len(setup.messages), "answered": len(replied), "unanswered_at_end": unanswered,
+                        "lost": None if timed_out else unanswered, **audit_replies(ledger, bot)},
+        "series": series[:: max(1, len(series) // 300)],
     }
 
 
-async def drive(args: argparse.Namespace, infra: Infra, env: dict[str, str], base_url: str, api: Service,
-                setup_worker: Service | None) -> tuple[dict[str, Any], Service]:
-    run = uuid.uuid4().hex[:6]
+async def drive(args: argparse.Namespace, infra: Infra, env: dict[str, str], base_url: str
+                ) -> tuple[dict[str, Any], Service]:
     reader = DbReader(infra.database_url)
-    if setup_worker is None:
-        conversations, posted, phases = await setup_bulk(args, infra, env, run)
-    else:
-        conversations, posted, phases = await setup_api(args, infra, base_url, run, reader)
-        setup_worker.stop()
-    worker = start_worker_process(infra, {**env, "WORKER_CONCURRENCY": str(args.concurrency)}, 1)
+    setup = await setup_bulk(args, infra, uuid.uuid4().hex[:6])
+    worker = start_worker_process(infra, {**env, "WORKER_CONCURRENCY": str(args.concurrency)})
     await asyncio.to_thread(wait_worker_heartbeat, base_url)
-    pids = infra.pids(api=api, worker=worker)
-    print("processes: " + ", ".join(f"{label} {pid}" for pid, label in pids.items()), flush=True)
-    held = await hold(args, infra, base_url, worker, pids, reader, posted)
-    ledger = await reader.ledger(list(conversations.values()))
-    bot = await reader.bot_messages(list(conversations.values()))
+    held = await hold(args, infra, setup, worker, reader)
+    ledger = await reader.ledger(setup.conversations)
+    bot = await reader.bot_messages(setup.conversations)
     await reader.aclose()
-    result = analyse(args, worker, conversations, posted, phases, held, ledger, bot)
+    result = analyse(args, setup, held, ledger, bot)
     result["bullmq_jobs"] = job_stats(infra.redis_url, infra.prefix,
                                       [IncomingMessageJob(conversation_id=c, message_id=m).job_id
-                                       for c, m in posted.items()])
+                                       for c, m in setup.messages.items()])
     return result, worker
+
+
+def report(result: dict[str, Any]) -> None:
+    h, m, cpu, c = result["hold"], result["worker_memory_mb"], result["worker_cpu"], result["correctness"]
+    first, waiting = h["first_runs"], cpu["while_waiting"]
+    show("hold: one worker, thousands of conversations in their delay", {
+        "conversations / WORKER_CONCURRENCY": f"{result['mode']['conversations']} / "
+                                              f"{result['mode']['worker_concurrency']}",
+        "peak held (delayed + typing)": f"{h['peak_held']} at {h['peak_held_at_s']} s "
+                                        f"(delayed set peak {h['peak_delayed']}, typing peak {h['peak_typing']})",
+        "first runs": f"{first['per_s']} per s, {first['cpu_ms_each']} ms of worker CPU each "
+                      f"(worker busy {first.get('worker_cores')} cores; all done after {first.get('all_done_s')} s; "
+                      f"replies due from "
+                      f"{result['phases_s']['first_due_s']} s) → at most ~{first.get('held_limit_at_6_s')} "
+                      f"held with a 6 s delay",
+        "worker while waiting": f"{waiting['cores']} cores over {waiting['seconds']} s, holding "
+                                f"{waiting['held_min']}–{waiting['held_max']}, RSS ≤ {waiting['rss_mb_max']} MB",
+        "worker RSS idle → peak": f"{m['rss_idle']} → {m['rss_peak_sampled']} MB "
+                                  f"({m['per_held_conversation_kb']} KB per held conversation)",
+        "Redis memory at peak held": f"{m['redis_used_at_peak_held']} MB (all C jobs and their data: "
+                                     f"{m['redis_used_per_conversation_kb']} KB per conversation)",
+        "worker CPU": f"idle {cpu['idle_on_paused_queue_cores']} cores; whole run {cpu['whole_run_s']} s, "
+                      f"{cpu['per_reply_ms_all_included']} ms per reply (first run included)",
+        "answered": f"{h['answered']} of {c['messages']}" + (" (timed out)" if result["phases_s"]["timed_out"]
+                                                             else f", last after {h['completion_s']} s"),
+        "reply lateness (sent − due)": fmt(h["lateness_ms"]),
+        "duplicates / lost": f"{c['duplicates']} / {'unknown (timed out)' if c['lost'] is None else c['lost']}",
+        "BullMQ: most starts of a job": f"{result['bullmq_jobs']['max_starts']} (a deferred job starts twice; "
+                                        f"stalled: {result['bullmq_jobs']['stalled']}; completed jobs kept: "
+                                        f"{result['bullmq_jobs']['jobs_found']})",
+        "load average (start → end)": f"{result['load_average_at_start']} → {result['load_average_at_end']}",
+    })
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     head = header("hold", args)
     with infrastructure(args, "hold") as infra:
-        env = infra.env(PACING_ENABLED=True, WORKER_CONCURRENCY=args.setup_concurrency, REPLY_SLA_MS=args.sla_ms)
-        api, base_url = start_api(infra, env)
-        setup_worker = None
-        if args.setup == "api":
-            setup_worker = start_worker_process(infra, env)
-            wait_worker_heartbeat(base_url)
-        result, worker = asyncio.run(drive(args, infra, env, base_url, api, setup_worker))
+        env = infra.env(PACING_ENABLED=True, WORKER_CONCURRENCY=args.concurrency, REPLY_SLA_MS=args.sla_ms)
+        _, base_url = start_api(infra, env)
+        result, worker = asyncio.run(drive(args, infra, env, base_url))
         result = {**head, "load_average_at_end": load_average(), "infrastructure": infra.describe(), **result}
         if not worker.alive():
             result["warnings"] = [f"worker exited early: {worker.log_tail(800)}"]
-    h, m, cpu, c = result["hold"], result["worker_memory_mb"], result["worker_cpu"], result["correctness"]
-    show("hold: one worker, thousands of conversations in their delay", {
-        "conversations / WORKER_CONCURRENCY": f"{args.conversations} / {args.concurrency}",
-        "peak active jobs (distinct ids)": f"{h['peak_active_jobs']} "
-                                           f"(all active after {h['all_jobs_active_after_s']} s)",
-        "peak conversations in delay (typing)": h["peak_conversations_in_delay"],
-        "answered": f"{h['answered']} of {c['messages_posted']}"
-                    + (" (timed out)" if result["phases_s"]["timed_out"] else ""),
-        "completion (resume → last reply)": f"{h['completion_s']} s (ideal ≈ {h['ideal_completion_s']} s)",
-        "reply after resume": fmt(h["reply_after_resume_ms"]),
-        "worker RSS idle → peak": f"{m['rss_idle']} → {m['rss_peak_sampled']} MB "
-                                  f"({m['per_held_conversation_kb']} KB per held conversation)",
-        "worker CPU": f"idle on the paused queue {cpu['idle_on_paused_queue_cores']} cores; during the hold "
-                      f"{cpu['during_hold_s']} s = {cpu['during_hold_cores']} cores, "
-                      f"{cpu['per_reply_ms']} ms per reply",
-        "duplicates / lost": f"{c['duplicates']} / {'unknown (timed out)' if c['lost'] is None else c['lost']} "
-                             f"(unanswered at the end: {c['unanswered_at_end']})",
-        "BullMQ: jobs run more than once": f"{result['bullmq_jobs']['started_more_than_once']} "
-                                           f"(stalled: {result['bullmq_jobs']['stalled']})",
-        "setup (s)": result["phases_s"],
-        "load average (start → end)": f"{result['load_average_at_start']} → {result['load_average_at_end']}",
-    })
+    report(result)
     path = write_results(args.results_dir, "hold", result, args.tag)
     print(f"\nresults: {rel(path)}")
+    c = result["correctness"]
     if c["duplicates"] or c["lost"]:
         return 1
     return 2 if c["lost"] is None else 0  # 2: timed out, so "lost" could not be told from "late"

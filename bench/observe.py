@@ -165,6 +165,12 @@ class DbReader:
             return int(await db.scalar(select(func.count()).select_from(InboxConversation)
                                        .where(InboxConversation.typing.is_(True))) or 0)
 
+    async def typing_ids(self) -> list[int]:
+        """The inbox conversations with the typing indicator on."""
+        async with self.engine.connect() as db:
+            return list((await db.scalars(select(InboxConversation.id)
+                                          .where(InboxConversation.typing.is_(True)))).all())
+
     async def wait_finished(self, prefix: str, expected: int, timeout_s: float, settle_s: float = 0.0) -> int:
         """Poll (cheaply, every 0.25 s) until `expected` ledger rows are finished or the timeout passes."""
         deadline = time.monotonic() + timeout_s
