@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -70,6 +71,23 @@ class ConversationRecord(BaseModel):
     waiting_since: datetime | None = None
     human_replied_at: datetime | None = None
     handoff_count: int = 0  # how many times the bot handed it to humans: names each handoff
+
+
+@dataclass(frozen=True, slots=True)
+class JobConversation:
+    """A reply job's conversation with the two things its reply asks first, read together (one query)."""
+
+    record: ConversationRecord
+    greeted: bool  # its greeting is finished
+    idle_released: bool  # its broker slot was given back for idleness (and not taken again since)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundState:
+    """One accepted customer message, as a paced reply sees it."""
+
+    received_at: datetime | None  # when we accepted it (None: not recorded)
+    answered: bool  # its ledger row is finished
 
 
 class BrokerRecord(BaseModel):

@@ -16,6 +16,8 @@ from aibroker.domain.conversation import (
     ContactInfo,
     ConversationRecord,
     ConversationStatus,
+    InboundState,
+    JobConversation,
     Owner,
 )
 from aibroker.domain.customer_facts import CustomerFacts
@@ -149,6 +151,10 @@ class ConversationStore(Protocol):
 
     async def get_conversation(self, conversation_id: int) -> ConversationRecord | None: ...
 
+    async def job_conversation(self, conversation_id: int) -> JobConversation | None:
+        """The conversation, whether it is greeted, whether its slot was released for idleness: one read."""
+        ...
+
     async def find_by_inbox_id(self, inbox: str, inbox_conversation_id: str) -> ConversationRecord | None: ...
 
     async def find_reusable(self, *, inbox: str, inbox_contact_id: str, loan_type: str,
@@ -196,7 +202,9 @@ class ConversationStore(Protocol):
     async def take_over_claims(self, conversation_id: int, keys: list[str], leader_key: str,
                                token: str) -> dict[str, str]: ...
 
-    async def received_at(self, conversation_id: int, message_id: str) -> datetime | None: ...
+    async def inbound_state(self, conversation_id: int, message_id: str) -> InboundState:
+        """When we accepted this customer message and whether it is answered: one read."""
+        ...
 
     async def unclaimed_inbound(self, conversation_id: int, message_ids: list[str]) -> set[str]: ...
 

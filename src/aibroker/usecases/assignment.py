@@ -63,11 +63,15 @@ class BrokerAssignment:
                                         joined_activity(PERSONAS_BY_NAME[broker.name]))
         await self._events.publish(conversation.id, "broker:joined", {"broker": broker.name})
 
-    async def resume_if_idle(self, conversation: ConversationRecord) -> ConversationRecord:
+    async def resume_if_idle(self, conversation: ConversationRecord, idle_released: bool | None = None
+                             ) -> ConversationRecord:
         """The customer writes again in a conversation whose slot was given back for idleness: take a slot
         again, the same broker's when it has one free. No greeting (its ledger row is done) and no second
-        "joined"; if every broker is full the conversation waits (and is answered all the same)."""
-        if conversation.owner != Owner.BOT or not await self._capacity.idle_released(conversation.id):
+        "joined"; if every broker is full the conversation waits (and is answered all the same). `idle_released`:
+        whether it was, if the caller has read it already."""
+        if idle_released is None:
+            idle_released = await self._capacity.idle_released(conversation.id)
+        if conversation.owner != Owner.BOT or not idle_released:
             return conversation
         broker = await self._take_slot(conversation)
         if broker is None:

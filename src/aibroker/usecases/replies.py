@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aibroker.domain.conversation import ChatMessage, ConversationRecord, Owner, Role
+from aibroker.domain.conversation import ChatMessage, ConversationRecord, JobConversation, Owner, Role
 from aibroker.domain.greetings import greeting_for, joined_activity, waiting_greeting
 from aibroker.domain.handoff import ConversationProgress, HandoffDecision, HandoffReason, detect_handoff
 from aibroker.domain.jobs import IncomingMessageJob, NewConversationJob
@@ -165,24 +165,31 @@ class ReplyService:
         return "greeted"
 
     # --- answering ---------------------------------------------------------------------------------
-    async def answer(self, job: IncomingMessageJob, conversation: ConversationRecord | None = None) -> str:
-        """`conversation`: the job's conversation if the caller read it for this job already (else it is read once).
-        Read before the lock is taken, it may be a moment old: an owner change in that moment is caught by the
-        check right before sending, as one during generation is."""
-        conversation = conversation or await self._store.get_conversation(job.conversation_id)
-        if conversation is None:
+    async def answer(self, job: IncomingMessageJob, known: JobConversation | None = None) -> str:
+        """`known`: the job's conversation if the caller read it for this job already (else it is read once). Read
+        before the lock is taken, it may be a moment old: an owner change in that moment is caught by the check
+        right before sending, as one during generation is."""
+        known = known or await self._store.job_conversation(job.conversation_id)
+        if known is None:
             return ERASED
+        conversation = known.record
+        if known.greeted:
+            self._remember_greeted(conversation)
         paced = await self._due_in_ms(job, conversation) if self._pacing_enabled else None
         if paced is not None and paced.due_in_ms >= MIN_DEFER_MS:
             raise ComeBackLater(paced.due_in_ms / 1000, f"reply to message {job.message_id} due in "
                                                         f"{paced.due_in_ms} ms")
         typing_shown = paced is not None and paced.delay_ms >= MIN_DEFER_MS  # (by the deferral: see `_due_in_ms`)
         async with self._locks.hold(job.conversation_id):
-            if conversation.owner == Owner.BOT and (conversation.id, conversation.created_at) not in self._greeted:
+            if conversation.owner == Owner.BOT and not self._greeted_already(conversation):
                 if not await self._store.finished_keys(conversation.id, [greeting_key()]):
                     await self._greet(conversation)  # the greeting always comes before the first answer
                 self._remember_greeted(conversation)
-            return await self._answer(conversation, job.message_id, typing_shown=typing_shown)
+            return await self._answer(conversation, job.message_id, typing_shown=typing_shown,
+                                      idle_released=known.idle_released)
+
+    def _greeted_already(self, conversation: ConversationRecord) -> bool:
+        return (conversation.id, conversation.created_at) in self._greeted
 
     def _remember_greeted(self, conversation: ConversationRecord) -> None:
         if len(self._greeted) >= GREETED_REMEMBERED:
@@ -195,10 +202,10 @@ class ReplyService:
         typing (so a job that comes back when it is due finds typing shown already: its first run is normally
         milliseconds after the message, long before the delay ends). Reads only; the claim is taken when the job
         comes back."""
-        if conversation.owner != Owner.BOT:
+        if conversation.owner != Owner.BOT or not self._greeted_already(conversation):
             return None
-        key = message_key(job.message_id)
-        if await self._store.finished_keys(conversation.id, [greeting_key(), key]) != {greeting_key()}:
+        inbound = await self._store.inbound_state(conversation.id, job.message_id)
+        if inbound.answered:
             return None
         history = await self._inbox.list_messages(conversation.inbox_conversation_id, limit=HISTORY_LIMIT)
         message = next((m for m in history if m.id == job.message_id), None)
@@ -209,7 +216,7 @@ class ReplyService:
         delay = self._pacing.reply_delay(persona.persona_type, detect_urgency(message.content),
                                          self._expected_generation_ms, self._sla_budget_ms,
                                          rng=random.Random(f"{conversation.id}:{job.message_id}"))
-        received = await self._store.received_at(conversation.id, job.message_id) or message.created_at
+        received = inbound.received_at or message.created_at
         due_in_ms = int((received + timedelta(milliseconds=delay.ms) - self._clock()).total_seconds() * 1000)
         if due_in_ms >= MIN_DEFER_MS:
             if self._observe_delay is not None:
@@ -217,7 +224,8 @@ class ReplyService:
             await self._set_typing(conversation, True)  # shown while the reply waits
         return PacedReply(delay_ms=delay.ms, due_in_ms=max(0, due_in_ms))
 
-    async def _answer(self, conversation: ConversationRecord, message_id: str, *, typing_shown: bool = False) -> str:
+    async def _answer(self, conversation: ConversationRecord, message_id: str, *, typing_shown: bool = False,
+                      idle_released: bool | None = None) -> str:
         key = message_key(message_id)
         claim = await self._store.claim_reply(conversation.id, key)
         if claim.outcome == ClaimOutcome.DONE:
@@ -233,7 +241,7 @@ class ReplyService:
         if claim.outcome == ClaimOutcome.RECLAIMED:  # answered by us now: out of a dead leader's burst
             await self._store.answer_alone(conversation.id, key, claim.token)
         if self._assignment is not None:  # back after an idle release: a broker again, no second greeting
-            conversation = await self._assignment.resume_if_idle(conversation)
+            conversation = await self._assignment.resume_if_idle(conversation, idle_released)
         inbox_id = conversation.inbox_conversation_id
         history = await self._inbox.list_messages(inbox_id, limit=HISTORY_LIMIT)
         message = next((m for m in history if m.id == message_id), None)

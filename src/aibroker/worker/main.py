@@ -48,13 +48,14 @@ class JobDispatcher:
         state["active_jobs"] += 1
         try:
             # The conversation is read once per job, here, for the legacy check and the reply.
-            conversation = await self._container.store.get_conversation(job.conversation_id) \
+            known = await self._container.store.job_conversation(job.conversation_id) \
                 if isinstance(job, NewConversationJob | IncomingMessageJob) else None
+            conversation = known.record if known is not None else None
             outcome = await self._container.legacy.run(job, conversation)  # legacy / switches; None: aibroker's
             if outcome is None and isinstance(job, NewConversationJob):
                 outcome = await self._container.replies.greet(job, conversation)
             elif outcome is None and isinstance(job, IncomingMessageJob):
-                outcome = await self._container.replies.answer(job, conversation)
+                outcome = await self._container.replies.answer(job, known)
             outcome = outcome or "skipped"
             state["processed"] += 1
             prometheus.observe_job(job.name, "completed")

@@ -118,3 +118,36 @@ async def test_release_records_its_reason(engine: AsyncEngine) -> None:
     await capacity.release(erased.id, reason="erased")
     assert [(await _assignment(engine, c.id))[1] for c in (resolved, handed, erased)] == \
         ["resolved", "handoff", "erased"]
+
+
+async def test_a_reply_job_reads_its_conversation_greeting_and_idle_release_in_one_view(engine: AsyncEngine) -> None:
+    """What a reply job asks first, read together: the record, whether it is greeted, whether its slot was given
+    back for idleness; and a message's receipt time with whether it is answered."""
+    store, capacity = SqlStore(session_factory(engine)), SqlCapacity(session_factory(engine))
+    now = datetime.now(UTC)
+    quiet, _ = await _assigned(store, capacity, 1)
+    busy, _ = await _assigned(store, capacity, 2)
+    await _age(engine, quiet.id, now - 2 * HOUR, now - 2 * HOUR)
+    await _age(engine, busy.id, now - 2 * HOUR, now - timedelta(minutes=1))
+    assert await capacity.release_idle(now - HOUR) == [quiet.id]
+    claim = await store.claim_reply(busy.id, "greeting")
+    await store.complete_reply(busy.id, "greeting", claim.token, sent_message_id="g1")
+    await store.claim_reply(quiet.id, "greeting")  # claimed, not finished: not greeted yet
+
+    quiet_view, busy_view = await store.job_conversation(quiet.id), await store.job_conversation(busy.id)
+    assert quiet_view is not None and quiet_view.record.id == quiet.id
+    assert (quiet_view.greeted, quiet_view.idle_released) == (False, True)
+    assert busy_view is not None and (busy_view.greeted, busy_view.idle_released) == (True, False)
+    assert busy_view.record == await store.get_conversation(busy.id)
+    assert await store.job_conversation(999_999) is None
+
+    message = f"m{busy.id}-0"
+    waiting = await store.inbound_state(busy.id, message)
+    assert waiting.received_at is not None and abs(waiting.received_at - (now - timedelta(minutes=1))) < timedelta(
+        seconds=1) and not waiting.answered
+    claim = await store.claim_reply(busy.id, f"message:{message}")
+    assert not (await store.inbound_state(busy.id, message)).answered  # claimed is not answered
+    await store.complete_reply(busy.id, f"message:{message}", claim.token, sent_message_id="r1")
+    assert (await store.inbound_state(busy.id, message)).answered
+    unknown = await store.inbound_state(busy.id, "never-recorded")
+    assert unknown.received_at is None and not unknown.answered

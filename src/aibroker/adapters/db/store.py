@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aibroker.adapters.db.models import (
     Broker,
+    BrokerAssignment,
     ChatEvent,
     Conversation,
     InboundMessage,
@@ -23,7 +24,14 @@ from aibroker.adapters.db.models import (
     WebhookReceipt,
     utcnow,
 )
-from aibroker.domain.conversation import BrokerRecord, ConversationRecord, ConversationStatus, Owner
+from aibroker.domain.conversation import (
+    BrokerRecord,
+    ConversationRecord,
+    ConversationStatus,
+    InboundState,
+    JobConversation,
+    Owner,
+)
 from aibroker.domain.ledger import ClaimOutcome, LedgerClaim
 
 
@@ -70,6 +78,18 @@ class SqlStore:
         async with self.sessions() as session:
             row = await session.get(Conversation, conversation_id)
             return _conversation(row) if row else None
+
+    async def job_conversation(self, conversation_id: int) -> JobConversation | None:
+        idle_released = select(BrokerAssignment.id).where(
+            BrokerAssignment.conversation_id == Conversation.id, BrokerAssignment.status == "released",
+            BrokerAssignment.release_reason == "idle").exists()
+        query = select(Conversation, _finished(Conversation.id, literal("greeting")), idle_released).where(
+            Conversation.id == conversation_id)
+        async with self.sessions() as session:
+            row = (await session.execute(query)).first()
+        if row is None:
+            return None
+        return JobConversation(record=_conversation(row[0]), greeted=bool(row[1]), idle_released=bool(row[2]))
 
     async def find_by_inbox_id(self, inbox: str, inbox_conversation_id: str) -> ConversationRecord | None:
         async with self.sessions() as session:
@@ -322,11 +342,15 @@ class SqlStore:
         async with self.sessions() as session:
             return [(int(c), str(m), r) for c, m, r in (await session.execute(query)).all()]
 
-    async def received_at(self, conversation_id: int, message_id: str) -> datetime | None:
-        """When we accepted this customer message (our clock, not the inbox's); None if it was not recorded."""
+    async def inbound_state(self, conversation_id: int, message_id: str) -> InboundState:
+        """When we accepted this customer message (our clock, not the inbox's; None if it was not recorded) and
+        whether its reply is finished."""
+        received = select(InboundMessage.received_at).where(
+            InboundMessage.conversation_id == conversation_id, InboundMessage.message_id == message_id)
         async with self.sessions() as session:
-            return await session.scalar(select(InboundMessage.received_at).where(
-                InboundMessage.conversation_id == conversation_id, InboundMessage.message_id == message_id))
+            row = (await session.execute(select(received.scalar_subquery(), _finished(
+                conversation_id, literal(f"message:{message_id}"))))).one()
+        return InboundState(received_at=row[0], answered=bool(row[1]))
 
     async def unclaimed_inbound(self, conversation_id: int, message_ids: list[str]) -> set[str]:
         """Which of these messages were accepted (recorded inbound) and have no ledger row: nobody has taken them
@@ -394,6 +418,12 @@ class SqlStore:
     async def ping(self) -> None:
         async with self.sessions() as session:
             await session.execute(select(1))
+
+
+def _finished(conversation_id: Any, key: Any) -> Any:
+    """EXISTS: the ledger row of `key` is finished (sent or skipped)."""
+    return select(ReplyLedgerEntry.id).where(ReplyLedgerEntry.conversation_id == conversation_id,
+                                             ReplyLedgerEntry.key == key, ReplyLedgerEntry.state != "claimed").exists()
 
 
 def _unanswered(query: Any, received_before: datetime, received_after: datetime) -> Any:
