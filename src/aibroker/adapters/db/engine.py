@@ -16,13 +16,15 @@ def create_engine(url: str, *, schema: str | None = None, log_sql: bool = False)
     Unless `log_sql` (LOG_SQL), SQL parameters (names, e-mails, message text) are kept out of every log line and
     exception message, whatever the log level; the statements' logger is set in `aibroker.logging`."""
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": not log_sql}
+    kwargs: dict[str, Any] = {"hide_parameters": not log_sql}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # No pre-ping: a file has no server to drop the connection, and each ping is a round trip through
+        # aiosqlite's thread on every session (six per webhook).
         kwargs["connect_args"] = {"timeout": 30}
     else:
-        kwargs.update(pool_size=10, max_overflow=20)
+        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         if schema:
             kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
     engine = create_async_engine(url, **kwargs)
