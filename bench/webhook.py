@@ -36,6 +36,8 @@ import httpx
 import redis as sync_redis
 import uvloop
 from sqlalchemy import func, select
+from tests.fakes.fake_chatwoot import FakeChatwoot, encode_like_rails, running_fake_chatwoot, sign
+from tests.support.chatwoot import WEBHOOK_PATH, chatwoot_env
 
 from aibroker.adapters.db.engine import create_engine
 from aibroker.adapters.db.models import InboundMessage
@@ -56,8 +58,6 @@ from bench.common import (
     write_results,
 )
 from bench.system import Infra, Service, cpu_seconds, infrastructure, proc_status_kb, start_api
-from tests.fakes.fake_chatwoot import FakeChatwoot, encode_like_rails, running_fake_chatwoot, sign
-from tests.support.chatwoot import WEBHOOK_PATH, chatwoot_env
 
 SECRET = "bench-webhook-secret"
 
@@ -71,8 +71,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--conversations", type=int, default=100, help="C (default: %(default)s)")
     parser.add_argument("--duplicate-share", type=float, default=0.05,
                         help="share of deliveries that are redeliveries (default: %(default)s)")
-    parser.add_argument("--timeout", type=float, default=10, help="seconds before a request counts as timed out "
-                                                                  "(default: %(default)s)")
+    parser.add_argument("--timeout", type=float, default=10, help="seconds after its schedule before a request "
+                                                                  "counts as timed out (default: %(default)s)")
+    parser.add_argument("--connections", type=int, default=256, help="most keep-alive connections the client opens "
+                                                                     "(default: %(default)s)")
     parser.add_argument("--seed", type=int, default=15, help="(default: %(default)s)")
     add_infra_args(parser)
     return parser.parse_args(argv)
@@ -127,7 +129,8 @@ def deliveries(cw: FakeChatwoot, inbox_ids: list[int], ours: dict[int, int], cou
 class Outcome:
     delivery: Delivery
     scheduled: float  # perf_counter
-    written: float = 0.0
+    started: float = 0.0  # the sending task began (its lateness is the client's own)
+    written: float = 0.0  # the request was written (after waiting for a free connection, if all were busy)
     done: float = 0.0
     status: int | None = None
     body: str = ""
@@ -136,14 +139,20 @@ class Outcome:
 
 @dataclass
 class Client:
-    """HTTP/1.1 over raw asyncio streams: a pool of keep-alive connections, one request at a time on each,
-    a new connection whenever every open one is busy (so the API's slowness never delays a send)."""
+    """HTTP/1.1 over raw asyncio streams: a pool of keep-alive connections, one request at a time on each; a new
+    connection whenever every open one is busy, up to `max_connections` (as Chatwoot's Sidekiq threads are a
+    bounded pool), then requests wait for a free one. The wait counts in the latency (measured from the schedule)."""
 
     host: str
     port: int
     timeout_s: float
+    max_connections: int
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = field(default_factory=list)
     opened: int = 0
+    slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = asyncio.Semaphore(self.max_connections)
 
     def request(self, delivery: Delivery) -> bytes:
         stamp = str(int(time.time()))
@@ -154,9 +163,14 @@ class Client:
         return head.encode() + delivery.body
 
     async def send(self, outcome: Outcome) -> None:
+        outcome.started = time.perf_counter()
+        async with self.slots:
+            await self._send(outcome)
+
+    async def _send(self, outcome: Outcome) -> None:
         connection = None
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(max(0.001, outcome.scheduled + self.timeout_s - time.perf_counter())):
                 if self.idle:
                     connection = self.idle.pop()
                 else:
@@ -255,8 +269,8 @@ def jobs_present(infra: Infra, keys: set[tuple[int, str]]) -> int:
 
 
 def _send_rate(outcomes: list[Outcome]) -> float | None:
-    """Requests written per second, first schedule to last write (not waiting for the answers)."""
-    written = [o.written for o in outcomes if o.written]
+    """Requests the client began per second, first schedule to last start (not waiting for the answers)."""
+    written = [o.started for o in outcomes if o.started]
     if len(written) < 2:
         return None
     return round((len(written) - 1) / (max(written) - min(o.scheduled for o in outcomes)), 1)
@@ -279,7 +293,8 @@ def analyse(outcomes: list[Outcome], rate: float) -> dict[str, Any]:
         "answers": answers,
         "ack_ms": summarize((o.done - o.scheduled) * 1000 for o in ok),
         "ack_from_write_ms": summarize((o.done - o.written) * 1000 for o in ok),
-        "send_lateness_ms": summarize((o.written - o.scheduled) * 1000 for o in outcomes if o.written),
+        "client_lateness_ms": summarize((o.started - o.scheduled) * 1000 for o in outcomes if o.started),
+        "connection_wait_ms": summarize((o.written - o.started) * 1000 for o in outcomes if o.written),
         "offered_rate_per_s": rate, "achieved_send_rate_per_s": _send_rate(outcomes),
     }
 
@@ -298,7 +313,7 @@ async def drive(args: argparse.Namespace, infra: Infra, cw: FakeChatwoot, base_u
     print(f"{len(ours)} conversations open; {len(plan)} deliveries planned "
           f"({sum(d.redelivery for d in plan)} redeliveries)", flush=True)
 
-    client = Client("127.0.0.1", int(base_url.rsplit(":", 1)[1]), args.timeout)
+    client = Client("127.0.0.1", int(base_url.rsplit(":", 1)[1]), args.timeout, args.connections)
     warm, _ = await offer(client, plan[:warm_count], args.rate)
     api_cpu, api_rss = cpu_seconds(api.pid), proc_status_kb(api.pid, "VmRSS")
     redis_cpu = cpu_seconds(infra.redis_pid) if infra.redis_pid else None
@@ -310,20 +325,23 @@ async def drive(args: argparse.Namespace, infra: Infra, cw: FakeChatwoot, base_u
     driver_cpu_s = time.process_time() - driver_cpu
     await client.aclose()
 
-    everything = warm + measured
-    accepted = {(o.delivery.conversation_id, o.delivery.message_id) for o in everything
-                if o.status == 200 and not o.delivery.redelivery and '"queued"' in o.body}
+    answered = sum(1 for o in measured if o.status is not None)  # (per answered request: a timed-out one
+    everything = warm + measured                                   # may not have been served at all)
+    accepted = {(o.delivery.conversation_id, o.delivery.message_id) for o in everything  # (a redelivery racing its
+                if o.status == 200 and '"queued"' in o.body}                              # original may be first)
     rows = await recorded_messages(infra.database_url)
     figures = analyse(measured, args.rate)
     return {
         "mode": {"conversations": len(ours), "rate_per_s": args.rate, "duration_s": args.duration,
                  "warmup_s": args.warmup, "duplicate_share": args.duplicate_share,
-                 "client": "raw asyncio streams on uvloop, keep-alive connection pool, one process",
+                 "client": f"raw asyncio streams on uvloop, up to {args.connections} keep-alive connections, "
+                           "one process",
                  "latency_measured_from": "the scheduled send time to the response fully read"},
         "phases_s": phases, "load_average_measured_phase_start": load_before,
         "measured": figures, "warmup": {"requests": len(warm), "non_2xx": analyse(warm, args.rate)["non_2xx"]},
         "connections_opened": client.opened,
-        "cpu": {"api_s": round(api_cpu_s, 2), "api_ms_per_request": round(api_cpu_s / len(measured) * 1000, 2),
+        "cpu": {"api_s": round(api_cpu_s, 2),
+                "api_ms_per_request": round(api_cpu_s / answered * 1000, 2) if answered else None,
                 "api_cores": round(api_cpu_s / duration, 2), "driver_s": round(driver_cpu_s, 2),
                 "driver_cores": round(driver_cpu_s / duration, 2),
                 "redis_s": round(redis_cpu_s, 2) if redis_cpu_s is not None else None,
@@ -344,7 +362,8 @@ def report(result: dict[str, Any]) -> None:
         "statuses": m["statuses"],
         "answers": m["answers"],
         "offered / achieved rate": f"{m['offered_rate_per_s']} / {m['achieved_send_rate_per_s']} per s",
-        "client send lateness": fmt(m["send_lateness_ms"]),
+        "client lateness (task start − schedule)": fmt(m["client_lateness_ms"]),
+        "wait for a free connection": fmt(m["connection_wait_ms"]),
         "API CPU": f"{cpu['api_ms_per_request']} ms per request ({cpu['api_cores']} cores)",
         "driver / redis CPU": f"{cpu['driver_cores']} cores / {cpu['redis_s']} s",
         "accepted / rows / jobs": f"{d['accepted_messages']} / {d['inbound_rows_queued']} queued of "
