@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 import redis as sync_redis
 import uvloop
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from tests.fakes.fake_chatwoot import FakeChatwoot, encode_like_rails, running_fake_chatwoot, sign
 from tests.support.chatwoot import WEBHOOK_PATH, chatwoot_env
 
@@ -256,6 +256,31 @@ async def recorded_messages(database_url: str) -> dict[str, int]:
     return {"rows": int(total), "queued": int(queued)}
 
 
+def redis_commands(url: str) -> int:
+    """Commands the Redis server has processed so far (the API is its only client while the load runs)."""
+    client = sync_redis.Redis.from_url(url)
+    try:
+        return int(client.info("stats")["total_commands_processed"])
+    finally:
+        client.close()
+
+
+async def database_commits(database_url: str) -> int | None:
+    """PostgreSQL: transactions committed in this database so far (pg_stat_database; the API is its only client
+    while the load runs, plus this query). None on SQLite, which keeps no such count."""
+    if not database_url.startswith("postgres"):
+        return None
+    engine = create_engine(Settings(_env_file=None, DATABASE_URL=database_url).sqlalchemy_url)  # type: ignore[call-arg]
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT pg_stat_clear_snapshot()"))
+            value = await connection.scalar(text(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"))
+    finally:
+        await engine.dispose()
+    return int(value) if value is not None else None
+
+
 def jobs_present(infra: Infra, keys: set[tuple[int, str]]) -> int:
     client = sync_redis.Redis.from_url(infra.redis_url)
     try:
@@ -319,10 +344,15 @@ async def drive(args: argparse.Namespace, infra: Infra, cw: FakeChatwoot, base_u
     redis_cpu = cpu_seconds(infra.redis_pid) if infra.redis_pid else None
     driver_cpu = time.process_time()
     load_before = load_average()
+    commands, commits = redis_commands(infra.redis_url), await database_commits(infra.database_url)
     measured, duration = await offer(client, plan[warm_count:], args.rate)
+    commands = redis_commands(infra.redis_url) - commands - 1  # (less the INFO that read it)
     api_cpu_s = (cpu_seconds(api.pid) or 0.0) - (api_cpu or 0.0)
     redis_cpu_s = ((cpu_seconds(infra.redis_pid) or 0.0) - (redis_cpu or 0.0)) if infra.redis_pid else None
     driver_cpu_s = time.process_time() - driver_cpu
+    if commits is not None:
+        await asyncio.sleep(11)  # an idle PostgreSQL backend flushes its statistics within 10 s
+    commits_after = await database_commits(infra.database_url)
     await client.aclose()
 
     answered = sum(1 for o in measured if o.status is not None)  # (per answered request: a timed-out one
@@ -347,6 +377,12 @@ async def drive(args: argparse.Namespace, infra: Infra, cw: FakeChatwoot, base_u
                 "redis_s": round(redis_cpu_s, 2) if redis_cpu_s is not None else None,
                 "api_rss_mb": {"before": round((api_rss or 0) / 1024, 1),
                                "after": round((proc_status_kb(api.pid, "VmRSS") or 0) / 1024, 1)}},
+        "per_answered_request": {
+            "redis_commands": round(commands / answered, 2) if answered else None,
+            "database_commits": round((commits_after - commits - 1) / answered, 2)  # (less the first reading's own)
+            if answered and commits is not None and commits_after is not None else None,
+            "note": "server-side counts over the measured phase (Redis commands include those run inside bullmq's "
+                    "Lua scripts; commits: PostgreSQL's pg_stat_database, statistics flushed every ~0.5-1 s)"},
         "durability": {"accepted_messages": len(accepted), "inbound_rows": rows["rows"],
                        "inbound_rows_queued": rows["queued"], "jobs_in_redis": jobs_present(infra, accepted),
                        "missing_jobs": len(accepted) - jobs_present(infra, accepted)},
@@ -368,6 +404,8 @@ def report(result: dict[str, Any]) -> None:
         "driver / redis CPU": f"{cpu['driver_cores']} cores / {cpu['redis_s']} s",
         "accepted / rows / jobs": f"{d['accepted_messages']} / {d['inbound_rows_queued']} queued of "
                                   f"{d['inbound_rows']} / {d['jobs_in_redis']} (missing {d['missing_jobs']})",
+        "per answered request": f"{result['per_answered_request']['redis_commands']} Redis commands, "
+                                f"{result['per_answered_request']['database_commits']} database commits",
         "connections opened": result["connections_opened"],
         "load average (start → end)": f"{result['load_average_at_start']} → {result['load_average_at_end']}",
     })
