@@ -75,6 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                                                   "counts as timed out (default: %(default)s)")
     parser.add_argument("--connections", type=int, default=256, help="most keep-alive connections the client opens "
                                                                      "(default: %(default)s)")
+    parser.add_argument("--settle", type=float, default=60, help="seconds to wait afterwards for the API to finish "
+                                                                  "the requests the client gave up on (default: "
+                                                                  "%(default)s)")
     parser.add_argument("--seed", type=int, default=15, help="(default: %(default)s)")
     add_infra_args(parser)
     return parser.parse_args(argv)
@@ -245,15 +248,27 @@ async def inbox_ids_of(database_url: str, conversation_ids: list[int]) -> dict[i
     return {int(inbox): int(ours) for inbox, ours in rows}
 
 
-async def recorded_messages(database_url: str) -> dict[str, int]:
+async def recorded_messages(database_url: str, settle_s: float) -> tuple[set[tuple[int, str]], int, float]:
+    """Every recorded customer message (conversation, message id), how many are marked queued, and how long it took
+    them to settle: requests the client gave up on are still served by the API, so wait (up to `settle_s`) until
+    every recorded message is marked queued and no new one appears."""
     engine = create_engine(Settings(_env_file=None, DATABASE_URL=database_url).sqlalchemy_url)  # type: ignore[call-arg]
+    start = time.monotonic()
+    previous = -1
     try:
+        while True:
+            async with engine.connect() as connection:
+                total, queued = (await connection.execute(select(
+                    func.count(), func.count(InboundMessage.queued_at)))).one()
+            if (total == queued == previous) or time.monotonic() - start > settle_s:
+                break
+            previous = total if total == queued else -1
+            await asyncio.sleep(1)
         async with engine.connect() as connection:
-            total, queued = (await connection.execute(select(
-                func.count(), func.count(InboundMessage.queued_at)))).one()
+            rows = (await connection.execute(select(InboundMessage.conversation_id, InboundMessage.message_id))).all()
     finally:
         await engine.dispose()
-    return {"rows": int(total), "queued": int(queued)}
+    return {(int(c), str(m)) for c, m in rows}, int(queued), round(time.monotonic() - start, 1)
 
 
 def redis_commands(url: str) -> int:
@@ -339,6 +354,9 @@ async def drive(args: argparse.Namespace, infra: Infra, cw: FakeChatwoot, base_u
           f"({sum(d.redelivery for d in plan)} redeliveries)", flush=True)
 
     client = Client("127.0.0.1", int(base_url.rsplit(":", 1)[1]), args.timeout, args.connections)
+    idle_from = cpu_seconds(api.pid) or 0.0
+    await asyncio.sleep(3)  # the API's own background work (live hub, alerts), to tell it apart from requests
+    api_idle_cores = ((cpu_seconds(api.pid) or 0.0) - idle_from) / 3
     warm, _ = await offer(client, plan[:warm_count], args.rate)
     api_cpu, api_rss = cpu_seconds(api.pid), proc_status_kb(api.pid, "VmRSS")
     redis_cpu = cpu_seconds(infra.redis_pid) if infra.redis_pid else None
@@ -359,7 +377,8 @@ async def drive(args: argparse.Namespace, infra: Infra, cw: FakeChatwoot, base_u
     everything = warm + measured                                   # may not have been served at all)
     accepted = {(o.delivery.conversation_id, o.delivery.message_id) for o in everything  # (a redelivery racing its
                 if o.status == 200 and '"queued"' in o.body}                              # original may be first)
-    rows = await recorded_messages(infra.database_url)
+    recorded, queued, settled_s = await recorded_messages(infra.database_url, args.settle)
+    jobs = jobs_present(infra, recorded)
     figures = analyse(measured, args.rate)
     return {
         "mode": {"conversations": len(ours), "rate_per_s": args.rate, "duration_s": args.duration,
@@ -372,7 +391,8 @@ async def drive(args: argparse.Namespace, infra: Infra, cw: FakeChatwoot, base_u
         "connections_opened": client.opened,
         "cpu": {"api_s": round(api_cpu_s, 2),
                 "api_ms_per_request": round(api_cpu_s / answered * 1000, 2) if answered else None,
-                "api_cores": round(api_cpu_s / duration, 2), "driver_s": round(driver_cpu_s, 2),
+                "api_cores": round(api_cpu_s / duration, 2), "api_idle_cores": round(api_idle_cores, 3),
+                "driver_s": round(driver_cpu_s, 2),
                 "driver_cores": round(driver_cpu_s / duration, 2),
                 "redis_s": round(redis_cpu_s, 2) if redis_cpu_s is not None else None,
                 "api_rss_mb": {"before": round((api_rss or 0) / 1024, 1),
@@ -383,9 +403,9 @@ async def drive(args: argparse.Namespace, infra: Infra, cw: FakeChatwoot, base_u
             if answered and commits is not None and commits_after is not None else None,
             "note": "server-side counts over the measured phase (Redis commands include those run inside bullmq's "
                     "Lua scripts; commits: PostgreSQL's pg_stat_database, statistics flushed every ~0.5-1 s)"},
-        "durability": {"accepted_messages": len(accepted), "inbound_rows": rows["rows"],
-                       "inbound_rows_queued": rows["queued"], "jobs_in_redis": jobs_present(infra, accepted),
-                       "missing_jobs": len(accepted) - jobs_present(infra, accepted)},
+        "durability": {"acknowledged_as_queued": len(accepted), "acknowledged_not_recorded": len(accepted - recorded),
+                       "recorded_messages": len(recorded), "recorded_marked_queued": queued,
+                       "settled_after_s": settled_s, "jobs_in_redis": jobs, "missing_jobs": len(recorded) - jobs},
     }
 
 
@@ -400,10 +420,14 @@ def report(result: dict[str, Any]) -> None:
         "offered / achieved rate": f"{m['offered_rate_per_s']} / {m['achieved_send_rate_per_s']} per s",
         "client lateness (task start − schedule)": fmt(m["client_lateness_ms"]),
         "wait for a free connection": fmt(m["connection_wait_ms"]),
-        "API CPU": f"{cpu['api_ms_per_request']} ms per request ({cpu['api_cores']} cores)",
+        "API CPU": f"{cpu['api_ms_per_request']} ms per request ({cpu['api_cores']} cores; idle "
+                   f"{cpu['api_idle_cores']})",
         "driver / redis CPU": f"{cpu['driver_cores']} cores / {cpu['redis_s']} s",
-        "accepted / rows / jobs": f"{d['accepted_messages']} / {d['inbound_rows_queued']} queued of "
-                                  f"{d['inbound_rows']} / {d['jobs_in_redis']} (missing {d['missing_jobs']})",
+        "acked queued / recorded / jobs": f"{d['acknowledged_as_queued']} / {d['recorded_messages']} "
+                                          f"({d['recorded_marked_queued']} marked queued, settled in "
+                                          f"{d['settled_after_s']} s) / {d['jobs_in_redis']} (missing "
+                                          f"{d['missing_jobs']}, acked but not recorded "
+                                          f"{d['acknowledged_not_recorded']})",
         "per answered request": f"{result['per_answered_request']['redis_commands']} Redis commands, "
                                 f"{result['per_answered_request']['database_commits']} database commits",
         "connections opened": result["connections_opened"],
@@ -425,7 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     report(result)
     path = write_results(args.results_dir, "webhook", result, args.tag)
     print(f"\nresults: {rel(path)}")
-    return 1 if result["measured"]["non_2xx"] or result["durability"]["missing_jobs"] else 0
+    durability = result["durability"]
+    return 1 if result["measured"]["non_2xx"] or durability["missing_jobs"] or durability["acknowledged_not_recorded"] \
+        else 0
 
 
 if __name__ == "__main__":
