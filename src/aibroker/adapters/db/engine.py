@@ -21,7 +21,7 @@ def create_engine(url: str, *, schema: str | None = None, log_sql: bool = False)
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # No pre-ping: a file has no server to drop the connection, and each ping is a round trip through
-        # aiosqlite's thread on every session (six per webhook).
+        # aiosqlite's thread on every session (five per webhook).
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
