@@ -17,7 +17,8 @@ from aibroker.errors import NotFound, Unauthorized
 CONVERSATION_NOT_FOUND = "conversation not found"
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
+    """Async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hop on every request."""
     container: Container = request.app.state.container
     return container
 

@@ -120,6 +120,9 @@ class InboundEvents:
         if self._legacy is not None and (diverted := await self._legacy.divert(
                 conversation, message_id, event.content if event else None, event.raw if event else None)) is not None:
             return diverted  # the legacy workflow answers (or, with the AI off, humans do)
+        # While humans own the conversation the worker stands down (its job skips the message); the customer
+        # waits for a human from now, unless already waiting: recording the message starts that wait (a guarded
+        # UPDATE in the same transaction, no effect while the bot owns it).
         first = await self._store.record_inbound(conversation.id, message_id)
         if first and self._events is not None:
             content, at = (message.content, message.created_at) if message else (
@@ -127,9 +130,6 @@ class InboundEvents:
             await self._events.publish(conversation.id, "message:customer", {
                 "message_id": message_id, "role": "customer", "content": content,
                 "created_at": at.isoformat() if at else None})
-        # While humans own the conversation the worker stands down (its job skips the message); the customer
-        # waits for a human from now, unless already waiting. (A guarded UPDATE: no effect while the bot owns it.)
-        await self._store.mark_waiting(conversation.id)
         await self._queue.enqueue(IncomingMessageJob(conversation_id=conversation.id, message_id=message_id,
                                                      lead_score=conversation.lead_score),
                                   priority=queue_priority(conversation.lead_score))

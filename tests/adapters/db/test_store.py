@@ -154,3 +154,20 @@ async def test_message_history_orders_numerically_pages_back_and_deduplicates(en
     found = await history.find_by_source_id("c1", "tag-10")
     assert found is not None and found.content == "m10" and found.created_at.tzinfo is not None
     assert await history.find_by_source_id("c2", "tag-10") is None
+
+
+async def test_recording_a_customer_message_starts_the_wait_only_when_humans_own_the_conversation(
+        engine: AsyncEngine) -> None:
+    store = SqlStore(session_factory(engine))
+    bot_owned, human_owned = await _conversation(store, "1", "c1"), await _conversation(store, "2", "c2")
+    await store.set_ownership(human_owned.id, owner=Owner.HUMAN)
+    assert await store.record_inbound(bot_owned.id, "10") is True
+    assert await store.record_inbound(human_owned.id, "20") is True
+    bot_after, human_after = await store.get_conversation(bot_owned.id), await store.get_conversation(human_owned.id)
+    assert bot_after is not None and bot_after.waiting_since is None
+    assert human_after is not None and human_after.waiting_since is not None
+    # A redelivery is not recorded again, but still starts a wait that is not running (a human took over since).
+    await store.human_replied(human_owned.id)
+    assert await store.record_inbound(human_owned.id, "20") is False
+    again = await store.get_conversation(human_owned.id)
+    assert again is not None and again.waiting_since is not None

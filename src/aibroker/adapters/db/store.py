@@ -140,9 +140,7 @@ class SqlStore:
 
     async def mark_waiting(self, conversation_id: int) -> None:
         async with self.sessions() as session, session.begin():
-            await session.execute(update(Conversation).where(
-                Conversation.id == conversation_id, Conversation.owner == Owner.HUMAN.value,
-                Conversation.waiting_since.is_(None)).values(waiting_since=utcnow()))
+            await session.execute(_start_waiting(conversation_id))
 
     async def human_replied(self, conversation_id: int) -> None:
         now = utcnow()
@@ -311,8 +309,18 @@ class SqlStore:
 
     # --- inbound outbox (accepted customer messages) -------------------------------------------------
     async def record_inbound(self, conversation_id: int, message_id: str) -> bool:
-        """Remember an accepted customer message before queueing it. True the first time."""
-        return await self._insert_once(InboundMessage(conversation_id=conversation_id, message_id=message_id))
+        """Remember an accepted customer message before queueing it, and start the customer's wait if humans own
+        the conversation (`mark_waiting`), in one transaction: one commit (one fsync) on the webhook's path.
+        True the first time."""
+        try:
+            async with self.sessions() as session, session.begin():
+                session.add(InboundMessage(conversation_id=conversation_id, message_id=message_id))
+                await session.flush()
+                await session.execute(_start_waiting(conversation_id))
+            return True
+        except IntegrityError:  # a redelivery: the wait may still have to start (a human took over meanwhile)
+            await self.mark_waiting(conversation_id)
+            return False
 
     async def mark_queued(self, conversation_id: int, message_id: str) -> None:
         async with self.sessions() as session, session.begin():
@@ -424,6 +432,12 @@ def _finished(conversation_id: Any, key: Any) -> Any:
     """EXISTS: the ledger row of `key` is finished (sent or skipped)."""
     return select(ReplyLedgerEntry.id).where(ReplyLedgerEntry.conversation_id == conversation_id,
                                              ReplyLedgerEntry.key == key, ReplyLedgerEntry.state != "claimed").exists()
+
+
+def _start_waiting(conversation_id: int) -> Any:
+    """A guarded UPDATE: the customer's wait for a human starts now, unless the bot owns it or a wait already runs."""
+    return update(Conversation).where(Conversation.id == conversation_id, Conversation.owner == Owner.HUMAN.value,
+                                      Conversation.waiting_since.is_(None)).values(waiting_since=utcnow())
 
 
 def _unanswered(query: Any, received_before: datetime, received_after: datetime) -> Any:
