@@ -133,7 +133,9 @@ class InboundEvents:
         await self._queue.enqueue(IncomingMessageJob(conversation_id=conversation.id, message_id=message_id,
                                                      lead_score=conversation.lead_score),
                                   priority=queue_priority(conversation.lead_score))
-        await self._store.mark_queued(conversation.id, message_id)
+        # (Not marked queued: the sweeper looks at an unanswered message once it is older than its grace period, and
+        # marks it when it does; a commit per message here bought nothing, and SQLite commits are the webhook's
+        # limit.)
         return first
 
     async def _remember(self, event: InboundEvent) -> None:
