@@ -22,10 +22,11 @@ run: $(STAMP)
 
 ## test: install and run the whole test suite (TEST_REDIS_URL / TEST_DATABASE_URL use real servers)
 # Two pytest processes (pytest-xdist), each taking whole test files: most tests wait on worker processes, a
-# browser or Redis, so two cores run two files at once (TEST_WORKERS=0 runs everything in one process).
+# browser or Redis, so two cores run two files at once (TEST_WORKERS=0 runs everything in one process). Files
+# go out in collection order, where tests/conftest.py puts the `slow` ones first so both processes end together.
 TEST_WORKERS ?= 2
 test: $(STAMP) browsers
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ## lint / typecheck: what CI runs before the tests
 lint: $(STAMP)
