@@ -18,6 +18,8 @@ from schemathesis.engine import from_schema as engine_for
 
 from tests.support.app import running_api
 
+pytestmark = pytest.mark.slow
+
 # Fixed seed and example count: the same requests every run, about a minute on a busy 2-core machine. Stateful
 # (link-following) runs are off: the document declares no links. No check is switched off.
 CONFIG = """

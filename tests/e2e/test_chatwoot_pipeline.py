@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from aibroker.config import Settings
 from tests.support.app import ADMIN, LEAD, customer_headers, running_workers
 from tests.support.chatwoot import (
@@ -26,6 +28,8 @@ from tests.support.chatwoot import (
 )
 from tests.support.db import execute, query
 from tests.support.servers import wait_for
+
+pytestmark = pytest.mark.slow
 
 MakeSettings = Callable[..., Settings]  # the `make_settings` fixture (tests/conftest.py)
 HANDOFF_REQUEST = "can I speak to a real person please"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from aibroker.adapters.queue.bullmq_queue import BullJobQueue
 from aibroker.adapters.realtime.events import stream_name
@@ -22,6 +23,8 @@ from tests.support.app import ADMIN, LEAD, running_api, running_workers, worker_
 from tests.support.db import execute, query
 from tests.support.personal_data import database_hits, redis_hits, redis_key_exists
 from tests.support.servers import wait_for
+
+pytestmark = pytest.mark.slow
 
 ZORA = {**LEAD, "name": "Zorabel Quist", "email": "zorabel.quist@example.com", "phone": "+6591357913",
         "sessionId": "s-zora"}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from aibroker.adapters.db.engine import create_engine
@@ -21,6 +22,8 @@ from aibroker.config import Settings
 from tests.support.app import ADMIN, LEAD, running_api, running_workers
 from tests.support.db import ledger, query
 from tests.support.servers import wait_for
+
+pytestmark = pytest.mark.slow
 
 
 def _messages(api: httpx.Client, conversation_id: int) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from aibroker.config import Settings
 from tests.fakes.fake_openai import FakeOpenAI
@@ -18,6 +19,8 @@ from tests.support.app import ADMIN, LEAD, running_api, running_workers
 from tests.support.db import ledger
 from tests.support.servers import wait_for
 from tests.support.slow_llm import llm_env, slow_llm
+
+pytestmark = pytest.mark.slow
 
 
 def _messages(api: httpx.Client, conversation_id: int) -> list[dict[str, Any]]:

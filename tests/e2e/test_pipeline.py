@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from aibroker.config import Settings
 from tests.support.app import ADMIN, LEAD, customer_headers, running_api, running_workers
 from tests.support.servers import wait_for
+
+pytestmark = pytest.mark.slow
 
 
 def _messages(api: httpx.Client, conversation_id: int) -> list[dict[str, str]]:

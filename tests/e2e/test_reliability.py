@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from aibroker.adapters.queue.embedded_redis import EmbeddedRedis
 from aibroker.config import Settings
@@ -17,6 +18,8 @@ from tests.support.app import ADMIN, LEAD, customer_headers, running_api, runnin
 from tests.support.db import execute, ledger, query
 from tests.support.servers import free_port, wait_for
 from tests.support.slow_llm import SLOW_ANSWER, llm_env, slow_llm
+
+pytestmark = pytest.mark.slow
 
 # The customer's side of each conversation a test opened: its access token, as the lead's browser keeps it.
 # (The tests read conversations as the operator, with the admin token; customers write with their own.)

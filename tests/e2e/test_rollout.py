@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from aibroker.config import Settings
 from tests.fakes.fake_chatwoot import running_fake_chatwoot
 from tests.fakes.fake_n8n import FakeN8n, running_fake_n8n
@@ -27,6 +29,8 @@ from tests.support.chatwoot import (
 )
 from tests.support.db import query
 from tests.support.servers import wait_for
+
+pytestmark = pytest.mark.slow
 
 MakeSettings = Callable[..., Settings]
 

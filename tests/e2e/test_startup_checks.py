@@ -10,11 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from aibroker.adapters.queue.embedded_redis import EmbeddedRedis
 from aibroker.config import Settings
 from aibroker.worker.main import FORCE_CLOSE_S, SHUTDOWN_GRACE_S
 from tests.support.app import worker_env
 from tests.support.servers import WorkerProcess, free_port, wait_for
+
+pytestmark = pytest.mark.slow
 
 VERDICT_WITHIN_S = 30
 

@@ -25,7 +25,7 @@ from tests.support.servers import wait_for
 playwright_sync = require_browser()
 expect = playwright_sync.expect
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CLIENT_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 QUESTION = "How does TDSR work for an HDB flat?"
 UI_TIMEOUT_MS = 20_000

@@ -38,7 +38,7 @@ from tests.support.servers import wait_for
 playwright_sync = require_browser()
 expect = playwright_sync.expect
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 AGENT = "ann.lee@example.com"
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "console.png"
 

@@ -32,7 +32,7 @@ from tests.support.servers import wait_for
 playwright_sync = require_browser()
 expect = playwright_sync.expect
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 # The README's screenshots: refreshed by `UPDATE_SCREENSHOTS=1 pytest tests/web/test_live_chat.py`; otherwise
 # they go to the test's own directory (a test run leaves the checkout as it was).
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

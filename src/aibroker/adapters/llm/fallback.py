@@ -13,9 +13,8 @@ follows after a blank line; use `stream_guarded` (buffered) for anything a custo
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
-
-import openai
 
 from aibroker.adapters.llm.metrics import FallbackReason, ReplyMetrics
 from aibroker.domain.ports import Reply, ReplyContext, ReplyGenerator
@@ -25,6 +24,11 @@ log = logging.getLogger(__name__)
 
 def fallback_reason(error: BaseException) -> str:
     """Map an exception from the primary to a `FallbackReason` (order matters: subclasses first)."""
+    # `openai` is imported only where an LLM is configured (its import costs a worker ~0.6 s of CPU at start-up);
+    # when it is not loaded, no exception can come from it.
+    openai = sys.modules.get("openai")
+    if openai is None:
+        return FallbackReason.UNEXPECTED
     if isinstance(error, openai.APITimeoutError):
         return FallbackReason.TIMEOUT
     if isinstance(error, openai.APIConnectionError):
