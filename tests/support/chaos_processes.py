@@ -114,6 +114,7 @@ class ApiProcess:
                 return self
             except httpx.HTTPError:
                 if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()  # (one that is up but too slow to answer must not outlive the run)
                     raise RuntimeError(f"the API did not start; see {self._log_path}") from None
                 time.sleep(0.1)
 
