@@ -163,8 +163,6 @@ class ConversationStore(Protocol):
     async def set_ownership(self, conversation_id: int, *, owner: Owner | None = None,
                             status: ConversationStatus | None = None) -> None: ...
 
-    async def touch(self, conversation_id: int, at: datetime | None = None) -> None: ...
-
     async def hand_to_humans(self, conversation_id: int) -> int | None:
         """Bot → humans (owner human, status open, the customer waiting from now) if the bot owns it: the handoff's
         number (1, 2, …), or None when humans already owned it (only one caller wins a race)."""

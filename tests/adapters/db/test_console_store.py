@@ -59,7 +59,8 @@ async def test_the_list_puts_waiting_first_and_times_the_oldest_unanswered_messa
         await store.record_inbound(bot_old.id, message_id)
     claim = await store.claim_reply(bot_old.id, "message:m1")
     await store.complete_reply(bot_old.id, "message:m1", claim.token, sent_message_id="r1")  # m1 answered
-    await store.touch(bot_new.id)  # the latest activity (a sent reply counts as bot_old's)
+    greeting = await store.claim_reply(bot_new.id, "greeting")  # the latest activity: bot_new's sent greeting
+    await store.complete_reply(bot_new.id, "greeting", greeting.token, sent_message_id="g1")
 
     rows = await read.open_conversations(limit=50)
     assert [r.record.id for r in rows] == [waiting.id, human.id, bot_new.id, bot_old.id]  # resolved is not open

@@ -133,8 +133,7 @@ async def test_webhook_receipts_deduplicate_and_can_be_forgotten(engine: AsyncEn
 
 async def test_events_are_mirrored(engine: AsyncEngine) -> None:
     store = SqlStore(session_factory(engine))
-    await store.record_event(1, "message:ai", {"message_id": "9"})
-    await store.record_event(1, "message:ai", {"message_id": "10"})
+    await store.record_events(1, [("message:ai", {"message_id": "9"}), ("message:ai", {"message_id": "10"})])
     assert await store.count_events("message:ai") == 2
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,6 +21,13 @@ from aibroker.domain.brokers import AssignmentFacts
 from aibroker.domain.conversation import BrokerRecord
 
 ACTIVE, WAITING, RELEASED = "active", "waiting", "released"
+
+
+def released_for_idleness(conversation_id: Any) -> Any:
+    """EXISTS: the conversation's slot was given back for idleness and not taken again (its one assignment row)."""
+    return select(BrokerAssignment.id).where(BrokerAssignment.conversation_id == conversation_id,
+                                             BrokerAssignment.status == RELEASED,
+                                             BrokerAssignment.release_reason == "idle").exists()
 
 
 async def release_slots(session: AsyncSession, conversation_ids: list[int], *, release_reason: str) -> int:
@@ -157,9 +165,7 @@ class SqlCapacity:
     async def idle_released(self, conversation_id: int) -> bool:
         """Whether the conversation's slot was given back for idleness (and not taken again since)."""
         async with self.sessions() as session:
-            row = (await session.execute(select(BrokerAssignment.status, BrokerAssignment.release_reason)
-                                         .where(BrokerAssignment.conversation_id == conversation_id))).first()
-            return row is not None and tuple(row) == (RELEASED, "idle")
+            return bool(await session.scalar(select(released_for_idleness(conversation_id))))
 
     async def waiting_conversations(self, limit: int = 50) -> list[tuple[int, int]]:
         """(conversation id, lead score) of leads waiting for a broker, best leads and oldest first."""

@@ -14,9 +14,9 @@ from sqlalchemy import func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from aibroker.adapters.db.capacity import released_for_idleness
 from aibroker.adapters.db.models import (
     Broker,
-    BrokerAssignment,
     ChatEvent,
     Conversation,
     InboundMessage,
@@ -80,11 +80,8 @@ class SqlStore:
             return _conversation(row) if row else None
 
     async def job_conversation(self, conversation_id: int) -> JobConversation | None:
-        idle_released = select(BrokerAssignment.id).where(
-            BrokerAssignment.conversation_id == Conversation.id, BrokerAssignment.status == "released",
-            BrokerAssignment.release_reason == "idle").exists()
-        query = select(Conversation, _finished(Conversation.id, literal("greeting")), idle_released).where(
-            Conversation.id == conversation_id)
+        query = select(Conversation, _finished(Conversation.id, literal("greeting")),
+                       released_for_idleness(Conversation.id)).where(Conversation.id == conversation_id)
         async with self.sessions() as session:
             row = (await session.execute(query)).first()
         if row is None:
@@ -147,11 +144,6 @@ class SqlStore:
         async with self.sessions() as session, session.begin():
             await session.execute(update(Conversation).where(Conversation.id == conversation_id)
                                   .values(waiting_since=None, human_replied_at=now, last_activity_at=now))
-
-    async def touch(self, conversation_id: int, at: datetime | None = None) -> None:
-        async with self.sessions() as session, session.begin():
-            await session.execute(update(Conversation).where(Conversation.id == conversation_id)
-                                  .values(last_activity_at=at or utcnow()))
 
     async def set_broker(self, conversation_id: int, broker_id: int | None) -> None:
         async with self.sessions() as session, session.begin():
@@ -375,14 +367,12 @@ class SqlStore:
     async def ungreeted(self, *, created_before: datetime, created_after: datetime,
                         limit: int = 200) -> list[tuple[int, int]]:
         """(conversation, lead score) of bot-owned conversations whose greeting was never finished."""
-        finished = select(ReplyLedgerEntry.id).where(
-            ReplyLedgerEntry.conversation_id == Conversation.id, ReplyLedgerEntry.key == "greeting",
-            ReplyLedgerEntry.state != "claimed").exists()
         query = (select(Conversation.id, Conversation.lead_score)
                  .where(Conversation.created_at < created_before, Conversation.created_at > created_after,
                         Conversation.owner == Owner.BOT.value,
                         or_(Conversation.status == ConversationStatus.PENDING.value,
-                            Conversation.status == ConversationStatus.OPEN.value), ~finished)
+                            Conversation.status == ConversationStatus.OPEN.value),
+                        ~_finished(Conversation.id, literal("greeting")))
                  .order_by(Conversation.id).limit(limit))
         async with self.sessions() as session:
             return [(int(c), int(s)) for c, s in (await session.execute(query)).all()]
@@ -407,9 +397,6 @@ class SqlStore:
             result = await session.execute(update(Conversation).where(Conversation.id == conversation_id)
                                            .values(is_test=True))
             return bool(getattr(result, "rowcount", 0))
-
-    async def record_event(self, conversation_id: int | None, event_type: str, payload: dict[str, Any]) -> None:
-        await self.record_events(conversation_id, [(event_type, payload)])
 
     async def record_events(self, conversation_id: int | None, events: list[tuple[str, dict[str, Any]]]) -> None:
         """One INSERT for all of them."""
@@ -442,10 +429,7 @@ def _start_waiting(conversation_id: int) -> Any:
 
 def _unanswered(query: Any, received_before: datetime, received_after: datetime) -> Any:
     """Accepted customer messages in bot-owned conversations with no finished reply, oldest first."""
-    finished = select(ReplyLedgerEntry.id).where(
-        ReplyLedgerEntry.conversation_id == InboundMessage.conversation_id,
-        ReplyLedgerEntry.key == literal("message:") + InboundMessage.message_id,
-        ReplyLedgerEntry.state != "claimed").exists()
+    finished = _finished(InboundMessage.conversation_id, literal("message:") + InboundMessage.message_id)
     return (query.join(Conversation, Conversation.id == InboundMessage.conversation_id)
             .where(InboundMessage.received_at < received_before, InboundMessage.received_at > received_after,
                    Conversation.owner == Owner.BOT.value, ~finished)

@@ -68,15 +68,15 @@ class BuiltinInbox:
             try:
                 await session.commit()
                 return _to_chat_message(row)
-            except IntegrityError:
+            except IntegrityError as error:
                 await session.rollback()
-            existing = await session.scalar(select(InboxMessage).where(
-                InboxMessage.conversation_id == inbox_id, InboxMessage.source_id == source_id)) \
-                if source_id is not None else None
-            if existing is not None:
-                return _to_chat_message(existing)
-            await self._conversation(session, conversation_id)  # NotFound, or the error was something else
-            raise RuntimeError(f"message not stored in inbox conversation {conversation_id}")
+                existing = await session.scalar(select(InboxMessage).where(
+                    InboxMessage.conversation_id == inbox_id, InboxMessage.source_id == source_id)) \
+                    if source_id is not None else None
+                if existing is not None:
+                    return _to_chat_message(existing)
+                await self._conversation(session, conversation_id)  # NotFound; else the error was something else
+                raise error
 
     async def post_customer_message(self, conversation_id: str, content: str, *,
                                     client_message_id: str | None = None) -> ChatMessage:
