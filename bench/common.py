@@ -12,9 +12,13 @@ import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -169,6 +173,30 @@ def lead(i: int, run: str, variant: Mapping[str, Any] | None = None) -> dict[str
     }
     body.update(variant if variant is not None else LEAD_VARIANTS[i % len(LEAD_VARIANTS)])
     return body
+
+
+@dataclass(frozen=True)
+class PostedLead:
+    i: int  # the lead's index (`lead(i, run)`)
+    body: dict[str, Any]  # the answer of POST /api/leads
+    t_post: float  # wall-clock time the POST started
+    ack_ms: float
+
+
+async def post_leads(client: httpx.AsyncClient, count: int, run: str, *, concurrency: int = 8,
+                     variant: Mapping[str, Any] | None = None) -> list[PostedLead]:
+    """`count` lead forms through `POST /api/leads` (`client` has the API's base URL), `concurrency` in flight;
+    the answers in lead order."""
+    posted: list[PostedLead] = []
+
+    async def post(i: int) -> None:
+        t_post = time.time()
+        response = await client.post("/api/leads", json=lead(i, run, variant))
+        response.raise_for_status()
+        posted.append(PostedLead(i, response.json(), t_post, (time.time() - t_post) * 1000))
+
+    await bounded(count, concurrency, post)
+    return sorted(posted, key=lambda p: p.i)
 
 
 # Distinct, answerable, calm customer questions: consecutive messages of one conversation never repeat (a

@@ -51,11 +51,10 @@ from aibroker.domain.personas import PersonaType
 from bench import baseline_node
 from bench.common import (
     add_infra_args,
-    bounded,
     header,
-    lead,
     load_average,
     paced,
+    post_leads,
     question,
     rel,
     show,
@@ -239,19 +238,10 @@ class Opened:
 
 async def open_conversations(args: argparse.Namespace, client: httpx.AsyncClient, reader: DbReader
                              ) -> list[Opened]:
-    run = uuid.uuid4().hex[:6]
-    opened: dict[int, Opened] = {}
-
-    async def one(i: int) -> None:
-        response = await client.post("/api/leads", json=lead(i, run))
-        response.raise_for_status()
-        body = response.json()
-        opened[i] = Opened(int(body["conversation_id"]), {"X-Conversation-Token": body["conversation_token"]},
-                           PersonaType(body["broker"]["persona_type"] or PersonaType.BALANCED))
-
-    await bounded(args.conversations, 8, one)
-    await reader.wait_finished("greeting", len(opened), 120)
-    return [opened[i] for i in sorted(opened)]
+    posted = await post_leads(client, args.conversations, uuid.uuid4().hex[:6])
+    await reader.wait_finished("greeting", len(posted), 120)
+    return [Opened(int(p.body["conversation_id"]), {"X-Conversation-Token": p.body["conversation_token"]},
+                   PersonaType(p.body["broker"]["persona_type"] or PersonaType.BALANCED)) for p in posted]
 
 
 def ours(worker_pid: int, client: httpx.AsyncClient, reader: DbReader, conversations: list[Opened],

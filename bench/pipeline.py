@@ -42,12 +42,11 @@ import httpx
 from aibroker.domain.jobs import IncomingMessageJob, NewConversationJob
 from bench.common import (
     add_infra_args,
-    bounded,
     fmt,
     header,
-    lead,
     load_average,
     paced,
+    post_leads,
     question,
     rel,
     show,
@@ -112,22 +111,12 @@ async def open_conversations(args: argparse.Namespace, infra: Infra, client: htt
                  for i, (c, t, p, b, s) in enumerate(zip(seeded.conversations, seeded.tokens, seeded.persona_types,
                                                          seeded.inbox_ids, seeded.lead_scores, strict=True))]
         return leads, {"seed_conversations_s": round(time.monotonic() - t0, 2)}
-    leads = []
-
-    async def open_conversation(i: int) -> None:
-        t_post = time.time()
-        response = await client.post("/api/leads", json=lead(i, run))
-        response.raise_for_status()
-        body = response.json()
-        leads.append({"i": i, "conversation_id": body["conversation_id"], "token": body["conversation_token"],
-                      "t_post": t_post, "ack_ms": (time.time() - t_post) * 1000,
-                      "persona": body["broker"]["persona_type"]})
-
-    await bounded(args.conversations, args.lead_concurrency, open_conversation)
+    leads = [{"i": p.i, "conversation_id": p.body["conversation_id"], "token": p.body["conversation_token"],
+              "t_post": p.t_post, "ack_ms": p.ack_ms, "persona": p.body["broker"]["persona_type"]}
+             for p in await post_leads(client, args.conversations, run, concurrency=args.lead_concurrency)]
     leads_s = time.monotonic() - t0
     earlier = await reader.finished_count("greeting")  # (a given database may hold an earlier run's rows)
     greeted = await reader.wait_finished("greeting", len(leads) + earlier, args.timeout) - earlier
-    leads.sort(key=lambda item: item["i"])
     return leads, {"open_conversations_s": round(leads_s, 2), "greeting_phase_s": round(time.monotonic() - t0, 2),
                    "greeted_at_end_of_wait": greeted}
 

@@ -45,12 +45,11 @@ from aibroker.config import Settings
 from aibroker.domain.jobs import IncomingMessageJob
 from bench.common import (
     add_infra_args,
-    bounded,
     fmt,
     header,
-    lead,
     load_average,
     paced,
+    post_leads,
     question,
     rel,
     show,
@@ -223,15 +222,8 @@ async def offer(client: Client, plan: list[Delivery], rate: float) -> tuple[list
 
 # --- the run -------------------------------------------------------------------------------------------------
 async def open_conversations(base_url: str, count: int, run: str) -> list[int]:
-    ids: list[int] = []
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
-        async def open_one(i: int) -> None:
-            response = await client.post("/api/leads", json=lead(i, run))
-            response.raise_for_status()
-            ids.append(int(response.json()["conversation_id"]))
-
-        await bounded(count, 8, open_one)
-    return ids
+        return [int(p.body["conversation_id"]) for p in await post_leads(client, count, run)]
 
 
 async def inbox_ids_of(database_url: str, conversation_ids: list[int]) -> dict[int, int]:
