@@ -14,9 +14,10 @@ private `redis-server` and a fresh database; nothing else talks to that Redis wh
    phase starts, every message is stamped received now and the queue resumes (`bench.hold.arrive`).
 2. Idle: the worker runs on the paused queue for `--idle` seconds: CPU and Redis commands per second.
 3. Busy: the queue is resumed and the worker answers all N; per reply: SQL statements (cursor executions;
-   transactions and connection check-outs counted apart), Redis commands (from Redis's MONITOR feed: the commands
-   the worker sends, and apart from them the commands BullMQ's Lua scripts run inside Redis), the process's CPU
-   (the driver only polls the ledger count every 0.2 s through its own database connection).
+   transactions and connection check-outs counted apart), Redis commands (from Redis's MONITOR feed, read by a
+   child process: the commands the worker sends, and apart from them the commands BullMQ's Lua scripts run inside
+   Redis), the process's CPU (the driver only polls the ledger count every 0.2 s through its own database
+   connection).
 """
 
 from __future__ import annotations
@@ -24,20 +25,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import contextlib
+import json
 import re
+import sys
 import time
 import uuid
 from typing import Any
 
-import redis.asyncio as aioredis
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aibroker.adapters.db.engine import create_engine
 from aibroker.bootstrap import build_container
 from aibroker.config import Settings
-from aibroker.worker.main import run_worker
+from aibroker.worker.main import new_event_loop, run_worker
 from bench.common import add_infra_args, header, load_average, rel, show, write_results
 from bench.hold import arrive, setup_bulk
 from bench.system import Infra, infrastructure
@@ -93,36 +94,36 @@ def _kind(statement: str) -> str:
 
 
 class RedisMonitor:
-    """Every command Redis runs, from MONITOR: sent by a client (`sent`) or run by a Lua script (`in_scripts`)."""
+    """Every command Redis runs, from MONITOR: sent by a client (`sent`) or run by a Lua script (`in_scripts`).
+
+    The feed is read by a child process (`bench.replypath_monitor`), which counts per command and answers a snapshot
+    on request: parsing ~50 MONITOR lines per reply costs milliseconds, which must not be billed to the worker's
+    CPU measured in this process."""
 
     def __init__(self, url: str) -> None:
-        self._client = aioredis.Redis.from_url(url, decode_responses=True)
-        self.sent: collections.Counter[str] = collections.Counter()
-        self.in_scripts: collections.Counter[str] = collections.Counter()
-        self._task: asyncio.Task[None] | None = None
+        self._url = url
+        self._child: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        ready = asyncio.Event()
+        self._child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.replypath_monitor", self._url,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        await self._ask()  # answers once it follows the feed
 
-        async def follow() -> None:
-            async with self._client.monitor() as feed:
-                ready.set()
-                async for entry in feed.listen():
-                    counter = self.in_scripts if entry.get("client_type") == "lua" else self.sent
-                    counter[str(entry.get("command", "?")).split(" ", 1)[0].lower()] += 1
+    async def _ask(self) -> dict[str, collections.Counter[str]]:
+        assert self._child is not None and self._child.stdin is not None and self._child.stdout is not None
+        self._child.stdin.write(b"snapshot\n")
+        await self._child.stdin.drain()
+        counts = json.loads(await self._child.stdout.readline())
+        return {kind: collections.Counter(counts[kind]) for kind in ("sent", "in_scripts")}
 
-        self._task = asyncio.create_task(follow())
-        await ready.wait()
-
-    def snapshot(self) -> dict[str, collections.Counter[str]]:
-        return {"sent": collections.Counter(self.sent), "in_scripts": collections.Counter(self.in_scripts)}
+    async def snapshot(self) -> dict[str, collections.Counter[str]]:
+        return await self._ask()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        await self._client.aclose()
+        if self._child is not None and self._child.returncode is None:
+            self._child.kill()
+            await self._child.wait()
 
 
 def delta(after: collections.Counter[str], before: collections.Counter[str]) -> collections.Counter[str]:
@@ -149,8 +150,9 @@ async def measure(args: argparse.Namespace, infra: Infra) -> dict[str, Any]:
         await asyncio.sleep(2.0)  # start-up (connections, scripts loaded) is not what is measured
 
         async def point() -> dict[str, Any]:
-            return {"t": time.monotonic(), "cpu": time.process_time(), "sql": sql.snapshot(),
-                    "redis": monitor.snapshot()}
+            # CPU first: the monitor's round trip is the driver's, not the worker's
+            cpu, t = time.process_time(), time.monotonic()
+            return {"t": t, "cpu": cpu, "sql": sql.snapshot(), "redis": await monitor.snapshot()}
 
         idle_start = await point()
         await asyncio.sleep(args.idle)
@@ -210,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     head = header("replypath", args)
     with infrastructure(args, "replypath") as infra:
-        result = asyncio.run(measure(args, infra))
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:  # the loop `aibroker worker` runs on
+            result = runner.run(measure(args, infra))
         result = {**head, "load_average_at_end": load_average(), "infrastructure": infra.describe(), **result}
     per, idle = result["per_reply"], result["idle"]
     show("replypath: what one reply costs the worker (offline responder, pacing off)", {
