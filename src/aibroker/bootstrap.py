@@ -56,12 +56,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def build_inbox(settings: Settings, store: SqlStore, history: MessageHistoryStore | None) -> Inbox:
+def build_inbox(settings: Settings, store: SqlStore, history: MessageHistoryStore | None,
+                redis: aioredis.Redis) -> Inbox:
     if settings.uses_chatwoot:
         from aibroker.adapters.inbox.chatwoot import ChatwootInbox  # only needed with Chatwoot configured
 
         return ChatwootInbox.from_settings(settings, history_store=history)
-    return BuiltinInbox(store.sessions)
+    return BuiltinInbox(store.sessions, redis, settings.queue_prefix)
 
 
 @dataclass
@@ -134,9 +135,9 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
     engine = engine or create_engine(settings.sqlalchemy_url, log_sql=settings.log_sql)
     store = SqlStore(session_factory(engine))
     history = SqlMessageHistory(store.sessions, "chatwoot") if settings.uses_chatwoot else None
-    inbox = build_inbox(settings, store, history)
-    queue = BullJobQueue(settings, redis_url)
     redis = redis_client(redis_url)
+    inbox = build_inbox(settings, store, history, redis)
+    queue = BullJobQueue(settings, redis_url)
     events = RedisEventBus(redis, store, settings.queue_prefix, forward=build_forwarder(settings))
     metrics = ReplyMetrics()
     generator = build_responder(settings, metrics, max_retries=settings.openai_max_retries)

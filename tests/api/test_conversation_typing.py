@@ -8,6 +8,7 @@ from aibroker.adapters.db.engine import create_engine, session_factory
 from aibroker.adapters.db.store import SqlStore
 from aibroker.adapters.inbox.builtin import BuiltinInbox
 from aibroker.adapters.inbox.chatwoot import ChatwootInbox
+from aibroker.adapters.queue.redis_options import redis_client
 from aibroker.config import Settings
 from aibroker.usecases.console import TypingAware, typing_of
 from tests.support.app import LEAD, customer_headers, running_api
@@ -16,12 +17,15 @@ from tests.support.app import LEAD, customer_headers, running_api
 async def _set_typing(settings: Settings, conversation_id: int, on: bool) -> None:
     """What a worker does while it paces a reply, on the same database as the API."""
     engine = create_engine(settings.sqlalchemy_url)
+    assert settings.redis_url is not None
+    redis = redis_client(settings.redis_url)
     try:
         sessions = session_factory(engine)
         record = await SqlStore(sessions).get_conversation(conversation_id)
         assert record is not None
-        await BuiltinInbox(sessions).set_typing(record.inbox_conversation_id, on)
+        await BuiltinInbox(sessions, redis, settings.queue_prefix).set_typing(record.inbox_conversation_id, on)
     finally:
+        await redis.aclose()
         await engine.dispose()
 
 

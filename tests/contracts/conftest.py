@@ -16,6 +16,7 @@ from aibroker.adapters.db.migrate import migrate
 from aibroker.adapters.db.models import InboxConversation
 from aibroker.adapters.inbox.builtin import BuiltinInbox
 from aibroker.adapters.inbox.chatwoot import ChatwootInbox
+from aibroker.adapters.queue.redis_options import redis_client
 from aibroker.domain.conversation import ConversationStatus
 from aibroker.domain.ports import Inbox
 from tests.fakes.fake_chatwoot import running_fake_chatwoot
@@ -31,11 +32,12 @@ class Backend:
     typing: Callable[[str], Awaitable[bool]]
 
 
-async def _builtin(tmp_path: Path) -> AsyncIterator[Backend]:
+async def _builtin(tmp_path: Path, redis_url: str, redis_prefix: str) -> AsyncIterator[Backend]:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/t.db")
     await migrate(engine)
     sessions = session_factory(engine)
-    inbox = BuiltinInbox(sessions)
+    redis = redis_client(redis_url)
+    inbox = BuiltinInbox(sessions, redis, redis_prefix)
 
     async def row(conversation_id: str) -> InboxConversation:
         async with sessions() as session:
@@ -56,6 +58,7 @@ async def _builtin(tmp_path: Path) -> AsyncIterator[Backend]:
         yield Backend("builtin", inbox, status, attributes, labels, inbox.is_typing)
     finally:
         await inbox.aclose()
+        await redis.aclose()
         await engine.dispose()
 
 
@@ -84,7 +87,8 @@ async def _chatwoot() -> AsyncIterator[Backend]:
 
 
 @pytest.fixture(params=["builtin", "chatwoot"])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    source = _builtin(tmp_path) if request.param == "builtin" else _chatwoot()
+async def backend(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str,
+                  redis_prefix: str) -> AsyncIterator[Backend]:
+    source = _builtin(tmp_path, redis_url, redis_prefix) if request.param == "builtin" else _chatwoot()
     async for value in source:
         yield value

@@ -49,7 +49,7 @@ class World:
         self.settings = settings
         self.engine = engine
         self.store = SqlStore(session_factory(engine))
-        self.inbox = BuiltinInbox(self.store.sessions)
+        self.inbox = BuiltinInbox(self.store.sessions, redis, settings.queue_prefix)
         self.history = SqlMessageHistory(self.store.sessions, "chatwoot")
         self.capacity = SqlCapacity(self.store.sessions)
         self.events = RedisEventBus(redis, self.store, settings.queue_prefix)

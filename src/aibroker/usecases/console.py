@@ -24,8 +24,11 @@ from aibroker.domain.console import (
 )
 from aibroker.domain.conversation import ChatMessage, ConversationRecord, Owner
 from aibroker.domain.ports import ConsoleReadModel, ConversationStore, EventPublisher, Inbox
-from aibroker.errors import Conflict, NotFound
+from aibroker.errors import Conflict, NotFound, TransientInboxError
+from aibroker.logging import get_logger
 from aibroker.usecases.handoff import HandoffService
+
+log = get_logger(__name__)
 
 LIST_LIMIT = 200
 TRANSCRIPT_LIMIT = 500
@@ -47,8 +50,15 @@ class TypingAware(Protocol):
 
 
 async def typing_of(inbox: Inbox, inbox_conversation_id: str) -> bool | None:
-    """Whether the broker is typing in this conversation; None when the inbox cannot tell."""
-    return await inbox.is_typing(inbox_conversation_id) if isinstance(inbox, TypingAware) else None
+    """Whether the broker is typing in this conversation; None when the inbox cannot tell (Chatwoot, or the built-in
+    inbox's Redis out of reach: a page is not failed for a cosmetic flag)."""
+    if not isinstance(inbox, TypingAware):
+        return None
+    try:
+        return await inbox.is_typing(inbox_conversation_id)
+    except TransientInboxError as error:
+        log.info("typing state unknown: %s", error.reason)
+        return None
 
 
 class ConsoleService:

@@ -222,7 +222,6 @@ class InboxConversation(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     labels: Mapped[list[str]] = mapped_column(default=list)
-    typing: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

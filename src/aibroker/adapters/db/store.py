@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aibroker.adapters.db.capacity import released_for_idleness
+from aibroker.adapters.db.engine import engine_of
 from aibroker.adapters.db.models import (
     Broker,
     ChatEvent,
@@ -35,8 +36,12 @@ from aibroker.domain.conversation import (
 from aibroker.domain.ledger import ClaimOutcome, LedgerClaim
 
 
-def _conversation(row: Conversation) -> ConversationRecord:
+def _conversation(row: Any) -> ConversationRecord:
+    """From an ORM row or a Core row of the conversations table (same names)."""
     return ConversationRecord.model_validate(row, from_attributes=True)
+
+
+_CONVERSATION_COLUMNS = tuple(Conversation.__table__.c)
 
 
 def _broker(row: Broker) -> BrokerRecord:
@@ -46,6 +51,7 @@ def _broker(row: Broker) -> BrokerRecord:
 class SqlStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
+        self._engine = engine_of(sessions)  # (the reply path's methods: Core statements, see engine_of)
 
     async def _insert_once(self, row: object) -> bool:
         """Insert `row`; False if a unique constraint says it is already there (the idempotency primitive
@@ -75,18 +81,21 @@ class SqlStore:
         return _conversation(row)
 
     async def get_conversation(self, conversation_id: int) -> ConversationRecord | None:
-        async with self.sessions() as session:
-            row = await session.get(Conversation, conversation_id)
-            return _conversation(row) if row else None
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(select(*_CONVERSATION_COLUMNS).where(
+                Conversation.id == conversation_id))).first()
+        return _conversation(row) if row else None
 
     async def job_conversation(self, conversation_id: int) -> JobConversation | None:
-        query = select(Conversation, _finished(Conversation.id, literal("greeting")),
-                       released_for_idleness(Conversation.id)).where(Conversation.id == conversation_id)
-        async with self.sessions() as session:
-            row = (await session.execute(query)).first()
+        query = select(*_CONVERSATION_COLUMNS, _finished(Conversation.id, literal("greeting")).label("greeted"),
+                       released_for_idleness(Conversation.id).label("idle_released")).where(
+            Conversation.id == conversation_id)
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(query)).first()
         if row is None:
             return None
-        return JobConversation(record=_conversation(row[0]), greeted=bool(row[1]), idle_released=bool(row[2]))
+        return JobConversation(record=_conversation(row), greeted=bool(row.greeted),
+                               idle_released=bool(row.idle_released))
 
     async def find_by_inbox_id(self, inbox: str, inbox_conversation_id: str) -> ConversationRecord | None:
         async with self.sessions() as session:
@@ -172,10 +181,15 @@ class SqlStore:
         means an earlier attempt died mid-way (BullMQ only runs a job on one worker at a time), so it is
         taken over and the caller must look for our tagged message in the inbox before sending."""
         token = uuid.uuid4().hex
-        if await self._insert_once(ReplyLedgerEntry(conversation_id=conversation_id, key=key, claim_token=token)):
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(insert(ReplyLedgerEntry).values(
+                    conversation_id=conversation_id, key=key, claim_token=token))
             return LedgerClaim(ClaimOutcome.CLAIMED, token, 1)
-        async with self.sessions() as session, session.begin():
-            result = await session.execute(
+        except IntegrityError:  # the key has its row already: finished, or an earlier attempt's claim
+            pass
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
                 update(ReplyLedgerEntry)
                 .where(ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.key == key,
                        ReplyLedgerEntry.state == "claimed")
@@ -273,16 +287,16 @@ class SqlStore:
     async def complete_batch(self, conversation_id: int, keys: list[str], token: str, *, state: str = "sent",
                              sent_message_id: str | None = None, note: str | None = None) -> int:
         """Mark these claims finished (see `complete_reply`); returns how many were still this token's."""
-        async with self.sessions() as session, session.begin():
+        async with self._engine.begin() as connection:
             now = utcnow()
-            result = await session.execute(
+            result = await connection.execute(
                 update(ReplyLedgerEntry)
                 .where(ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.key.in_(keys),
                        ReplyLedgerEntry.claim_token == token)
                 .values(state=state, sent_message_id=sent_message_id, note=note, completed_at=now))
             if sent_message_id is not None:
-                await session.execute(update(Conversation).where(Conversation.id == conversation_id)
-                                      .values(last_activity_at=now))
+                await connection.execute(update(Conversation).where(Conversation.id == conversation_id)
+                                         .values(last_activity_at=now))
             return int(getattr(result, "rowcount", 0) or 0)
 
     async def reply_key_of(self, conversation_id: int, key: str) -> str:
@@ -347,8 +361,8 @@ class SqlStore:
         whether its reply is finished."""
         received = select(InboundMessage.received_at).where(
             InboundMessage.conversation_id == conversation_id, InboundMessage.message_id == message_id)
-        async with self.sessions() as session:
-            row = (await session.execute(select(received.scalar_subquery(), _finished(
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(select(received.scalar_subquery(), _finished(
                 conversation_id, literal(f"message:{message_id}"))))).one()
         return InboundState(received_at=row[0], answered=bool(row[1]))
 
@@ -400,8 +414,8 @@ class SqlStore:
 
     async def record_events(self, conversation_id: int | None, events: list[tuple[str, dict[str, Any]]]) -> None:
         """One INSERT for all of them."""
-        async with self.sessions() as session, session.begin():
-            await session.execute(insert(ChatEvent), [
+        async with self._engine.begin() as connection:
+            await connection.execute(insert(ChatEvent), [
                 {"conversation_id": conversation_id, "type": event_type, "payload": payload, "created_at": utcnow()}
                 for event_type, payload in events])
 

@@ -2,24 +2,37 @@
 
 It behaves like Chatwoot where the use cases can tell (statuses, tagged outgoing messages, private notes,
 attribute merging), so one contract test suite covers both.
+
+The typing indicator is presence, not a record: it lives in Redis with an expiry, as Chatwoot keeps it out of its
+database too. So a reply costs no database writes for it, and an indicator left on by a worker that died mid-reply
+goes off by itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select, update
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from aibroker.adapters.db.engine import engine_of
 from aibroker.adapters.db.models import InboxContact, InboxConversation, InboxMessage, utcnow
+from aibroker.adapters.queue.redis_budget import bounded
 from aibroker.domain.conversation import ChatMessage, ContactInfo, ConversationStatus, Role
 from aibroker.domain.ports import SendGuard
-from aibroker.errors import NotFound
+from aibroker.errors import NotFound, TransientInboxError
+
+TYPING_TTL_S = 300  # longer than any reply takes to generate; then an indicator nobody turned off goes off
+TYPING_TIMEOUT_S = 2.0  # cosmetic: a slow Redis must not hold up a reply or a page for long
 
 
-def _to_chat_message(row: InboxMessage) -> ChatMessage:
+def _to_chat_message(row: Any) -> ChatMessage:
+    """From an ORM row or a Core row of inbox_messages (same names)."""
     role = Role.SYSTEM if row.activity else Role(row.role)
     return ChatMessage(id=str(row.id), role=role, content=row.content, created_at=row.created_at,
                        private=row.private, source_id=row.source_id)
@@ -28,8 +41,11 @@ def _to_chat_message(row: InboxMessage) -> ChatMessage:
 class BuiltinInbox:
     name = "builtin"
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, prefix: str) -> None:
         self._sessions = sessions
+        self._engine = engine_of(sessions)  # (the reply path's reads and writes: Core statements, see engine_of)
+        self._redis = redis
+        self._prefix = prefix
 
     async def find_or_create_contact(self, contact: ContactInfo) -> str:
         email = contact.email.lower() if contact.email else None
@@ -61,15 +77,15 @@ class BuiltinInbox:
         """Insert first (one statement): a tagged message already there (the same tag twice is one message, as in
         Chatwoot) or an unknown conversation shows up as the insert's IntegrityError."""
         inbox_id = _inbox_id(conversation_id)
-        async with self._sessions() as session:
-            row = InboxMessage(conversation_id=inbox_id, role=role.value, content=content,
-                               source_id=source_id, private=private, activity=activity, created_at=utcnow())
-            session.add(row)
-            try:
-                await session.commit()
-                return _to_chat_message(row)
-            except IntegrityError as error:
-                await session.rollback()
+        values = {"conversation_id": inbox_id, "role": role.value, "content": content, "source_id": source_id,
+                  "private": private, "activity": activity, "created_at": utcnow()}
+        try:
+            async with self._engine.begin() as connection:
+                result = await connection.execute(insert(InboxMessage).values(values))
+            (message_id,) = result.inserted_primary_key or (None,)
+            return _to_chat_message(SimpleNamespace(id=message_id, **values))
+        except IntegrityError as error:
+            async with self._sessions() as session:
                 existing = await session.scalar(select(InboxMessage).where(
                     InboxMessage.conversation_id == inbox_id, InboxMessage.source_id == source_id)) \
                     if source_id is not None else None
@@ -99,16 +115,23 @@ class BuiltinInbox:
     async def post_activity(self, conversation_id: str, content: str, *, internal: bool = False) -> None:
         await self._add_message(conversation_id, Role.SYSTEM, content, activity=True, private=internal)
 
+    def _typing_key(self, conversation_id: str) -> str:
+        return f"{self._prefix}:aibroker:typing:{_inbox_id(conversation_id)}"
+
     async def set_typing(self, conversation_id: str, on: bool) -> None:
-        async with self._sessions() as session, session.begin():
-            result = await session.execute(update(InboxConversation).where(
-                InboxConversation.id == _inbox_id(conversation_id)).values(typing=on))
-            if not getattr(result, "rowcount", 0):
-                raise NotFound(f"inbox conversation {conversation_id} not found")
+        key = self._typing_key(conversation_id)
+        try:
+            async with bounded(TYPING_TIMEOUT_S):
+                await (self._redis.set(key, "1", ex=TYPING_TTL_S) if on else self._redis.delete(key))
+        except (TimeoutError, RedisError, OSError) as error:
+            raise TransientInboxError(f"typing indicator not stored: {type(error).__name__}") from error
 
     async def is_typing(self, conversation_id: str) -> bool:
-        async with self._sessions() as session:
-            return (await self._conversation(session, conversation_id)).typing
+        try:
+            async with bounded(TYPING_TIMEOUT_S):
+                return bool(await self._redis.exists(self._typing_key(conversation_id)))
+        except (TimeoutError, RedisError, OSError) as error:
+            raise TransientInboxError(f"typing indicator not read: {type(error).__name__}") from error
 
     async def set_status(self, conversation_id: str, status: ConversationStatus) -> None:
         async with self._sessions() as session, session.begin():
@@ -126,12 +149,13 @@ class BuiltinInbox:
 
     async def list_messages(self, conversation_id: str, *, before: str | None = None,
                             limit: int = 100) -> list[ChatMessage]:
-        async with self._sessions() as session:
-            query = select(InboxMessage).where(InboxMessage.conversation_id == _inbox_id(conversation_id))
-            if before is not None:
-                query = query.where(InboxMessage.id < int(before))
-            rows = (await session.scalars(query.order_by(InboxMessage.id.desc()).limit(limit))).all()
-            if not rows:  # (only then: is there such a conversation at all?)
+        query = select(*InboxMessage.__table__.c).where(InboxMessage.conversation_id == _inbox_id(conversation_id))
+        if before is not None:
+            query = query.where(InboxMessage.id < int(before))
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query.order_by(InboxMessage.id.desc()).limit(limit))).all()
+        if not rows:  # (only then: is there such a conversation at all?)
+            async with self._sessions() as session:
                 await self._conversation(session, conversation_id)
         return [_to_chat_message(row) for row in reversed(rows)]
 
