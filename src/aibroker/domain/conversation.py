@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -71,6 +71,18 @@ class ConversationRecord(BaseModel):
     waiting_since: datetime | None = None
     human_replied_at: datetime | None = None
     handoff_count: int = 0  # how many times the bot handed it to humans: names each handoff
+
+
+# A conversation's last activity is kept to this resolution: a reply within it of the activity last recorded does not
+# write it again (one write less per reply in a lively chat). What reads it does not need finer: the console's order,
+# and windows of days (a lead's conversation reused, retention).
+ACTIVITY_RESOLUTION = timedelta(minutes=1)
+
+
+def activity_outdated(record: ConversationRecord, now: datetime) -> bool:
+    """Whether a reply sent `now` should record itself as the conversation's latest activity."""
+    last = record.last_activity_at if record.last_activity_at.tzinfo else record.last_activity_at.replace(tzinfo=UTC)
+    return now - last >= ACTIVITY_RESOLUTION
 
 
 @dataclass(frozen=True, slots=True)

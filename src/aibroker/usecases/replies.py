@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aibroker.domain.conversation import ChatMessage, ConversationRecord, JobConversation, Owner, Role
+from aibroker.domain.conversation import (
+    ChatMessage,
+    ConversationRecord,
+    JobConversation,
+    Owner,
+    Role,
+    activity_outdated,
+)
 from aibroker.domain.greetings import greeting_for, joined_activity, waiting_greeting
 from aibroker.domain.handoff import ConversationProgress, HandoffDecision, HandoffReason, detect_handoff
 from aibroker.domain.jobs import IncomingMessageJob, NewConversationJob
@@ -293,7 +300,8 @@ class ReplyService:
             await self._handoffs.hand_off(current, decision)
         sent = await self._send(current, reply.text, source_tag(conversation.id, key), source=reply.source,
                                 asked=[m.content for m in history if m.role == Role.CUSTOMER], after=[typing_off])
-        await self._store.complete_batch(conversation.id, keys, claim.token, sent_message_id=sent.id)
+        await self._store.complete_batch(conversation.id, keys, claim.token, sent_message_id=sent.id,
+                                         record_activity=activity_outdated(current, self._clock()))
         if self._observe_reply is not None:  # from the burst's first message, as the customer waited
             self._observe_reply(_elapsed_s(burst[0].created_at, sent.created_at))
         return f"answered {len(keys)} message(s)" + (" and handed off" if decision is not None else "")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aibroker.adapters.db.engine import session_factory
 from aibroker.adapters.db.migrate import migrate, migration_status
+from aibroker.adapters.db.models import Conversation
 from aibroker.adapters.db.store import SqlStore
 from aibroker.domain.conversation import ConversationStatus, Owner
 from aibroker.domain.ledger import ClaimOutcome
@@ -170,3 +172,26 @@ async def test_recording_a_customer_message_starts_the_wait_only_when_humans_own
     assert await store.record_inbound(human_owned.id, "20") is False
     again = await store.get_conversation(human_owned.id)
     assert again is not None and again.waiting_since is not None
+
+
+async def test_a_sent_reply_records_the_conversations_activity_unless_told_it_is_recent(engine: AsyncEngine) -> None:
+    store = SqlStore(session_factory(engine))
+    conversation = await _conversation(store)
+    long_ago = datetime.now(UTC) - timedelta(days=2)
+    async with store.sessions() as session, session.begin():
+        await session.execute(update(Conversation).where(Conversation.id == conversation.id)
+                              .values(last_activity_at=long_ago))
+
+    async def last_activity() -> datetime:
+        record = await store.get_conversation(conversation.id)
+        assert record is not None
+        return record.last_activity_at.replace(tzinfo=UTC) if record.last_activity_at.tzinfo is None \
+            else record.last_activity_at
+
+    first = await store.claim_reply(conversation.id, "message:1")
+    await store.complete_batch(conversation.id, ["message:1"], first.token, sent_message_id="8",
+                               record_activity=False)
+    assert abs((await last_activity() - long_ago).total_seconds()) < 1
+    second = await store.claim_reply(conversation.id, "message:2")
+    await store.complete_batch(conversation.id, ["message:2"], second.token, sent_message_id="9")
+    assert await last_activity() > long_ago + timedelta(days=1)

@@ -285,8 +285,11 @@ class SqlStore:
             return bool(getattr(result, "rowcount", 0))
 
     async def complete_batch(self, conversation_id: int, keys: list[str], token: str, *, state: str = "sent",
-                             sent_message_id: str | None = None, note: str | None = None) -> int:
-        """Mark these claims finished (see `complete_reply`); returns how many were still this token's."""
+                             sent_message_id: str | None = None, note: str | None = None,
+                             record_activity: bool = True) -> int:
+        """Mark these claims finished (see `complete_reply`); returns how many were still this token's.
+        `record_activity` False: the sent message need not move the conversation's last activity (the caller knows
+        it recent: domain/conversation.py ACTIVITY_RESOLUTION)."""
         async with self._engine.begin() as connection:
             now = utcnow()
             result = await connection.execute(
@@ -294,7 +297,7 @@ class SqlStore:
                 .where(ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.key.in_(keys),
                        ReplyLedgerEntry.claim_token == token)
                 .values(state=state, sent_message_id=sent_message_id, note=note, completed_at=now))
-            if sent_message_id is not None:
+            if sent_message_id is not None and record_activity:
                 await connection.execute(update(Conversation).where(Conversation.id == conversation_id)
                                          .values(last_activity_at=now))
             return int(getattr(result, "rowcount", 0) or 0)
