@@ -40,4 +40,3 @@ def test_the_analytics_mirror_keeps_no_texts_and_no_typing() -> None:
     assert mirrored("message:ai", {"message_id": "1", "content": "secret", "source": "llm"}) == {
         "message_id": "1", "source": "llm"}
     assert mirrored("typing", {"who": "customer", "on": True}) is None
-    assert mirrored("message:user", {"message_id": "11"}) is None  # (the reply ledger's claimed_at has it)

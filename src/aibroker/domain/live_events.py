@@ -25,9 +25,8 @@ _STATUS: dict[str, tuple[str | None, str]] = {
     "broker:joined": ("bot", "pending"), "handoff": ("human", "open"), "owner:human": ("human", "open"),
     "handback": ("bot", "pending"), "conversation:resolved": (None, "resolved"),
 }
-# Live-only: not worth a database row each (the analytics mirror skips them). A reply's start (`message:user`, shown
-# as "read") is in the reply ledger already (`reply_ledger.claimed_at`): a row for it would cost every reply a write.
-EPHEMERAL_TYPES = frozenset({"typing", "message:user"})
+# Live-only: not worth a database row each (the analytics mirror skips them).
+EPHEMERAL_TYPES = frozenset({"typing"})
 # What the analytics mirror never keeps: the words themselves stay in the inbox (and erasure deletes them there).
 LIVE_ONLY_FIELDS = ("content",)
 SLA_WARNING_SHARE = 0.8  # of the reply SLA: a warning at 4 s of the 5 s target

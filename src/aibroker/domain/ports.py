@@ -138,6 +138,11 @@ class EventPublisher(Protocol):
         """Several events of one conversation, in order, in one go (one Redis round trip, one database write)."""
         ...
 
+    def gathered(self) -> AbstractAsyncContextManager[None]:
+        """Within it (in this task), events still go out live at once, but their analytics rows are written together
+        at its end, also when it ends with an error: one database write for a whole reply."""
+        ...
+
 
 class ConversationStore(Protocol):
     """Our own records: conversations, brokers, the reply ledger, webhook receipts."""

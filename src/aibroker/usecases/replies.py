@@ -139,7 +139,7 @@ class ReplyService:
     # --- greeting ----------------------------------------------------------------------------------
     async def greet(self, job: NewConversationJob, conversation: ConversationRecord | None = None) -> str:
         """`conversation`: the job's conversation if the caller read it for this job already (else it is read)."""
-        async with self._locks.hold(job.conversation_id):
+        async with self._events.gathered(), self._locks.hold(job.conversation_id):
             conversation = conversation or await self._store.get_conversation(job.conversation_id)
             return ERASED if conversation is None else await self._greet(conversation)
 
@@ -187,7 +187,8 @@ class ReplyService:
             raise ComeBackLater(paced.due_in_ms / 1000, f"reply to message {job.message_id} due in "
                                                         f"{paced.due_in_ms} ms")
         typing_shown = paced is not None and paced.delay_ms >= MIN_DEFER_MS  # (by the deferral: see `_due_in_ms`)
-        async with self._locks.hold(job.conversation_id):
+        # The reply's events go out live as they happen; their analytics rows are written once, after the lock.
+        async with self._events.gathered(), self._locks.hold(job.conversation_id):
             if conversation.owner == Owner.BOT and not self._greeted_already(conversation):
                 if not await self._store.finished_keys(conversation.id, [greeting_key()]):
                     await self._greet(conversation)  # the greeting always comes before the first answer

@@ -7,6 +7,7 @@ never read-modify-write in Python, so they hold under concurrent workers on Post
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -415,12 +416,15 @@ class SqlStore:
                                            .values(is_test=True))
             return bool(getattr(result, "rowcount", 0))
 
-    async def record_events(self, conversation_id: int | None, events: list[tuple[str, dict[str, Any]]]) -> None:
-        """One INSERT for all of them."""
+    async def record_events(self, conversation_id: int | None, events: list[tuple[str, dict[str, Any]]], *,
+                            at: Sequence[datetime] | None = None) -> None:
+        """One INSERT for all of them. `at`: when each happened (default: now)."""
+        now = utcnow()
         async with self._engine.begin() as connection:
             await connection.execute(insert(ChatEvent), [
-                {"conversation_id": conversation_id, "type": event_type, "payload": payload, "created_at": utcnow()}
-                for event_type, payload in events])
+                {"conversation_id": conversation_id, "type": event_type, "payload": payload,
+                 "created_at": at[i] if at is not None else now}
+                for i, (event_type, payload) in enumerate(events)])
 
     async def count_events(self, event_type: str) -> int:
         async with self.sessions() as session:

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -51,6 +55,25 @@ def _min_id_kept(now: float) -> str:
     return f"{int((now - STREAM_TTL_S) * 1000)}-0"
 
 
+@dataclass(frozen=True, slots=True)
+class _MirrorRow:
+    conversation_id: int
+    type: str
+    payload: dict[str, Any]
+    at: datetime
+
+
+@dataclass(slots=True)
+class _Gathering:
+    rows: list[_MirrorRow] = field(default_factory=list)
+    open: bool = True
+
+
+# The current task's reply, if it gathers its analytics rows (`RedisEventBus.gathered`): a context variable, so
+# the many replies a worker runs at once each gather their own.
+_gathering: ContextVar[_Gathering | None] = ContextVar("aibroker_gathered_events", default=None)
+
+
 class LiveForwarder(Protocol):
     """Another realtime service that gets each live event too (adapters/realtime/ably.py)."""
 
@@ -81,16 +104,35 @@ class RedisEventBus:
             for entry_id, body in zip(entry_ids, bodies, strict=True):
                 if (live := to_live(body)) is not None:
                     self._forward.forward(conversation_id, entry_id, live)
-        kept = [(event_type, row) for event_type, payload in events
-                if (row := mirrored(event_type, payload)) is not None]
-        if not kept:
-            return
+        kept = [_MirrorRow(conversation_id, event_type, row, datetime.fromtimestamp(now, UTC))
+                for event_type, payload in events if (row := mirrored(event_type, payload)) is not None]
+        gathering = _gathering.get()
+        if gathering is not None and gathering.open:
+            gathering.rows.extend(kept)
+        else:
+            await self._mirror(kept)
+
+    @asynccontextmanager
+    async def gathered(self) -> AsyncIterator[None]:
+        gathering = _Gathering()
+        token = _gathering.set(gathering)
         try:
-            await self._store.record_events(conversation_id, kept)
-        except Exception as error:  # analytics mirror must not break the reply path
-            self.failures += 1
-            log.warning("events %s not mirrored to the database: %s", ", ".join(t for t, _ in kept),
-                        type(error).__name__)
+            yield
+        finally:
+            _gathering.reset(token)
+            gathering.open = False  # (a task started inside that publishes later mirrors its own events)
+            await self._mirror(gathering.rows)
+
+    async def _mirror(self, rows: list[_MirrorRow]) -> None:
+        for conversation_id in dict.fromkeys(row.conversation_id for row in rows):
+            mine = [row for row in rows if row.conversation_id == conversation_id]
+            try:
+                await self._store.record_events(conversation_id, [(row.type, row.payload) for row in mine],
+                                                at=[row.at for row in mine])
+            except Exception as error:  # analytics mirror must not break the reply path
+                self.failures += 1
+                log.warning("events %s not mirrored to the database: %s", ", ".join(row.type for row in mine),
+                            type(error).__name__)
 
     async def _append(self, conversation_id: int, encoded: list[str], now: float) -> list[str]:
         """Add the events to the conversation's stream and the global one, then wake the live streams: one round
