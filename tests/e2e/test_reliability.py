@@ -15,7 +15,7 @@ from aibroker.adapters.queue.embedded_redis import EmbeddedRedis
 from aibroker.config import Settings
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.support.app import ADMIN, LEAD, customer_headers, running_api, running_workers
-from tests.support.db import execute, ledger, query
+from tests.support.db import execute, ledger
 from tests.support.servers import free_port, wait_for
 from tests.support.slow_llm import SLOW_ANSWER, llm_env, slow_llm
 
@@ -220,7 +220,7 @@ def test_a_reply_waiting_its_delay_is_not_lost_when_the_worker_stops(make_settin
             wait_for(lambda: _roles(api, conversation_id) == ["bot"], what="greeting", timeout_s=30)
             _say(api, conversation_id, "no rush: what documents do I need for a bank loan?")
             wait_for(lambda: _queue_counts(api).get("delayed", 0) == 1, what="the reply waiting as a delayed job")
-            assert query(settings, "SELECT typing FROM inbox_conversations")[0]["typing"]  # shown while it waits
+            assert _conversation(api, conversation_id)["typing"] is True  # shown while it waits
             assert worker.terminate(timeout_s=30) == 0
             assert "did not finish in time" not in worker.log()  # nothing was active: the wait is not a job
         assert _roles(api, conversation_id) == ["bot", "customer"]
@@ -245,7 +245,7 @@ def test_a_human_taking_over_while_the_reply_waits_silences_the_bot(make_setting
         assert _roles(api, conversation_id) == ["bot", "customer"]
         rows = {r["key"]: r for r in ledger(settings, conversation_id)}
         assert rows[f"message:{message_id}"]["state"] == "skipped"
-        assert not query(settings, "SELECT typing FROM inbox_conversations")[0]["typing"]  # typing shown, then off
+        assert _conversation(api, conversation_id)["typing"] is False  # typing shown, then off
 
 
 def test_redis_outage_gives_503_loses_nothing_and_recovers(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
