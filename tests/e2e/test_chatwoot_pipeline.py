@@ -149,6 +149,32 @@ def test_signed_customer_message_gets_one_paced_reply_even_when_delivered_twice(
         assert rows[-1]["sent_message_id"] == str(reply.id)
 
 
+def test_a_handoff_whose_status_webhook_comes_before_the_status_answer_is_still_noted_once(
+        make_settings: MakeSettings, e2e_db_url: str, tmp_path: Path) -> None:
+    """Chatwoot sends webhooks from a job queue, so the `open` status webhook may reach us before Chatwoot answers the
+    status change that caused it. It is the echo of the bot's own handoff, not an agent taking over: the handoff
+    still gets its note, attribute and label, and is counted once (a `handoff` event, no `owner:human`)."""
+    with chatwoot_stack(make_settings, e2e_db_url, tmp_path) as stack:
+        cw = stack.cw
+        conversation_id, conv = _lead(stack)
+        # The status change is made at once (its webhook goes out) but answered 3 s later.
+        cw.faults.timeout_next(1, seconds=3.0, process=True, method="POST", path=r"/toggle_status$")
+        cw.customer_says(conv, HANDOFF_REQUEST)
+        wait_for(lambda: [d.event for d in cw.webhooks].count("conversation_status_changed") == 1,
+                 what="the status webhook delivered while the status change is unanswered", timeout_s=30)
+        stack.settle()
+        assert stack.conversation(conversation_id)["owner"] == "human"
+        conversation = cw.conversation(conv)
+        assert conversation.custom_attributes["handoff_reason"] == "explicit_request"
+        assert "human-handoff" in conversation.labels
+        assert any("explicit_request" in note.content for note in private_notes(cw, conv))
+        events = query(stack.settings, "SELECT type FROM chat_events WHERE conversation_id = :c "
+                                       "AND type IN ('handoff', 'owner:human')", c=conversation_id)
+        assert [e["type"] for e in events] == ["handoff"]
+        assert query(stack.settings, "SELECT handoff_count FROM conversations WHERE id = :c",
+                     c=conversation_id)[0]["handoff_count"] == 1
+
+
 def test_handoff_opens_the_conversation_and_the_bot_stays_silent_until_handed_back(
         make_settings: MakeSettings, e2e_db_url: str, tmp_path: Path) -> None:
     with chatwoot_stack(make_settings, e2e_db_url, tmp_path) as stack:

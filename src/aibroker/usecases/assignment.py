@@ -92,6 +92,9 @@ class BrokerAssignment:
         if broker_id is not None:
             await self.assign_waiting()
 
+    async def released_for_handoff(self, conversation: ConversationRecord) -> bool:
+        return await self._capacity.released_for_handoff(conversation.id)
+
     async def assign_waiting(self, limit: int = 50) -> int:
         """Give free slots to waiting leads (best score first). Returns how many were assigned."""
         assigned = 0

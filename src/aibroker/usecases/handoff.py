@@ -57,6 +57,14 @@ class HandoffService:
                                                        first_name=first_name_of(conversation.lead)))
         return True
 
+    async def handing_off(self, conversation: ConversationRecord) -> bool:
+        """A bot-owned conversation whose slot was given back for a handoff: `hand_off` is between its first step
+        and its owner change (or died there, and its job's retry finishes it). The inbox's `open` status arriving
+        now is the echo of that handoff's own status change, not an agent taking over: taken for one, it would
+        make the conversation human-owned first, and the handoff would find nothing left to do (no note, no
+        attribute, no label, no notice; `hand_off`'s guarded owner change)."""
+        return conversation.owner == Owner.BOT and await self._assignment.released_for_handoff(conversation)
+
     async def hand_back(self, conversation: ConversationRecord, operator: str = "operator") -> bool:
         """Return the conversation to the bot (Chatwoot `pending`). False if the bot already owned it."""
         if conversation.owner == Owner.BOT:

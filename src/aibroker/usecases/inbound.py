@@ -155,6 +155,8 @@ class InboundEvents:
             await self._handoffs.resolved(conversation)
             return "resolved: broker released"
         if status == ConversationStatus.OPEN and conversation.owner == Owner.BOT:
+            if await self._handoffs.handing_off(conversation):
+                return "opened: the bot's handoff under way"
             await self._handoffs.mark_human_owned(conversation, inbox_open=True)
             return "opened: human owns"
         if status == ConversationStatus.PENDING and conversation.owner == Owner.HUMAN:

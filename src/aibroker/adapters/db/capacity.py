@@ -114,6 +114,13 @@ class SqlCapacity:
                                   .values(broker_id=broker_id, persona_name=broker.name))
             return BrokerRecord.model_validate(broker, from_attributes=True)
 
+    async def released_for_handoff(self, conversation_id: int) -> bool:
+        """Whether the conversation's slot was given back for a handoff (and not taken again since)."""
+        async with self.sessions() as session:
+            return bool(await session.scalar(select(BrokerAssignment.id).where(
+                BrokerAssignment.conversation_id == conversation_id, BrokerAssignment.status == RELEASED,
+                BrokerAssignment.release_reason == "handoff")))
+
     async def release(self, conversation_id: int, *, handoff_reason: str | None = None,
                       reason: str | None = None) -> int | None:
         """Free the conversation's slot (handoff, resolution, final failure). Idempotent: the status
