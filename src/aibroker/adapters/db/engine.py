@@ -86,6 +86,16 @@ def engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
     return bind
 
 
+def one_statement(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for units of work of one statement, which is atomic by itself. On PostgreSQL they run in
+    autocommit: one round trip instead of three (BEGIN, the statement, COMMIT or ROLLBACK); switching a connection's
+    mode there is a flag in the driver. SQLite's driver begins a transaction only before a write, and switching its
+    mode would cost a hop to aiosqlite's thread at every check-out: there the engine is used as it is."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
 def unavailable(error: BaseException) -> DependencyUnavailable | None:
     """The DependencyUnavailable a failed database call stands for: a lost connection, or the database unable to
     do it now (DBAPI's OperationalError/InterfaceError: unreachable, SQLite busy past its timeout). None for any

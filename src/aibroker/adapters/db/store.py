@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aibroker.adapters.db.capacity import released_for_idleness
-from aibroker.adapters.db.engine import engine_of
+from aibroker.adapters.db.engine import engine_of, one_statement
 from aibroker.adapters.db.models import (
     Broker,
     ChatEvent,
@@ -53,6 +53,7 @@ class SqlStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
         self._engine = engine_of(sessions)  # (the reply path's methods: Core statements, see engine_of)
+        self._one_statement = one_statement(self._engine)
 
     async def _insert_once(self, row: object) -> bool:
         """Insert `row`; False if a unique constraint says it is already there (the idempotency primitive
@@ -82,7 +83,7 @@ class SqlStore:
         return _conversation(row)
 
     async def get_conversation(self, conversation_id: int) -> ConversationRecord | None:
-        async with self._engine.connect() as connection:
+        async with self._one_statement.connect() as connection:
             row = (await connection.execute(select(*_CONVERSATION_COLUMNS).where(
                 Conversation.id == conversation_id))).first()
         return _conversation(row) if row else None
@@ -91,7 +92,7 @@ class SqlStore:
         query = select(*_CONVERSATION_COLUMNS, _finished(Conversation.id, literal("greeting")).label("greeted"),
                        released_for_idleness(Conversation.id).label("idle_released")).where(
             Conversation.id == conversation_id)
-        async with self._engine.connect() as connection:
+        async with self._one_statement.connect() as connection:
             row = (await connection.execute(query)).first()
         if row is None:
             return None
@@ -183,13 +184,13 @@ class SqlStore:
         taken over and the caller must look for our tagged message in the inbox before sending."""
         token = uuid.uuid4().hex
         try:
-            async with self._engine.begin() as connection:
+            async with self._one_statement.begin() as connection:
                 await connection.execute(insert(ReplyLedgerEntry).values(
                     conversation_id=conversation_id, key=key, claim_token=token))
             return LedgerClaim(ClaimOutcome.CLAIMED, token, 1)
         except IntegrityError:  # the key has its row already: finished, or an earlier attempt's claim
             pass
-        async with self._engine.begin() as connection:
+        async with self._one_statement.begin() as connection:
             result = await connection.execute(
                 update(ReplyLedgerEntry)
                 .where(ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.key == key,
@@ -291,14 +292,15 @@ class SqlStore:
         """Mark these claims finished (see `complete_reply`); returns how many were still this token's.
         `record_activity` False: the sent message need not move the conversation's last activity (the caller knows
         it recent: domain/conversation.py ACTIVITY_RESOLUTION)."""
-        async with self._engine.begin() as connection:
+        activity = sent_message_id is not None and record_activity
+        async with (self._engine if activity else self._one_statement).begin() as connection:
             now = utcnow()
             result = await connection.execute(
                 update(ReplyLedgerEntry)
                 .where(ReplyLedgerEntry.conversation_id == conversation_id, ReplyLedgerEntry.key.in_(keys),
                        ReplyLedgerEntry.claim_token == token)
                 .values(state=state, sent_message_id=sent_message_id, note=note, completed_at=now))
-            if sent_message_id is not None and record_activity:
+            if activity:
                 await connection.execute(update(Conversation).where(Conversation.id == conversation_id)
                                          .values(last_activity_at=now))
             return int(getattr(result, "rowcount", 0) or 0)
@@ -365,7 +367,7 @@ class SqlStore:
         whether its reply is finished."""
         received = select(InboundMessage.received_at).where(
             InboundMessage.conversation_id == conversation_id, InboundMessage.message_id == message_id)
-        async with self._engine.connect() as connection:
+        async with self._one_statement.connect() as connection:
             row = (await connection.execute(select(received.scalar_subquery(), _finished(
                 conversation_id, literal(f"message:{message_id}"))))).one()
         return InboundState(received_at=row[0], answered=bool(row[1]))

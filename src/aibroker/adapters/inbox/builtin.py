@@ -20,7 +20,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from aibroker.adapters.db.engine import engine_of
+from aibroker.adapters.db.engine import engine_of, one_statement
 from aibroker.adapters.db.models import InboxContact, InboxConversation, InboxMessage, utcnow
 from aibroker.adapters.queue.redis_budget import bounded
 from aibroker.domain.conversation import ChatMessage, ContactInfo, ConversationStatus, Role
@@ -43,7 +43,8 @@ class BuiltinInbox:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: aioredis.Redis, prefix: str) -> None:
         self._sessions = sessions
-        self._engine = engine_of(sessions)  # (the reply path's reads and writes: Core statements, see engine_of)
+        # (the reply path's reads and writes: single Core statements, see engine_of and one_statement)
+        self._one_statement = one_statement(engine_of(sessions))
         self._redis = redis
         self._prefix = prefix
 
@@ -80,7 +81,7 @@ class BuiltinInbox:
         values = {"conversation_id": inbox_id, "role": role.value, "content": content, "source_id": source_id,
                   "private": private, "activity": activity, "created_at": utcnow()}
         try:
-            async with self._engine.begin() as connection:
+            async with self._one_statement.begin() as connection:
                 result = await connection.execute(insert(InboxMessage).values(values))
             (message_id,) = result.inserted_primary_key or (None,)
             return _to_chat_message(SimpleNamespace(id=message_id, **values))
@@ -152,7 +153,7 @@ class BuiltinInbox:
         query = select(*InboxMessage.__table__.c).where(InboxMessage.conversation_id == _inbox_id(conversation_id))
         if before is not None:
             query = query.where(InboxMessage.id < int(before))
-        async with self._engine.connect() as connection:
+        async with self._one_statement.connect() as connection:
             rows = (await connection.execute(query.order_by(InboxMessage.id.desc()).limit(limit))).all()
         if not rows:  # (only then: is there such a conversation at all?)
             async with self._sessions() as session:
