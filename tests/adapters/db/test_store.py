@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -195,3 +196,16 @@ async def test_a_sent_reply_records_the_conversations_activity_unless_told_it_is
     second = await store.claim_reply(conversation.id, "message:2")
     await store.complete_batch(conversation.id, ["message:2"], second.token, sent_message_id="9")
     assert await last_activity() > long_ago + timedelta(days=1)
+
+
+async def test_an_abandoned_write_is_rolled_back_though_idle_rollbacks_are_skipped(engine: AsyncEngine) -> None:
+    """engine.py skips a SQLite rollback when no transaction is open; one that wrote is still undone."""
+    store = SqlStore(session_factory(engine))
+    conversation = await _conversation(store)
+    with pytest.raises(RuntimeError):
+        async with store.sessions() as session, session.begin():
+            await session.execute(update(Conversation).where(Conversation.id == conversation.id)
+                                  .values(lead_score=99))
+            raise RuntimeError("abandoned mid-way")
+    record = await store.get_conversation(conversation.id)
+    assert record is not None and record.lead_score != 99
