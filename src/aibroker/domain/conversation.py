@@ -86,20 +86,21 @@ def activity_outdated(record: ConversationRecord, now: datetime) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class JobConversation:
-    """A reply job's conversation with the two things its reply asks first, read together (one query)."""
-
-    record: ConversationRecord
-    greeted: bool  # its greeting is finished
-    idle_released: bool  # its broker slot was given back for idleness (and not taken again since)
-
-
-@dataclass(frozen=True, slots=True)
 class InboundState:
     """One accepted customer message, as a paced reply sees it."""
 
     received_at: datetime | None  # when we accepted it (None: not recorded)
     answered: bool  # its ledger row is finished
+
+
+@dataclass(frozen=True, slots=True)
+class JobConversation:
+    """A reply job's conversation with what its reply asks first, read together (one query)."""
+
+    record: ConversationRecord
+    greeted: bool  # its greeting is finished
+    idle_released: bool  # its broker slot was given back for idleness (and not taken again since)
+    inbound: InboundState | None = None  # the job's customer message (asked for a message's job)
 
 
 class BrokerRecord(BaseModel):

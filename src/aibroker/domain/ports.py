@@ -16,7 +16,6 @@ from aibroker.domain.conversation import (
     ContactInfo,
     ConversationRecord,
     ConversationStatus,
-    InboundState,
     JobConversation,
     Owner,
 )
@@ -156,8 +155,9 @@ class ConversationStore(Protocol):
 
     async def get_conversation(self, conversation_id: int) -> ConversationRecord | None: ...
 
-    async def job_conversation(self, conversation_id: int) -> JobConversation | None:
-        """The conversation, whether it is greeted, whether its slot was released for idleness: one read."""
+    async def job_conversation(self, conversation_id: int, message_id: str | None = None) -> JobConversation | None:
+        """The conversation, whether it is greeted, whether its slot was released for idleness and, given a message,
+        when we accepted it and whether it is answered: one read."""
         ...
 
     async def find_by_inbox_id(self, inbox: str, inbox_conversation_id: str) -> ConversationRecord | None: ...
@@ -204,10 +204,6 @@ class ConversationStore(Protocol):
 
     async def take_over_claims(self, conversation_id: int, keys: list[str], leader_key: str,
                                token: str) -> dict[str, str]: ...
-
-    async def inbound_state(self, conversation_id: int, message_id: str) -> InboundState:
-        """When we accepted this customer message and whether it is answered: one read."""
-        ...
 
     async def unclaimed_inbound(self, conversation_id: int, message_ids: list[str]) -> set[str]: ...
 

@@ -26,6 +26,7 @@ from typing import Any
 from aibroker.domain.conversation import (
     ChatMessage,
     ConversationRecord,
+    InboundState,
     JobConversation,
     Owner,
     Role,
@@ -176,13 +177,14 @@ class ReplyService:
         """`known`: the job's conversation if the caller read it for this job already (else it is read once). Read
         before the lock is taken, it may be a moment old: an owner change in that moment is caught by the check
         right before sending, as one during generation is."""
-        known = known or await self._store.job_conversation(job.conversation_id)
-        if known is None:
+        if known is None or known.inbound is None:  # (read once, with the message's state)
+            known = await self._store.job_conversation(job.conversation_id, job.message_id)
+        if known is None or known.inbound is None:
             return ERASED
         conversation = known.record
         if known.greeted:
             self._remember_greeted(conversation)
-        paced = await self._due_in_ms(job, conversation) if self._pacing_enabled else None
+        paced = await self._due_in_ms(job, conversation, known.inbound) if self._pacing_enabled else None
         if paced is not None and paced.due_in_ms >= MIN_DEFER_MS:
             raise ComeBackLater(paced.due_in_ms / 1000, f"reply to message {job.message_id} due in "
                                                         f"{paced.due_in_ms} ms")
@@ -204,7 +206,8 @@ class ReplyService:
             self._greeted.clear()
         self._greeted.add((conversation.id, conversation.created_at))
 
-    async def _due_in_ms(self, job: IncomingMessageJob, conversation: ConversationRecord) -> PacedReply | None:
+    async def _due_in_ms(self, job: IncomingMessageJob, conversation: ConversationRecord,
+                         inbound: InboundState) -> PacedReply | None:
         """When the reply to this message is due; None when pacing does not apply (not the bot's, not greeted yet,
         answered already, gone, or a handoff trigger: answered at once). While it is not due, the broker is shown
         typing (so a job that comes back when it is due finds typing shown already: its first run is normally
@@ -212,7 +215,6 @@ class ReplyService:
         comes back."""
         if conversation.owner != Owner.BOT or not self._greeted_already(conversation):
             return None
-        inbound = await self._store.inbound_state(conversation.id, job.message_id)
         if inbound.answered:
             return None
         history = await self._inbox.list_messages(conversation.inbox_conversation_id, limit=HISTORY_LIMIT)

@@ -48,7 +48,8 @@ class JobDispatcher:
         state["active_jobs"] += 1
         try:
             # The conversation is read once per job, here, for the legacy check and the reply.
-            known = await self._container.store.job_conversation(job.conversation_id) \
+            known = await self._container.store.job_conversation(
+                job.conversation_id, job.message_id if isinstance(job, IncomingMessageJob) else None) \
                 if isinstance(job, NewConversationJob | IncomingMessageJob) else None
             conversation = known.record if known is not None else None
             outcome = await self._container.legacy.run(job, conversation)  # legacy / switches; None: aibroker's

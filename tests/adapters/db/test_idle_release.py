@@ -13,7 +13,7 @@ from aibroker.adapters.db.engine import session_factory
 from aibroker.adapters.db.models import Broker, BrokerAssignment, Conversation, InboundMessage
 from aibroker.adapters.db.store import SqlStore
 from aibroker.domain.brokers import AssignmentFacts
-from aibroker.domain.conversation import ConversationRecord, Owner
+from aibroker.domain.conversation import ConversationRecord, InboundState, Owner
 
 FACTS = AssignmentFacts(lead_score=50, loan_type="refinance", property_type=None, monthly_income=None, timeline=None)
 HOUR = timedelta(hours=1)
@@ -141,13 +141,21 @@ async def test_a_reply_job_reads_its_conversation_greeting_and_idle_release_in_o
     assert busy_view.record == await store.get_conversation(busy.id)
     assert await store.job_conversation(999_999) is None
 
+    assert busy_view.inbound is None  # (no message asked for)
+
+    async def inbound(message_id: str) -> InboundState:
+        view = await store.job_conversation(busy.id, message_id)
+        assert view is not None and view.inbound is not None
+        assert (view.record.id, view.greeted, view.idle_released) == (busy.id, True, False)  # the same read
+        return view.inbound
+
     message = f"m{busy.id}-0"
-    waiting = await store.inbound_state(busy.id, message)
+    waiting = await inbound(message)
     assert waiting.received_at is not None and abs(waiting.received_at - (now - timedelta(minutes=1))) < timedelta(
         seconds=1) and not waiting.answered
     claim = await store.claim_reply(busy.id, f"message:{message}")
-    assert not (await store.inbound_state(busy.id, message)).answered  # claimed is not answered
+    assert not (await inbound(message)).answered  # claimed is not answered
     await store.complete_reply(busy.id, f"message:{message}", claim.token, sent_message_id="r1")
-    assert (await store.inbound_state(busy.id, message)).answered
-    unknown = await store.inbound_state(busy.id, "never-recorded")
+    assert (await inbound(message)).answered
+    unknown = await inbound("never-recorded")
     assert unknown.received_at is None and not unknown.answered

@@ -88,16 +88,24 @@ class SqlStore:
                 Conversation.id == conversation_id))).first()
         return _conversation(row) if row else None
 
-    async def job_conversation(self, conversation_id: int) -> JobConversation | None:
+    async def job_conversation(self, conversation_id: int, message_id: str | None = None) -> JobConversation | None:
         query = select(*_CONVERSATION_COLUMNS, _finished(Conversation.id, literal("greeting")).label("greeted"),
                        released_for_idleness(Conversation.id).label("idle_released")).where(
             Conversation.id == conversation_id)
+        if message_id is not None:  # (the same read: when the message was accepted and whether it is answered)
+            query = query.add_columns(
+                select(InboundMessage.received_at).where(InboundMessage.conversation_id == Conversation.id,
+                                                         InboundMessage.message_id == message_id)
+                .scalar_subquery().label("received_at"),
+                _finished(Conversation.id, literal(f"message:{message_id}")).label("answered"))
         async with self._one_statement.connect() as connection:
             row = (await connection.execute(query)).first()
         if row is None:
             return None
+        inbound = InboundState(received_at=row.received_at, answered=bool(row.answered)) \
+            if message_id is not None else None
         return JobConversation(record=_conversation(row), greeted=bool(row.greeted),
-                               idle_released=bool(row.idle_released))
+                               idle_released=bool(row.idle_released), inbound=inbound)
 
     async def find_by_inbox_id(self, inbox: str, inbox_conversation_id: str) -> ConversationRecord | None:
         async with self.sessions() as session:
@@ -361,16 +369,6 @@ class SqlStore:
                                    InboundMessage.received_at), received_before, received_after).limit(limit)
         async with self.sessions() as session:
             return [(int(c), str(m), r) for c, m, r in (await session.execute(query)).all()]
-
-    async def inbound_state(self, conversation_id: int, message_id: str) -> InboundState:
-        """When we accepted this customer message (our clock, not the inbox's; None if it was not recorded) and
-        whether its reply is finished."""
-        received = select(InboundMessage.received_at).where(
-            InboundMessage.conversation_id == conversation_id, InboundMessage.message_id == message_id)
-        async with self._one_statement.connect() as connection:
-            row = (await connection.execute(select(received.scalar_subquery(), _finished(
-                conversation_id, literal(f"message:{message_id}"))))).one()
-        return InboundState(received_at=row[0], answered=bool(row[1]))
 
     async def unclaimed_inbound(self, conversation_id: int, message_ids: list[str]) -> set[str]:
         """Which of these messages were accepted (recorded inbound) and have no ledger row: nobody has taken them
