@@ -74,6 +74,15 @@ class ConversationRecord(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryCopy:
+    """Our copy of an inbox message (`MessageHistoryStore`), to be kept with the row that accepts it."""
+
+    inbox: str
+    inbox_conversation_id: str
+    message: ChatMessage
+
+
+@dataclass(frozen=True, slots=True)
 class JobConversation:
     """A reply job's conversation with the two things its reply asks first, read together (one query)."""
 

@@ -16,6 +16,7 @@ from aibroker.domain.conversation import (
     ContactInfo,
     ConversationRecord,
     ConversationStatus,
+    HistoryCopy,
     InboundState,
     JobConversation,
     Owner,
@@ -138,6 +139,11 @@ class EventPublisher(Protocol):
         """Several events of one conversation, in order, in one go (one Redis round trip, one database write)."""
         ...
 
+    async def publish_live(self, conversation_id: int, event_type: str, payload: Mapping[str, Any]) -> None:
+        """Like `publish`, without the analytics mirror: for a caller that wrote the event's `mirrored` row in its
+        own transaction (the inbound message's, `ConversationStore.record_inbound`)."""
+        ...
+
 
 class ConversationStore(Protocol):
     """Our own records: conversations, brokers, the reply ledger, webhook receipts."""
@@ -215,8 +221,11 @@ class ConversationStore(Protocol):
 
     async def finished_keys(self, conversation_id: int, keys: list[str]) -> set[str]: ...
 
-    async def record_inbound(self, conversation_id: int, message_id: str) -> bool:
-        """Remember an accepted customer message (True the first time) and do what `mark_waiting` does."""
+    async def record_inbound(self, conversation_id: int, message_id: str, *, copy: HistoryCopy | None = None,
+                             events: Sequence[tuple[str, dict[str, Any]]] = ()) -> bool:
+        """Remember an accepted customer message (True the first time) and do what `mark_waiting` does, keeping
+        `copy` in our message history and, the first time only, `events` in the analytics mirror (already
+        `mirrored`; the caller publishes them live without a mirror): all in one transaction."""
         ...
 
     async def mark_queued(self, conversation_id: int, message_id: str) -> None: ...
