@@ -82,13 +82,15 @@ class Inbox(Protocol):
 
 class JobQueue(Protocol):
     async def enqueue(self, job: Job, *, delay_ms: int = 0, priority: int = 0,
-                      unfinished: Callable[[], Awaitable[bool]] | None = None) -> bool:
+                      unfinished: Callable[[], Awaitable[bool]] | None = None, new: bool = False) -> bool:
         """Add a job; False when a job with the same id already exists (one that failed for good is replaced:
         queueing work again means it is still outstanding). `unfinished` is for a caller that can tell from the
         reply ledger whether the work is done (the sweeper): a completed job with this id is replaced only if
         `unfinished()`, asked after the job was seen completed, says its run ended without doing the work (so a
-        job that completed a moment ago, after the caller's own read, is not run again). Raises
-        DependencyUnavailable."""
+        job that completed a moment ago, after the caller's own read, is not run again). `new`: the caller has
+        just recorded this work for the first time, so no job with its id can exist yet: it is added without
+        looking for one first (adding stays idempotent: an existing job with the id is kept, never doubled).
+        Raises DependencyUnavailable."""
         ...
 
     async def counts(self) -> dict[str, int]: ...

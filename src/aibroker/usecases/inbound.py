@@ -154,7 +154,7 @@ class InboundEvents:
             await self._events.publish_live(conversation.id, "message:customer", live)
         await self._queue.enqueue(IncomingMessageJob(conversation_id=conversation.id, message_id=message_id,
                                                      lead_score=conversation.lead_score),
-                                  priority=queue_priority(conversation.lead_score))
+                                  priority=queue_priority(conversation.lead_score), new=first)
         # (Not marked queued: the sweeper looks at an unanswered message once it is older than its grace period, and
         # marks it when it does; a commit per message here bought nothing, and SQLite commits are the webhook's
         # limit.)
