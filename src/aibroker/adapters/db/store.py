@@ -6,6 +6,8 @@ never read-modify-write in Python, so they hold under concurrent workers on Post
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -52,6 +54,10 @@ class SqlStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
         self._engine: AsyncEngine = sessions.kw["bind"]
+        # SQLite lets one connection write at a time; the others wait in its busy handler, which sleeps (1, 2, 5 …
+        # 100 ms) rather than queueing, so under load the webhook's writers slept more than they wrote and throughput
+        # collapsed. Its writes take turns here instead, in arrival order (another process still meets the handler).
+        self._write_turn = asyncio.Lock() if self._engine.dialect.name == "sqlite" else contextlib.nullcontext()
 
     async def _insert_once(self, row: object) -> bool:
         """Insert `row`; False if a unique constraint says it is already there (the idempotency primitive
@@ -313,7 +319,7 @@ class SqlStore:
         conversation (`mark_waiting`); our history copy of the message (`copy`, kept once); and, the first time
         only, the analytics rows of `events`. True the first time. Core statements on a bare connection: no
         Session or ORM unit of work on the webhook's path (they cost more CPU than the statements)."""
-        async with self._engine.begin() as connection:
+        async with self._write_turn, self._engine.begin() as connection:
             dialect = connection.dialect.name
             first = (await connection.execute(_insert_new(dialect, InboundMessage).returning(InboundMessage.id), {
                 "conversation_id": conversation_id, "message_id": message_id})).first() is not None
