@@ -1,5 +1,6 @@
 """API_PROCESSES: `aibroker serve` as several API processes on one port. Both answer; SIGTERM stops them all; one
-that dies takes the others down with it (the service manager then restarts the API whole)."""
+that dies takes the others down with it (the service manager then restarts the API whole); a parent killed outright
+leaves none behind."""
 
 from __future__ import annotations
 
@@ -91,3 +92,14 @@ def test_an_api_process_that_dies_stops_the_others_and_serve_exits_with_failure(
         if server.poll() is None:
             server.kill()
             server.wait(timeout=10)
+
+
+def test_api_processes_stop_when_serve_is_killed_outright(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
+                                                          tmp_path: Path) -> None:
+    server, base_url = _serve(make_settings(e2e_db_url), tmp_path, 2)
+    try:
+        pids = _answering_pids(base_url, 2)
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+    wait_for(lambda: all(_gone(pid) for pid in pids), timeout_s=30, what="the orphaned API processes to stop")

@@ -12,9 +12,11 @@ with its status, so the service manager restarts the API whole rather than leavi
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import socket
 import threading
+import time
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
@@ -25,6 +27,7 @@ log = get_logger(__name__)
 multiprocessing.allow_connection_pickling()  # the listening socket goes to each spawned process
 
 STOP_TIMEOUT_S = 30.0  # a process still running this long after SIGTERM is killed (its requests get 20 s)
+ORPHAN_CHECK_S = 1.0
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
@@ -37,15 +40,26 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _process_main(settings: Settings, redis_url: str, inline_worker: bool, sock: socket.socket) -> None:
+def _process_main(settings: Settings, redis_url: str, inline_worker: bool, sock: socket.socket,
+                  parent: int) -> None:
     """One API process (in a spawned interpreter: logging is configured again)."""
     from aibroker.api.app import create_app
     from aibroker.api.server import GracefulServer, server_config
 
     configure_logging(settings.log_level, log_sql=settings.log_sql)
+    threading.Thread(target=_stop_when_orphaned, args=(parent,), daemon=True).start()
     server = GracefulServer(server_config(create_app(settings, redis_url, inline_worker=inline_worker),
                                           settings.host, settings.port))
     server.run(sockets=[sock])
+
+
+def _stop_when_orphaned(parent: int) -> None:
+    """A parent killed outright (SIGKILL) cannot stop its processes: each stops itself (gracefully) once it sees it
+    has a new parent, rather than serving on unwatched and holding the port."""
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK_S)
+    log.error("API process %d: its parent %d is gone; stopping", os.getpid(), parent)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def serve_processes(settings: Settings, redis_url: str, *, inline_worker: bool, processes: int) -> int:
@@ -63,7 +77,8 @@ def serve_processes(settings: Settings, redis_url: str, *, inline_worker: bool, 
     children: list[BaseProcess] = []
     try:
         for _ in range(processes):
-            child = spawn.Process(target=_process_main, args=(settings, redis_url, inline_worker, sock), daemon=False)
+            child = spawn.Process(target=_process_main, daemon=False,
+                                  args=(settings, redis_url, inline_worker, sock, os.getpid()))
             child.start()
             children.append(child)
         log.info("API processes %s on %s:%d", ", ".join(str(c.pid) for c in children), settings.host, settings.port)
