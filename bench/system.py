@@ -285,6 +285,20 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants now (`aibroker serve` with API_PROCESSES > 1 is a parent and its children)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return [pid]
+    return [pid, *(p for child in children for p in process_tree(int(child)))]
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by the process and its living descendants (0 for any that is gone)."""
+    return sum(cpu_seconds(p) or 0.0 for p in process_tree(pid))
+
+
 def proc_status_kb(pid: int, field_name: str) -> int | None:
     """VmRSS (resident now) or VmHWM (peak resident) of a process, in KiB, from /proc."""
     try:

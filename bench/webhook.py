@@ -56,7 +56,16 @@ from bench.common import (
     summarize,
     write_results,
 )
-from bench.system import Infra, Service, cpu_seconds, infrastructure, proc_status_kb, start_api
+from bench.system import (
+    Infra,
+    Service,
+    cpu_seconds,
+    infrastructure,
+    proc_status_kb,
+    process_tree,
+    start_api,
+    tree_cpu_seconds,
+)
 
 SECRET = "bench-webhook-secret"
 
@@ -77,6 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--settle", type=float, default=60, help="seconds to wait afterwards for the API to finish "
                                                                   "the requests the client gave up on (default: "
                                                                   "%(default)s)")
+    parser.add_argument("--api-processes", type=int, default=1, help="API_PROCESSES: the API's processes; CPU, RSS "
+                                                                     "are summed over them (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=15, help="(default: %(default)s)")
     add_infra_args(parser)
     return parser.parse_args(argv)
@@ -347,18 +358,18 @@ async def drive(args: argparse.Namespace, infra: Infra, cw: FakeChatwoot, base_u
           f"({sum(d.redelivery for d in plan)} redeliveries)", flush=True)
 
     client = Client("127.0.0.1", int(base_url.rsplit(":", 1)[1]), args.timeout, args.connections)
-    idle_from = cpu_seconds(api.pid) or 0.0
+    idle_from = tree_cpu_seconds(api.pid)
     await asyncio.sleep(3)  # the API's own background work (live hub, alerts), to tell it apart from requests
-    api_idle_cores = ((cpu_seconds(api.pid) or 0.0) - idle_from) / 3
+    api_idle_cores = (tree_cpu_seconds(api.pid) - idle_from) / 3
     warm, _ = await offer(client, plan[:warm_count], args.rate)
-    api_cpu, api_rss = cpu_seconds(api.pid), proc_status_kb(api.pid, "VmRSS")
+    api_cpu, api_rss = tree_cpu_seconds(api.pid), _rss_kb(api.pid)
     redis_cpu = cpu_seconds(infra.redis_pid) if infra.redis_pid else None
     driver_cpu = time.process_time()
     load_before = load_average()
     commands, commits = redis_commands(infra.redis_url), await database_commits(infra.database_url)
     measured, duration = await offer(client, plan[warm_count:], args.rate)
     commands = redis_commands(infra.redis_url) - commands - 1  # (less the INFO that read it)
-    api_cpu_s = (cpu_seconds(api.pid) or 0.0) - (api_cpu or 0.0)
+    api_cpu_s = tree_cpu_seconds(api.pid) - api_cpu
     redis_cpu_s = ((cpu_seconds(infra.redis_pid) or 0.0) - (redis_cpu or 0.0)) if infra.redis_pid else None
     driver_cpu_s = time.process_time() - driver_cpu
     if commits is not None:
@@ -390,7 +401,8 @@ async def drive(args: argparse.Namespace, infra: Infra, cw: FakeChatwoot, base_u
                 "driver_cores": round(driver_cpu_s / duration, 2),
                 "redis_s": round(redis_cpu_s, 2) if redis_cpu_s is not None else None,
                 "api_rss_mb": {"before": round((api_rss or 0) / 1024, 1),
-                               "after": round((proc_status_kb(api.pid, "VmRSS") or 0) / 1024, 1)}},
+                               "after": round(_rss_kb(api.pid) / 1024, 1)},
+                "api_processes": len(process_tree(api.pid))},
         "per_answered_request": {
             "redis_commands": round(commands / answered, 2) if answered else None,
             "database_commits": round((commits_after - commits - 1) / answered, 2)  # (less the first reading's own)
@@ -404,6 +416,10 @@ async def drive(args: argparse.Namespace, infra: Infra, cw: FakeChatwoot, base_u
                        "jobs_in_redis": jobs if settled else None,
                        "missing_jobs": len(recorded) - jobs if settled else None},
     }
+
+
+def _rss_kb(pid: int) -> int:
+    return sum(proc_status_kb(p, "VmRSS") or 0 for p in process_tree(pid))
 
 
 def report(result: dict[str, Any]) -> None:
@@ -437,9 +453,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     head = header("webhook", args)
     with infrastructure(args, "webhook") as infra, running_fake_chatwoot(secret=SECRET) as cw:
-        env = infra.env(**chatwoot_env(cw, secret=SECRET))
+        env = {**infra.env(**chatwoot_env(cw, secret=SECRET)), "API_PROCESSES": str(args.api_processes)}
         api, base_url = start_api(infra, env)
-        print(f"processes: api {api.pid}, redis {infra.redis_pid}", flush=True)
+        print(f"processes: api {api.pid} (with {args.api_processes} API process(es)), redis {infra.redis_pid}",
+              flush=True)
         result = uvloop.run(drive(args, infra, cw, base_url, api))  # a lighter loop: the client must keep up
         result = {**head, "load_average_at_end": load_average(), "infrastructure": infra.describe(), **result}
         if not api.alive():

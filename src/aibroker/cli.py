@@ -119,7 +119,17 @@ def serve(host: HostOption = None, port: PortOption = None,
     _exit_cleanly_on_sigterm()
     with ExitStack() as stack:
         inline = with_worker or settings.redis_url is None
-        _serve(settings, _redis_url(settings, stack), inline_worker=inline)
+        if settings.api_processes == 1:
+            _serve(settings, _redis_url(settings, stack), inline_worker=inline)
+            return
+        from aibroker.api.processes import serve_processes
+
+        if settings.session_secret is None:  # one for this run, so its processes accept each other's sessions
+            settings.session_secret = SecretStr(secrets.token_urlsafe(32))
+        status = serve_processes(settings, _redis_url(settings, stack), inline_worker=inline,
+                                 processes=settings.api_processes)
+    if status:
+        raise typer.Exit(code=status)
 
 
 @app.command()

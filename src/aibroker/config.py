@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # --- HTTP ------------------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", validation_alias="HOST")
     port: int = Field(default=8000, ge=1, le=65535, validation_alias="PORT")
+    # `aibroker serve` as this many API processes on one socket (api/processes.py): one Python process uses one core.
+    api_processes: int = Field(default=1, ge=1, le=64, validation_alias="API_PROCESSES")
     admin_token: SecretStr | None = Field(default=None, validation_alias="AIBROKER_ADMIN_TOKEN")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024,
                                 validation_alias="MAX_BODY_BYTES")

@@ -37,6 +37,7 @@ class HealthOut(BaseModel):
     parts: dict[str, dict[str, Any]] | None = None
     inbox: str | None = None
     responder: str | None = None
+    api_pid: int | None = Field(None, description="the API process that answered (API_PROCESSES runs several)")
 
 
 class WorkerStatusOut(BaseModel):

@@ -73,6 +73,15 @@ class ConversationRecord(BaseModel):
     handoff_count: int = 0  # how many times the bot handed it to humans: names each handoff
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryCopy:
+    """Our copy of an inbox message (`MessageHistoryStore`), to be kept with the row that accepts it."""
+
+    inbox: str
+    inbox_conversation_id: str
+    message: ChatMessage
+
+
 # A conversation's last activity is kept to this resolution: a reply within it of the activity last recorded does not
 # write it again (one write less per reply in a lively chat). What reads it does not need finer: the console's order,
 # and windows of days (a lead's conversation reused, retention).

@@ -16,6 +16,7 @@ from aibroker.domain.conversation import (
     ContactInfo,
     ConversationRecord,
     ConversationStatus,
+    HistoryCopy,
     JobConversation,
     Owner,
 )
@@ -80,13 +81,15 @@ class Inbox(Protocol):
 
 class JobQueue(Protocol):
     async def enqueue(self, job: Job, *, delay_ms: int = 0, priority: int = 0,
-                      unfinished: Callable[[], Awaitable[bool]] | None = None) -> bool:
+                      unfinished: Callable[[], Awaitable[bool]] | None = None, new: bool = False) -> bool:
         """Add a job; False when a job with the same id already exists (one that failed for good is replaced:
         queueing work again means it is still outstanding). `unfinished` is for a caller that can tell from the
         reply ledger whether the work is done (the sweeper): a completed job with this id is replaced only if
         `unfinished()`, asked after the job was seen completed, says its run ended without doing the work (so a
-        job that completed a moment ago, after the caller's own read, is not run again). Raises
-        DependencyUnavailable."""
+        job that completed a moment ago, after the caller's own read, is not run again). `new`: the caller has
+        just recorded this work for the first time, so no job with its id can exist yet: it is added without
+        looking for one first (adding stays idempotent: an existing job with the id is kept, never doubled).
+        Raises DependencyUnavailable."""
         ...
 
     async def counts(self) -> dict[str, int]: ...
@@ -140,6 +143,9 @@ class EventPublisher(Protocol):
     def gathered(self) -> AbstractAsyncContextManager[None]:
         """Within it (in this task), events still go out live at once, but their analytics rows are written together
         at its end, also when it ends with an error: one database write for a whole reply."""
+    async def publish_live(self, conversation_id: int, event_type: str, payload: Mapping[str, Any]) -> None:
+        """Like `publish`, without the analytics mirror: for a caller that wrote the event's `mirrored` row in its
+        own transaction (the inbound message's, `ConversationStore.record_inbound`)."""
         ...
 
 
@@ -217,8 +223,11 @@ class ConversationStore(Protocol):
 
     async def finished_keys(self, conversation_id: int, keys: list[str]) -> set[str]: ...
 
-    async def record_inbound(self, conversation_id: int, message_id: str) -> bool:
-        """Remember an accepted customer message (True the first time) and do what `mark_waiting` does."""
+    async def record_inbound(self, conversation_id: int, message_id: str, *, copy: HistoryCopy | None = None,
+                             events: Sequence[tuple[str, dict[str, Any]]] = ()) -> bool:
+        """Remember an accepted customer message (True the first time) and do what `mark_waiting` does, keeping
+        `copy` in our message history and, the first time only, `events` in the analytics mirror (already
+        `mirrored`; the caller publishes them live without a mirror): all in one transaction."""
         ...
 
     async def mark_queued(self, conversation_id: int, message_id: str) -> None: ...

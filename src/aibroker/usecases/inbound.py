@@ -14,8 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from aibroker.domain.conversation import ChatMessage, ConversationRecord, ConversationStatus, Owner, Role
+from aibroker.domain.conversation import (
+    ChatMessage,
+    ConversationRecord,
+    ConversationStatus,
+    HistoryCopy,
+    Owner,
+    Role,
+)
 from aibroker.domain.jobs import IncomingMessageJob
+from aibroker.domain.live_events import mirrored
 from aibroker.domain.ports import ConversationStore, EventPublisher, JobQueue, MessageHistoryStore
 from aibroker.domain.scoring import queue_priority
 from aibroker.logging import get_logger
@@ -46,10 +54,15 @@ class InboundEvent:
 
 
 class InboundEvents:
+    """`history_in_store`: the history store keeps its copies in the store's database (the SQL one), so a customer
+    message's copy is written in the transaction that records the message: one commit per message, not two."""
+
     def __init__(self, store: ConversationStore, queue: JobQueue, handoffs: HandoffService, inbox_name: str,
                  history: MessageHistoryStore | None = None, legacy: LegacyPath | None = None,
-                 adoption: Adoption | None = None, events: EventPublisher | None = None) -> None:
+                 adoption: Adoption | None = None, events: EventPublisher | None = None,
+                 history_in_store: bool = False) -> None:
         self._events = events
+        self._history_in_store = history_in_store
         self._legacy = legacy
         self._adoption = adoption
         self._store = store
@@ -87,13 +100,15 @@ class InboundEvents:
             conversation = adopted
         if conversation is None:
             return self._done("ignored: conversation not started through aibroker")
-        await self._remember(event)
+        if event.kind != "customer_message":  # (a customer's message is copied where it is recorded, below)
+            await self._remember(event)
         if event.kind == "human_reply" and self._legacy is not None and (outcome := await self._legacy.legacy_reply(
                 conversation, event.message_id, event.content)) is not None:
             return self._done(outcome)
         if event.kind == "customer_message":
             assert event.message_id is not None
             if conversation.owner == Owner.HUMAN and not (self._legacy and await self._legacy.is_legacy(conversation)):
+                await self._remember(event)
                 await self._store.mark_waiting(conversation.id)  # the customer now waits for a human's answer
                 return self._done("ignored: a human owns the conversation")  # (n8n gets every legacy message)
             first = await self.accept_customer_message(conversation, event.message_id, event)
@@ -119,20 +134,27 @@ class InboundEvents:
         """
         if self._legacy is not None and (diverted := await self._legacy.divert(
                 conversation, message_id, event.content if event else None, event.raw if event else None)) is not None:
+            if event is not None:
+                await self._remember(event)
             return diverted  # the legacy workflow answers (or, with the AI off, humans do)
-        # While humans own the conversation the worker stands down (its job skips the message); the customer
-        # waits for a human from now, unless already waiting: recording the message starts that wait (a guarded
-        # UPDATE in the same transaction, no effect while the bot owns it).
-        first = await self._store.record_inbound(conversation.id, message_id)
+        copy = self._copy(event) if event is not None and self._history_in_store else None
+        if event is not None and copy is None:
+            await self._remember(event)
+        content, at = (message.content, message.created_at) if message else (
+            (event.content, event.created_at) if event else (None, None))
+        live = {"message_id": message_id, "role": "customer", "content": content,
+                "created_at": at.isoformat() if at else None}
+        mirror = mirrored("message:customer", live) if self._events is not None else None
+        # One transaction: the message, its history copy, its analytics row, and (while humans own the conversation:
+        # the worker's job then skips the message) the start of the customer's wait for a human, unless already
+        # waiting (a guarded UPDATE, no effect while the bot owns it).
+        first = await self._store.record_inbound(conversation.id, message_id, copy=copy,
+                                                 events=[("message:customer", mirror)] if mirror else ())
         if first and self._events is not None:
-            content, at = (message.content, message.created_at) if message else (
-                (event.content, event.created_at) if event else (None, None))
-            await self._events.publish(conversation.id, "message:customer", {
-                "message_id": message_id, "role": "customer", "content": content,
-                "created_at": at.isoformat() if at else None})
+            await self._events.publish_live(conversation.id, "message:customer", live)
         await self._queue.enqueue(IncomingMessageJob(conversation_id=conversation.id, message_id=message_id,
                                                      lead_score=conversation.lead_score),
-                                  priority=queue_priority(conversation.lead_score))
+                                  priority=queue_priority(conversation.lead_score), new=first)
         # (Not marked queued: the sweeper looks at an unanswered message once it is older than its grace period, and
         # marks it when it does; a commit per message here bought nothing, and SQLite commits are the webhook's
         # limit.)
@@ -140,11 +162,15 @@ class InboundEvents:
 
     async def _remember(self, event: InboundEvent) -> None:
         """Keep our own copy of what customers and humans write (bot tokens cannot list messages)."""
+        if self._history is not None and (copy := self._copy(event)) is not None:
+            await self._history.record(copy.inbox_conversation_id, copy.message)
+
+    def _copy(self, event: InboundEvent) -> HistoryCopy | None:
         roles = {"customer_message": Role.CUSTOMER, "human_reply": Role.HUMAN, "our_echo": Role.BOT}
         if self._history is None or event.kind not in roles or not event.inbox_conversation_id \
                 or not event.message_id or event.content is None or event.created_at is None:
-            return
-        await self._history.record(event.inbox_conversation_id, ChatMessage(
+            return None
+        return HistoryCopy(self._inbox_name, event.inbox_conversation_id, ChatMessage(
             id=event.message_id, role=roles[event.kind], content=event.content, created_at=event.created_at,
             source_id=event.source_id))
 

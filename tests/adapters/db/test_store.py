@@ -209,3 +209,29 @@ async def test_an_abandoned_write_is_rolled_back_though_idle_rollbacks_are_skipp
             raise RuntimeError("abandoned mid-way")
     record = await store.get_conversation(conversation.id)
     assert record is not None and record.lead_score != 99
+
+
+async def test_a_customer_message_its_history_copy_and_its_analytics_row_are_recorded_together_once(
+        engine: AsyncEngine) -> None:
+    """The webhook's one transaction: a redelivery adds no second copy and no second analytics row, and a copy
+    already kept (by an earlier path) does not stop the message being recorded."""
+    from aibroker.adapters.db.history import SqlMessageHistory
+    from aibroker.domain.conversation import ChatMessage, HistoryCopy, Role
+
+    store, history = SqlStore(session_factory(engine)), SqlMessageHistory(session_factory(engine), "chatwoot")
+    conversation = await _conversation(store)
+    now = datetime.now(UTC)
+
+    def copy(message_id: str) -> HistoryCopy:
+        return HistoryCopy("chatwoot", "c1", ChatMessage(id=message_id, role=Role.CUSTOMER, content=f"m{message_id}",
+                                                         created_at=now))
+
+    event = [("message:customer", {"message_id": "10", "role": "customer"})]
+    assert await store.record_inbound(conversation.id, "10", copy=copy("10"), events=event) is True
+    assert await store.record_inbound(conversation.id, "10", copy=copy("10"), events=event) is False
+    await history.record("c1", copy("11").message)
+    assert await store.record_inbound(conversation.id, "11", copy=copy("11")) is True
+    assert [(m.id, m.content, m.role) for m in await history.list_messages("c1")] == [
+        ("10", "m10", Role.CUSTOMER), ("11", "m11", Role.CUSTOMER)]
+    assert await store.count_events("message:customer") == 1
+    assert set(await store.unclaimed_inbound(conversation.id, ["10", "11"])) == {"10", "11"}

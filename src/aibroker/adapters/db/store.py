@@ -6,12 +6,16 @@ never read-modify-write in Python, so they hold under concurrent workers on Post
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, literal, or_, select, update
+from sqlalchemy import bindparam, func, insert, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,6 +26,7 @@ from aibroker.adapters.db.models import (
     ChatEvent,
     Conversation,
     InboundMessage,
+    MessageHistory,
     ReplyLedgerEntry,
     WebhookReceipt,
     utcnow,
@@ -30,6 +35,7 @@ from aibroker.domain.conversation import (
     BrokerRecord,
     ConversationRecord,
     ConversationStatus,
+    HistoryCopy,
     InboundState,
     JobConversation,
     Owner,
@@ -54,6 +60,10 @@ class SqlStore:
         self.sessions = sessions
         self._engine = engine_of(sessions)  # (the reply path's methods: Core statements, see engine_of)
         self._one_statement = one_statement(self._engine)
+        # SQLite lets one connection write at a time; the others wait in its busy handler, which sleeps (1, 2, 5 …
+        # 100 ms) rather than queueing, so under load the webhook's writers slept more than they wrote and throughput
+        # collapsed. Its writes take turns here instead, in arrival order (another process still meets the handler).
+        self._write_turn = asyncio.Lock() if self._engine.dialect.name == "sqlite" else contextlib.nullcontext()
 
     async def _insert_once(self, row: object) -> bool:
         """Insert `row`; False if a unique constraint says it is already there (the idempotency primitive
@@ -108,10 +118,10 @@ class SqlStore:
                                idle_released=bool(row.idle_released), inbound=inbound)
 
     async def find_by_inbox_id(self, inbox: str, inbox_conversation_id: str) -> ConversationRecord | None:
-        async with self.sessions() as session:
-            row = await session.scalar(select(Conversation).where(
-                Conversation.inbox == inbox, Conversation.inbox_conversation_id == inbox_conversation_id))
-            return _conversation(row) if row else None
+        """Every webhook's first read: a prepared Core statement on a bare connection (no Session, no ORM row)."""
+        async with self._one_statement.connect() as connection:
+            row = (await connection.execute(_BY_INBOX_ID, {"inbox": inbox, "inbox_id": inbox_conversation_id})).first()
+        return _conversation(row) if row else None
 
     async def find_reusable(self, *, inbox: str, inbox_contact_id: str, loan_type: str,
                             since: datetime, token_hash: str) -> ConversationRecord | None:
@@ -156,7 +166,7 @@ class SqlStore:
 
     async def mark_waiting(self, conversation_id: int) -> None:
         async with self.sessions() as session, session.begin():
-            await session.execute(_start_waiting(conversation_id))
+            await session.execute(_START_WAITING, {"conversation_id": conversation_id, "now": utcnow()})
 
     async def human_replied(self, conversation_id: int) -> None:
         now = utcnow()
@@ -328,19 +338,30 @@ class SqlStore:
             return set(rows.all())
 
     # --- inbound outbox (accepted customer messages) -------------------------------------------------
-    async def record_inbound(self, conversation_id: int, message_id: str) -> bool:
-        """Remember an accepted customer message before queueing it, and start the customer's wait if humans own
-        the conversation (`mark_waiting`), in one transaction: one commit (one fsync) on the webhook's path.
-        True the first time."""
-        try:
-            async with self.sessions() as session, session.begin():
-                session.add(InboundMessage(conversation_id=conversation_id, message_id=message_id))
-                await session.flush()
-                await session.execute(_start_waiting(conversation_id))
-            return True
-        except IntegrityError:  # a redelivery: the wait may still have to start (a human took over meanwhile)
-            await self.mark_waiting(conversation_id)
-            return False
+    async def record_inbound(self, conversation_id: int, message_id: str, *, copy: HistoryCopy | None = None,
+                             events: Sequence[tuple[str, dict[str, Any]]] = ()) -> bool:
+        """Remember an accepted customer message before queueing it, in one transaction (one commit: one fsync on
+        SQLite, where commits are the webhook's limit): the inbound row; the customer's wait if humans own the
+        conversation (`mark_waiting`); our history copy of the message (`copy`, kept once); and, the first time
+        only, the analytics rows of `events`. True the first time. Core statements on a bare connection: no
+        Session or ORM unit of work on the webhook's path (they cost more CPU than the statements)."""
+        async with self._write_turn, self._engine.begin() as connection:
+            dialect = connection.dialect.name
+            first = (await connection.execute(_insert_new(dialect, InboundMessage).returning(InboundMessage.id), {
+                "conversation_id": conversation_id, "message_id": message_id})).first() is not None
+            # A redelivery still starts a wait not running (a human took over since the first delivery).
+            await connection.execute(_START_WAITING, {"conversation_id": conversation_id, "now": utcnow()})
+            if copy is not None:
+                message = copy.message
+                await connection.execute(_insert_new(dialect, MessageHistory), {
+                    "inbox": copy.inbox, "conversation_id": copy.inbox_conversation_id, "message_id": message.id,
+                    "role": message.role.value, "content": message.content, "private": message.private,
+                    "source_id": message.source_id, "created_at": message.created_at})
+            if first and events:
+                await connection.execute(insert(ChatEvent), [
+                    {"conversation_id": conversation_id, "type": event_type, "payload": payload,
+                     "created_at": utcnow()} for event_type, payload in events])
+        return first
 
     async def mark_queued(self, conversation_id: int, message_id: str) -> None:
         async with self.sessions() as session, session.begin():
@@ -442,10 +463,19 @@ def _finished(conversation_id: Any, key: Any) -> Any:
                                              ReplyLedgerEntry.key == key, ReplyLedgerEntry.state != "claimed").exists()
 
 
-def _start_waiting(conversation_id: int) -> Any:
-    """A guarded UPDATE: the customer's wait for a human starts now, unless the bot owns it or a wait already runs."""
-    return update(Conversation).where(Conversation.id == conversation_id, Conversation.owner == Owner.HUMAN.value,
-                                      Conversation.waiting_since.is_(None)).values(waiting_since=utcnow())
+# The webhook path's statements, built once (building one costs more CPU than running it from SQLAlchemy's cache).
+# A guarded UPDATE: the customer's wait for a human starts now, unless the bot owns it or a wait already runs.
+_START_WAITING = update(Conversation).where(
+    Conversation.id == bindparam("conversation_id"), Conversation.owner == Owner.HUMAN.value,
+    Conversation.waiting_since.is_(None)).values(waiting_since=bindparam("now"))
+_BY_INBOX_ID = select(Conversation.__table__).where(Conversation.inbox == bindparam("inbox"),
+                                                    Conversation.inbox_conversation_id == bindparam("inbox_id"))
+
+
+def _insert_new(dialect: str, model: Any) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING (the table's unique key): a row already there is no error, so it needs no
+    savepoint and does not end the transaction (PostgreSQL aborts one on an IntegrityError)."""
+    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(model).on_conflict_do_nothing()
 
 
 def _unanswered(query: Any, received_before: datetime, received_after: datetime) -> Any:

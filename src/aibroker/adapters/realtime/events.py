@@ -95,15 +95,11 @@ class RedisEventBus:
     async def publish(self, conversation_id: int, event_type: str, payload: Mapping[str, Any]) -> None:
         await self.publish_many(conversation_id, [(event_type, payload)])
 
+    async def publish_live(self, conversation_id: int, event_type: str, payload: Mapping[str, Any]) -> None:
+        await self._live(conversation_id, [(event_type, payload)])
+
     async def publish_many(self, conversation_id: int, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-        now = time.time()
-        bodies = [{"type": event_type, "conversation_id": conversation_id, "at": now, **payload}
-                  for event_type, payload in events]
-        entry_ids = await self._append(conversation_id, [json.dumps(body, default=str) for body in bodies], now)
-        if self._forward is not None:
-            for entry_id, body in zip(entry_ids, bodies, strict=True):
-                if (live := to_live(body)) is not None:
-                    self._forward.forward(conversation_id, entry_id, live)
+        now = await self._live(conversation_id, events)
         kept = [_MirrorRow(conversation_id, event_type, row, datetime.fromtimestamp(now, UTC))
                 for event_type, payload in events if (row := mirrored(event_type, payload)) is not None]
         gathering = _gathering.get()
@@ -133,6 +129,18 @@ class RedisEventBus:
                 self.failures += 1
                 log.warning("events %s not mirrored to the database: %s", ", ".join(row.type for row in mine),
                             type(error).__name__)
+
+    async def _live(self, conversation_id: int, events: Sequence[tuple[str, Mapping[str, Any]]]) -> float:
+        """To Redis (the streams and the wake-up) and to the forwarder, if any. Returns the events' time."""
+        now = time.time()
+        bodies = [{"type": event_type, "conversation_id": conversation_id, "at": now, **payload}
+                  for event_type, payload in events]
+        entry_ids = await self._append(conversation_id, [json.dumps(body, default=str) for body in bodies], now)
+        if self._forward is not None:
+            for entry_id, body in zip(entry_ids, bodies, strict=True):
+                if (live := to_live(body)) is not None:
+                    self._forward.forward(conversation_id, entry_id, live)
+        return now
 
     async def _append(self, conversation_id: int, encoded: list[str], now: float) -> list[str]:
         """Add the events to the conversation's stream and the global one, then wake the live streams: one round

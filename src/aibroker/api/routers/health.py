@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -74,7 +75,7 @@ async def health(container: ContainerDep, admin: AdminViewDep) -> JSONResponse:
                             "paused": bool(parts["queue"].get("paused"))}
     if admin:
         body.update(parts=parts, inbox=container.inbox.name,
-                    responder="llm" if container.settings.uses_llm else "offline")
+                    responder="llm" if container.settings.uses_llm else "offline", api_pid=os.getpid())
     return JSONResponse(body, status_code=503 if failing else 200)
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from aibroker.adapters.inbox.chatwoot_messages import untag
 from aibroker.adapters.inbox.chatwoot_webhook import Outcome, Reason, WebhookDecision, classify, verify_signature
-from aibroker.api.deps import ContainerDep
+from aibroker.api.deps import container_of
 from aibroker.api.errors import error_responses
 from aibroker.errors import Unauthorized
 from aibroker.logging import get_logger
@@ -31,7 +31,8 @@ _BODY = {"requestBody": {"required": True, "content": {"application/json": {"sch
 
 @router.post("/api/webhooks/chatwoot", responses=error_responses(400, 401, 413, 503), openapi_extra=_BODY)
 @router.post("/api/chatwoot-webhook", include_in_schema=False)
-async def chatwoot_webhook(request: Request, container: ContainerDep) -> JSONResponse:
+async def chatwoot_webhook(request: Request) -> JSONResponse:
+    container = container_of(request)
     settings = container.settings
     raw = await request.body()
     if settings.chatwoot_webhook_secret is not None:
