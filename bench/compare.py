@@ -304,7 +304,7 @@ def baseline(node_pid: int, queue: baseline_node.BaselineQueue, sink: baseline_n
 # --- the run ------------------------------------------------------------------------------------------------
 async def drive(args: argparse.Namespace, infra: Infra, base_url: str, worker_pid: int, node: str | None
                 ) -> dict[str, Any]:
-    reader = DbReader(infra.database_url)
+    reader = DbReader(infra.database_url, infra.redis_url, infra.prefix)
     redis = aioredis.Redis.from_url(infra.redis_url, decode_responses=True)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     result: dict[str, Any] = {}

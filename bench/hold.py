@@ -308,7 +308,7 @@ def analyse(args: argparse.Namespace, setup: Setup, held: dict[str, Any], ledger
 
 async def drive(args: argparse.Namespace, infra: Infra, env: dict[str, str], base_url: str
                 ) -> tuple[dict[str, Any], Service]:
-    reader = DbReader(infra.database_url)
+    reader = DbReader(infra.database_url, infra.redis_url, infra.prefix)
     setup = await setup_bulk(args, infra, uuid.uuid4().hex[:6])
     worker = start_worker_process(infra, {**env, "WORKER_CONCURRENCY": str(args.concurrency)})
     await asyncio.to_thread(wait_worker_heartbeat, base_url)

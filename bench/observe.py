@@ -23,7 +23,8 @@ from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aibroker.adapters.db.engine import create_engine
-from aibroker.adapters.db.models import Conversation, InboxConversation, InboxMessage, ReplyLedgerEntry
+from aibroker.adapters.db.models import Conversation, InboxMessage, ReplyLedgerEntry
+from aibroker.adapters.inbox.builtin import typing_key
 from aibroker.config import Settings
 from bench.system import BENCH_ADMIN, Infra, cpu_seconds, proc_status_kb
 
@@ -146,12 +147,16 @@ def _utc(value: datetime | None) -> float | None:
 class DbReader:
     """Read-only queries over the product's tables (the reply ledger and the built-in inbox)."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, redis_url: str, prefix: str) -> None:
         self.engine: AsyncEngine = create_engine(Settings(_env_file=None,  # type: ignore[call-arg]
                                                           DATABASE_URL=database_url).sqlalchemy_url)
+        # (the built-in inbox's typing indicators live in Redis: adapters/inbox/builtin.py)
+        self._redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        self._typing_keys = typing_key(prefix, "*")
 
     async def aclose(self) -> None:
         await self.engine.dispose()
+        await self._redis.aclose()
 
     async def finished_count(self, prefix: str) -> int:
         """Ledger rows (`greeting` or `message:%`) that are sent or skipped."""
@@ -161,15 +166,11 @@ class DbReader:
             return int(await db.scalar(query) or 0)
 
     async def typing_count(self) -> int:
-        async with self.engine.connect() as db:
-            return int(await db.scalar(select(func.count()).select_from(InboxConversation)
-                                       .where(InboxConversation.typing.is_(True))) or 0)
+        return len(await self.typing_ids())
 
     async def typing_ids(self) -> list[int]:
         """The inbox conversations with the typing indicator on."""
-        async with self.engine.connect() as db:
-            return list((await db.scalars(select(InboxConversation.id)
-                                          .where(InboxConversation.typing.is_(True)))).all())
+        return [int(key.rsplit(":", 1)[1]) async for key in self._redis.scan_iter(match=self._typing_keys, count=1000)]
 
     async def wait_finished(self, prefix: str, expected: int, timeout_s: float, settle_s: float = 0.0) -> int:
         """Poll (cheaply, every 0.25 s) until `expected` ledger rows are finished or the timeout passes."""

@@ -124,7 +124,7 @@ async def open_conversations(args: argparse.Namespace, infra: Infra, client: htt
 async def drive(args: argparse.Namespace, workers: int, infra: Infra, base_url: str, pids: dict[int, str]
                 ) -> dict[str, Any]:
     run = uuid.uuid4().hex[:6]
-    reader = DbReader(infra.database_url)
+    reader = DbReader(infra.database_url, infra.redis_url, infra.prefix)
     posts: list[dict[str, Any]] = []
     # Enough connections that a slow acknowledgement (up to a few seconds under load) never holds a POST back.
     limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)

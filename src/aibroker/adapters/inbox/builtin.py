@@ -31,6 +31,11 @@ TYPING_TTL_S = 300  # longer than any reply takes to generate; then an indicator
 TYPING_TIMEOUT_S = 2.0  # cosmetic: a slow Redis must not hold up a reply or a page for long
 
 
+def typing_key(prefix: str, inbox_conversation_id: str) -> str:
+    """The Redis key that holds a built-in inbox conversation's typing indicator (`*` as the id: all of them)."""
+    return f"{prefix}:aibroker:typing:{inbox_conversation_id}"
+
+
 def _to_chat_message(row: Any) -> ChatMessage:
     """From an ORM row or a Core row of inbox_messages (same names)."""
     role = Role.SYSTEM if row.activity else Role(row.role)
@@ -117,7 +122,7 @@ class BuiltinInbox:
         await self._add_message(conversation_id, Role.SYSTEM, content, activity=True, private=internal)
 
     def _typing_key(self, conversation_id: str) -> str:
-        return f"{self._prefix}:aibroker:typing:{_inbox_id(conversation_id)}"
+        return typing_key(self._prefix, str(_inbox_id(conversation_id)))
 
     async def set_typing(self, conversation_id: str, on: bool) -> None:
         key = self._typing_key(conversation_id)
