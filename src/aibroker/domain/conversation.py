@@ -88,10 +88,14 @@ class HistoryCopy:
 ACTIVITY_RESOLUTION = timedelta(minutes=1)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A timestamp with no zone is UTC: inboxes (and SQLite) differ in whether they say so."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def activity_outdated(record: ConversationRecord, now: datetime) -> bool:
     """Whether a reply sent `now` should record itself as the conversation's latest activity."""
-    last = record.last_activity_at if record.last_activity_at.tzinfo else record.last_activity_at.replace(tzinfo=UTC)
-    return now - last >= ACTIVITY_RESOLUTION
+    return now - as_utc(record.last_activity_at) >= ACTIVITY_RESOLUTION
 
 
 @dataclass(frozen=True, slots=True)

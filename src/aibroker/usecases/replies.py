@@ -20,7 +20,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aibroker.domain.conversation import (
@@ -31,6 +31,7 @@ from aibroker.domain.conversation import (
     Owner,
     Role,
     activity_outdated,
+    as_utc,
 )
 from aibroker.domain.greetings import greeting_for, joined_activity, waiting_greeting
 from aibroker.domain.handoff import ConversationProgress, HandoffDecision, HandoffReason, detect_handoff
@@ -429,10 +430,8 @@ class ReplyService:
 
 
 def _elapsed_s(earlier: datetime, later: datetime) -> float:
-    """Seconds between two inbox timestamps (a naive one is UTC: inboxes differ in what they hand back)."""
-    def utc(moment: datetime) -> datetime:
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return (utc(later) - utc(earlier)).total_seconds()
+    """Seconds between two inbox timestamps."""
+    return (as_utc(later) - as_utc(earlier)).total_seconds()
 
 
 def _typing_event(on: bool) -> Event:

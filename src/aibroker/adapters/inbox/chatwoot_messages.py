@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from aibroker.domain.conversation import ChatMessage, Role
+from aibroker.domain.conversation import ChatMessage, Role, as_utc
 from aibroker.errors import PermanentInboxError
 
 TAG_PREFIX = "aibroker:"
@@ -114,7 +114,7 @@ def parse_created_at(value: object) -> datetime | None:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             return None
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return as_utc(moment)
     return None
 
 
