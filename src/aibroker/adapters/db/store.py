@@ -358,9 +358,7 @@ class SqlStore:
                     "role": message.role.value, "content": message.content, "private": message.private,
                     "source_id": message.source_id, "created_at": message.created_at})
             if first and events:
-                await connection.execute(insert(ChatEvent), [
-                    {"conversation_id": conversation_id, "type": event_type, "payload": payload,
-                     "created_at": utcnow()} for event_type, payload in events])
+                await connection.execute(insert(ChatEvent), _event_rows(conversation_id, events))
         return first
 
     async def mark_queued(self, conversation_id: int, message_id: str) -> None:
@@ -440,12 +438,8 @@ class SqlStore:
     async def record_events(self, conversation_id: int | None, events: list[tuple[str, dict[str, Any]]], *,
                             at: Sequence[datetime] | None = None) -> None:
         """One INSERT for all of them. `at`: when each happened (default: now)."""
-        now = utcnow()
         async with self._engine.begin() as connection:
-            await connection.execute(insert(ChatEvent), [
-                {"conversation_id": conversation_id, "type": event_type, "payload": payload,
-                 "created_at": at[i] if at is not None else now}
-                for i, (event_type, payload) in enumerate(events)])
+            await connection.execute(insert(ChatEvent), _event_rows(conversation_id, events, at))
 
     async def count_events(self, event_type: str) -> int:
         async with self.sessions() as session:
@@ -470,6 +464,14 @@ _START_WAITING = update(Conversation).where(
     Conversation.waiting_since.is_(None)).values(waiting_since=bindparam("now"))
 _BY_INBOX_ID = select(Conversation.__table__).where(Conversation.inbox == bindparam("inbox"),
                                                     Conversation.inbox_conversation_id == bindparam("inbox_id"))
+
+
+def _event_rows(conversation_id: int | None, events: Sequence[tuple[str, dict[str, Any]]],
+                at: Sequence[datetime] | None = None) -> list[dict[str, Any]]:
+    """`chat_events` rows of already `mirrored` events; `at`: when each happened (default: now)."""
+    now = utcnow()
+    return [{"conversation_id": conversation_id, "type": event_type, "payload": payload,
+             "created_at": at[i] if at is not None else now} for i, (event_type, payload) in enumerate(events)]
 
 
 def _insert_new(dialect: str, model: Any) -> Any:
