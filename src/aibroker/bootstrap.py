@@ -154,7 +154,9 @@ def build_container(settings: Settings, redis_url: str, *, engine: AsyncEngine |
     rollout, legacy, adoption = build_rollout(settings, store, inbox, queue, assignment, generator)
     intake = LeadIntake(store, inbox, queue, events, assignment, clock=utcnow, rollout=rollout)
     inbound = InboundEvents(store, queue, handoffs, inbox.name, history, legacy=legacy, adoption=adoption,
-                            events=events, history_in_store=True)  # (SqlMessageHistory, on the store's sessions)
+                            events=events, history_in_store=True,  # (SqlMessageHistory, on the store's sessions)
+                            pacer=replies.pacer if settings.pacing_enabled else None, inbox=inbox, clock=utcnow,
+                            observe_delay=observe_pacing)
     chatwoot_link = chatwoot_conversation_url(settings.chatwoot_base_url, settings.chatwoot_account_id) \
         if settings.chatwoot_base_url and settings.chatwoot_account_id else None
     console = ConsoleService(store, SqlConsoleReadModel(store.sessions), inbox, events, handoffs, clock=utcnow,

@@ -3,13 +3,16 @@ final failure, graceful shutdown, Redis going away, and handoff/handback. Worker
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis as sync_redis
 
 from aibroker.adapters.queue.embedded_redis import EmbeddedRedis
 from aibroker.config import Settings
@@ -47,6 +50,11 @@ def _roles(api: httpx.Client, conversation_id: int) -> list[str]:
 def _queue_counts(api: httpx.Client) -> dict[str, int]:
     counts: dict[str, int] = api.get("/api/health", headers=ADMIN).json()["parts"]["queue"].get("counts", {})
     return counts
+
+
+def _workers(api: httpx.Client) -> list[dict[str, Any]]:
+    workers: list[dict[str, Any]] = api.get("/api/worker/status", headers=ADMIN).json()["workers"]
+    return workers
 
 
 def _idle(api: httpx.Client) -> bool:
@@ -229,6 +237,43 @@ def test_a_reply_waiting_its_delay_is_not_lost_when_the_worker_stops(make_settin
                      timeout_s=30)
             wait_for(lambda: _idle(api), what="idle queue")
             assert _roles(api, conversation_id) == ["bot", "customer", "bot"]
+
+
+def test_the_api_shows_typing_and_queues_the_reply_already_delayed_so_no_worker_waits(  # type: ignore[no-untyped-def]
+        make_settings, e2e_db_url: str, tmp_path: Path) -> None:
+    """Pacing outside the job, from the moment a message is accepted: with no worker running, the API itself shows the
+    broker typing and queues the reply as a delayed job, due after the human-like delay (FACTS §P, not urgent:
+    2,000 to 6,000 ms by persona, ±15 % jitter; clipped so that delay + generation + margin fit the 5 s SLA). A worker
+    started later runs the job once, when it is due: it is never sent back to wait."""
+    settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=True)
+    with running_api(settings) as api:
+        with running_workers(settings, tmp_path, count=1) as (worker,):
+            conversation_id = _lead(api)
+            assert worker.terminate(timeout_s=30) == 0
+        message_id = _say(api, conversation_id, "no rush: what documents do I need for a bank loan?")
+        counts = _queue_counts(api)
+        assert counts["delayed"] == 1 and counts["waiting"] == 0 and counts["prioritized"] == 0, counts
+        assert _conversation(api, conversation_id)["typing"] is True  # shown by the API: no worker has run
+        client = sync_redis.Redis.from_url(settings.redis_url or "")
+        try:
+            raw = client.hget(f"{settings.queue_prefix}:{settings.queue_name}:incoming-message-{conversation_id}-"
+                              f"{message_id}", "data")
+        finally:
+            client.close()
+        due_at_ms = json.loads(raw or b"{}")["due_at_ms"]
+        asked = _messages(api, conversation_id)[-1]
+        asked_ms = datetime.fromisoformat(asked["created_at"]).timestamp() * 1000
+        # 2,000 ms × 0.85 at the least; at most the SLA's room: 5,000 − 100 (offline generation) − 500 (margin).
+        assert 1_700 - 50 <= due_at_ms - asked_ms <= 4_400 + 50, due_at_ms - asked_ms
+
+        with running_workers(settings, tmp_path, count=1):
+            wait_for(lambda: _roles(api, conversation_id) == ["bot", "customer", "bot"], what="the reply",
+                     timeout_s=30)
+            reply = _messages(api, conversation_id)[-1]
+            assert datetime.fromisoformat(reply["created_at"]).timestamp() * 1000 >= due_at_ms - 50  # not early
+            assert _conversation(api, conversation_id)["typing"] is False
+            wait_for(lambda: [w["processed"] for w in _workers(api)] == [1], what="the worker's heartbeat")
+            assert [w["paced"] for w in _workers(api)] == [0]  # run once, when due
 
 
 def test_a_human_taking_over_while_the_reply_waits_silences_the_bot(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]

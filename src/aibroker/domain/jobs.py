@@ -27,6 +27,9 @@ class IncomingMessageJob(BaseModel):
     conversation_id: int
     message_id: str
     lead_score: int = 0
+    # When the API queued the job already delayed by the reply's human-like delay (and showed typing): the moment
+    # (ms since the epoch) the reply is due. None: the job works it out on its first run (see usecases/replies).
+    due_at_ms: int | None = None
 
     @property
     def job_id(self) -> str:

@@ -38,6 +38,11 @@ class LiveEvent:
     data: dict[str, Any]
 
 
+def broker_typing(on: bool) -> tuple[str, dict[str, Any]]:
+    """The internal event of the broker's typing indicator going on or off."""
+    return "typing", {"who": "broker", "on": on}
+
+
 def to_live(body: Mapping[str, Any]) -> LiveEvent | None:
     """The UI event for one internal event body (`type`, `conversation_id`, payload fields), or None."""
     kind = str(body.get("type", ""))

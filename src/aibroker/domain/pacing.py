@@ -89,6 +89,7 @@ LEGACY_DELAYS_MS: Mapping[PersonaType, tuple[int, int]] = MappingProxyType({
 })
 DEFAULT_SLA_BUDGET_MS = 5000
 DEFAULT_SAFETY_MARGIN_MS = 500  # sending and inbox round-trips after generation
+MIN_DEFER_MS = 50  # a reply due sooner than this runs now (the queue's own delay is about that)
 
 
 def _jittered(base_ms: int, ratio: float, rng: random.Random) -> int:
@@ -133,6 +134,21 @@ class PacingPolicy:
 
 
 DEFAULT_PACING = PacingPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPacer:
+    """The human-like delay before the reply to one customer message. Drawn from a seed of the message, so the API
+    (which queues the reply already delayed when it accepts the message) and the worker (which checks that it is
+    due, e.g. for a job queued again by the sweeper) arrive at the same moment, as does every retry."""
+
+    policy: PacingPolicy
+    expected_generation_ms: int
+    sla_budget_ms: int = DEFAULT_SLA_BUDGET_MS
+
+    def delay(self, persona_type: PersonaType, conversation_id: int, message_id: str, content: str) -> Delay:
+        return self.policy.reply_delay(persona_type, detect_urgency(content), self.expected_generation_ms,
+                                       self.sla_budget_ms, rng=random.Random(f"{conversation_id}:{message_id}"))
 
 
 def reply_delay(persona_type: PersonaType, urgent: bool, expected_generation_ms: int,

@@ -143,9 +143,9 @@ class EventPublisher(Protocol):
     def gathered(self) -> AbstractAsyncContextManager[None]:
         """Within it (in this task), events still go out live at once, but their analytics rows are written together
         at its end, also when it ends with an error: one database write for a whole reply."""
-    async def publish_live(self, conversation_id: int, event_type: str, payload: Mapping[str, Any]) -> None:
-        """Like `publish`, without the analytics mirror: for a caller that wrote the event's `mirrored` row in its
-        own transaction (the inbound message's, `ConversationStore.record_inbound`)."""
+    async def publish_live(self, conversation_id: int, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """Like `publish_many`, without the analytics mirror: for a caller that wrote the events' `mirrored` rows in
+        its own transaction (the inbound message's, `ConversationStore.record_inbound`), or has none (typing)."""
         ...
 
 
@@ -224,10 +224,12 @@ class ConversationStore(Protocol):
     async def finished_keys(self, conversation_id: int, keys: list[str]) -> set[str]: ...
 
     async def record_inbound(self, conversation_id: int, message_id: str, *, copy: HistoryCopy | None = None,
-                             events: Sequence[tuple[str, dict[str, Any]]] = ()) -> bool:
-        """Remember an accepted customer message (True the first time) and do what `mark_waiting` does, keeping
-        `copy` in our message history and, the first time only, `events` in the analytics mirror (already
-        `mirrored`; the caller publishes them live without a mirror): all in one transaction."""
+                             events: Sequence[tuple[str, dict[str, Any]]] = (),
+                             received_at: datetime | None = None) -> bool:
+        """Remember an accepted customer message (True the first time; received now, or at `received_at`, the
+        moment its reply's delay is counted from) and do what `mark_waiting` does, keeping `copy` in our message
+        history and, the first time only, `events` in the analytics mirror (already `mirrored`; the caller
+        publishes them live without a mirror): all in one transaction."""
         ...
 
     async def mark_queued(self, conversation_id: int, message_id: str) -> None: ...

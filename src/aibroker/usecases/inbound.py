@@ -4,12 +4,17 @@ The webhook router classifies a delivery (adapter code, pure) and hands the deci
 messages are recorded in the database before they are queued (`inbound_messages`), which both
 deduplicates redeliveries and lets the worker's sweeper queue again any message whose job Redis lost.
 Other events are deduplicated by a receipt row, so a redelivery after a restart is still a duplicate.
+
+A customer message to the bot is paced here: its reply's human-like delay is drawn (`ReplyPacer`, the worker's
+own), the broker is shown typing, and the job is queued already delayed until the reply is due. The wait is then a
+delayed job in Redis, not a worker's run (see usecases/replies).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -22,10 +27,14 @@ from aibroker.domain.conversation import (
     Owner,
     Role,
 )
+from aibroker.domain.handoff import detect_handoff
 from aibroker.domain.jobs import IncomingMessageJob
-from aibroker.domain.live_events import mirrored
-from aibroker.domain.ports import ConversationStore, EventPublisher, JobQueue, MessageHistoryStore
+from aibroker.domain.live_events import broker_typing, mirrored
+from aibroker.domain.pacing import MIN_DEFER_MS, Delay, ReplyPacer
+from aibroker.domain.personas import PERSONAS_BY_NAME
+from aibroker.domain.ports import ConversationStore, EventPublisher, Inbox, JobQueue, MessageHistoryStore
 from aibroker.domain.scoring import queue_priority
+from aibroker.errors import InboxError
 from aibroker.logging import get_logger
 from aibroker.usecases.handoff import HandoffService
 
@@ -55,12 +64,23 @@ class InboundEvent:
 
 class InboundEvents:
     """`history_in_store`: the history store keeps its copies in the store's database (the SQL one), so a customer
-    message's copy is written in the transaction that records the message: one commit per message, not two."""
+    message's copy is written in the transaction that records the message: one commit per message, not two.
+    `pacer` (None: pacing is off) with `inbox`, where the typing indicator is shown, and `clock`: see the module
+    docstring; `observe_delay` records each reply's delay (metrics)."""
 
     def __init__(self, store: ConversationStore, queue: JobQueue, handoffs: HandoffService, inbox_name: str,
                  history: MessageHistoryStore | None = None, legacy: LegacyPath | None = None,
                  adoption: Adoption | None = None, events: EventPublisher | None = None,
-                 history_in_store: bool = False) -> None:
+                 history_in_store: bool = False, *, clock: Callable[[], datetime], pacer: ReplyPacer | None = None,
+                 inbox: Inbox | None = None,
+                 observe_delay: Callable[[float], None] | None = None) -> None:
+        if pacer is not None and inbox is None:
+            raise ValueError("pacing shows the broker typing: it needs the inbox")
+        self._pacer = pacer
+        self._inbox = inbox
+        self._clock = clock
+        self._observe_delay = observe_delay
+        self._typing_tasks: set[asyncio.Task[None]] = set()
         self._events = events
         self._history_in_store = history_in_store
         self._legacy = legacy
@@ -145,20 +165,57 @@ class InboundEvents:
         live = {"message_id": message_id, "role": "customer", "content": content,
                 "created_at": at.isoformat() if at else None}
         mirror = mirrored("message:customer", live) if self._events is not None else None
+        received_at = self._clock()
         # One transaction: the message, its history copy, its analytics row, and (while humans own the conversation:
         # the worker's job then skips the message) the start of the customer's wait for a human, unless already
         # waiting (a guarded UPDATE, no effect while the bot owns it).
-        first = await self._store.record_inbound(conversation.id, message_id, copy=copy,
+        first = await self._store.record_inbound(conversation.id, message_id, copy=copy, received_at=received_at,
                                                  events=[("message:customer", mirror)] if mirror else ())
+        # A redelivery is not paced here: its job exists (the add below keeps it), or Redis lost it and the job,
+        # queued now, works out its due moment itself.
+        delay = self._reply_delay(conversation, message_id, content) if first else None
         if first and self._events is not None:
-            await self._events.publish_live(conversation.id, "message:customer", live)
+            await self._events.publish_live(conversation.id, [("message:customer", live),
+                                                              *([broker_typing(True)] if delay is not None else [])])
+        due_at_ms = int(received_at.timestamp() * 1000) + delay.ms if delay is not None else None
         await self._queue.enqueue(IncomingMessageJob(conversation_id=conversation.id, message_id=message_id,
-                                                     lead_score=conversation.lead_score),
+                                                     lead_score=conversation.lead_score, due_at_ms=due_at_ms),
+                                  delay_ms=delay.ms if delay is not None else 0,
                                   priority=queue_priority(conversation.lead_score), new=first)
+        if delay is not None:
+            self._show_typing(conversation.inbox_conversation_id)
         # (Not marked queued: the sweeper looks at an unanswered message once it is older than its grace period, and
         # marks it when it does; a commit per message here bought nothing, and SQLite commits are the webhook's
         # limit.)
         return first
+
+    def _reply_delay(self, conversation: ConversationRecord, message_id: str, content: str | None) -> Delay | None:
+        """The human-like delay to queue this message's reply with; None when it is not paced here: pacing off, not
+        the bot's conversation, no text known, a handoff trigger (answered at once), or no delay worth deferring."""
+        persona = PERSONAS_BY_NAME.get(conversation.persona_name)
+        if self._pacer is None or conversation.owner != Owner.BOT or content is None or persona is None \
+                or detect_handoff(content) is not None:
+            return None
+        delay = self._pacer.delay(persona.persona_type, conversation.id, message_id, content)
+        if delay.ms < MIN_DEFER_MS:
+            return None
+        if self._observe_delay is not None:
+            self._observe_delay(delay.seconds)
+        return delay
+
+    def _show_typing(self, inbox_conversation_id: str) -> None:
+        """The broker typing in the inbox while the reply waits. Cosmetic, so it does not hold the acknowledgement
+        back (Chatwoot's is a round trip): it runs beside it, and a failure is only logged."""
+        async def typing_on() -> None:
+            assert self._inbox is not None
+            try:
+                await self._inbox.set_typing(inbox_conversation_id, True)
+            except InboxError as error:
+                log.info("typing indicator on skipped: %s", error.reason)
+
+        task = asyncio.create_task(typing_on())
+        self._typing_tasks.add(task)  # (held until done: the loop keeps only a weak reference)
+        task.add_done_callback(self._typing_tasks.discard)
 
     async def _remember(self, event: InboundEvent) -> None:
         """Keep our own copy of what customers and humans write (bot tokens cannot list messages)."""

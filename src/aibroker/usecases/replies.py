@@ -6,12 +6,16 @@ earlier attempt died mid-way, so we look for the tagged message in the inbox bef
 
 One at a time: all work on a conversation happens under its lock (Redis, across workers).
 
-Pacing outside the job: a customer message's human-like delay is not slept in a worker slot. Its job first works
-out when the reply is due (our receipt time plus a delay drawn from a seed of the message, so every attempt and
-every process gets the same moment), shows the broker typing, and asks the queue to run it again then
-(`ComeBackLater`: a delayed job in Redis, which survives the worker's death). Messages that arrive meanwhile are
-folded into the same reply when it runs (a burst gets one answer addressing all of it, in order); their own jobs
-then find nothing left to do. A handoff trigger is not delayed.
+Pacing outside the job: a customer message's human-like delay is not slept in a worker slot. The reply is due at
+our receipt time plus a delay drawn from a seed of the message (`ReplyPacer`: every attempt and every process
+gets the same moment). Normally the API, accepting the message, shows the broker typing and queues the job already
+delayed until then (`IncomingMessageJob.due_at_ms`): the wait costs a delayed job in Redis, which survives any
+process's death, and the worker runs the job once, when the reply is due. A job queued without it (queued again by
+the sweeper, or re-created by a redelivery) works the moment out itself on its first run, shows typing, and asks the
+queue to run it again then (`ComeBackLater`). Messages that arrive meanwhile are folded into the same reply when it
+runs (a burst gets one answer addressing all of it, in order); their own jobs then find nothing left to do. A
+handoff trigger is not delayed (one the API cannot see, three bot turns without progress, is decided from the
+history when the reply is due).
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from aibroker.domain.handoff import ConversationProgress, HandoffDecision, Hando
 from aibroker.domain.jobs import IncomingMessageJob, NewConversationJob
 from aibroker.domain.leads import LeadForm
 from aibroker.domain.ledger import ClaimOutcome, LedgerClaim, greeting_key, message_key, source_tag
-from aibroker.domain.pacing import PacingPolicy, detect_urgency
+from aibroker.domain.live_events import broker_typing
+from aibroker.domain.pacing import MIN_DEFER_MS, PacingPolicy, ReplyPacer
 from aibroker.domain.personas import PERSONAS_BY_NAME
 from aibroker.domain.ports import (
     ConversationLocks,
@@ -64,7 +69,6 @@ Sleep = Callable[[float], Awaitable[None]]
 Event = tuple[str, Mapping[str, Any]]  # (type, payload) for the event bus
 HISTORY_LIMIT = 50
 GIVE_UP_WAIT_S = 60.0
-MIN_DEFER_MS = 50  # a reply due sooner than this runs now (the queue's own delay is about that)
 GREETED_REMEMBERED = 100_000  # conversations this process knows are greeted (then it forgets them all, and asks)
 # A job for a conversation that no longer exists (erased, or purged by retention) ends quietly: nothing to answer,
 # nobody to apologise to, and a retry would find nothing either.
@@ -92,8 +96,7 @@ class ReplyService:
         self._handoffs = handoffs
         self._locks = locks
         self._pacing = pacing
-        self._sla_budget_ms = sla_budget_ms
-        self._expected_generation_ms = expected_generation_ms
+        self.pacer = ReplyPacer(pacing, expected_generation_ms, sla_budget_ms)  # (the API paces with the same one)
         self._clock = clock
         self._rng = rng or random.Random()
         self._sleep = sleep
@@ -185,11 +188,18 @@ class ReplyService:
         conversation = known.record
         if known.greeted:
             self._remember_greeted(conversation)
-        paced = await self._due_in_ms(job, conversation, known.inbound) if self._pacing_enabled else None
-        if paced is not None and paced.due_in_ms >= MIN_DEFER_MS:
-            raise ComeBackLater(paced.due_in_ms / 1000, f"reply to message {job.message_id} due in "
-                                                        f"{paced.due_in_ms} ms")
-        typing_shown = paced is not None and paced.delay_ms >= MIN_DEFER_MS  # (by the deferral: see `_due_in_ms`)
+        if not self._pacing_enabled:
+            typing_shown = False
+        elif job.due_at_ms is not None:  # paced by the API, which showed typing then (a greeting since, rare, ended it)
+            if (due_in_ms := job.due_at_ms - int(self._clock().timestamp() * 1000)) >= MIN_DEFER_MS:
+                raise ComeBackLater(due_in_ms / 1000, f"reply to message {job.message_id} due in {due_in_ms} ms")
+            typing_shown = self._greeted_already(conversation)
+        else:
+            paced = await self._due_in_ms(job, conversation, known.inbound)
+            if paced is not None and paced.due_in_ms >= MIN_DEFER_MS:
+                raise ComeBackLater(paced.due_in_ms / 1000, f"reply to message {job.message_id} due in "
+                                                            f"{paced.due_in_ms} ms")
+            typing_shown = paced is not None and paced.delay_ms >= MIN_DEFER_MS  # (by the deferral: `_due_in_ms`)
         # The reply's events go out live as they happen; their analytics rows are written once, after the lock.
         async with self._events.gathered(), self._locks.hold(job.conversation_id):
             if conversation.owner == Owner.BOT and not self._greeted_already(conversation):
@@ -223,10 +233,7 @@ class ReplyService:
         if message is None or detect_handoff(message.content, _progress(history, message)) is not None:
             return None
         persona = PERSONAS_BY_NAME[conversation.persona_name]
-        # Seeded by the message: a retry, or another worker after a crash, arrives at the same moment.
-        delay = self._pacing.reply_delay(persona.persona_type, detect_urgency(message.content),
-                                         self._expected_generation_ms, self._sla_budget_ms,
-                                         rng=random.Random(f"{conversation.id}:{job.message_id}"))
+        delay = self.pacer.delay(persona.persona_type, conversation.id, job.message_id, message.content)
         received = inbound.received_at or message.created_at
         due_in_ms = int((received + timedelta(milliseconds=delay.ms) - self._clock()).total_seconds() * 1000)
         if due_in_ms >= MIN_DEFER_MS:
@@ -286,7 +293,7 @@ class ReplyService:
             raise
         # The typing stops in the inbox now; its event goes out with the reply's (one round trip).
         await self._inbox_typing(conversation, False)
-        typing_off = _typing_event(False)
+        typing_off = broker_typing(False)
         # A human may have taken over while we were generating: re-check right before sending.
         current = await self._store.get_conversation(conversation.id)
         if current is None:  # purged meanwhile (retention takes no lock)
@@ -401,7 +408,7 @@ class ReplyService:
 
     async def _set_typing(self, conversation: ConversationRecord, on: bool, *, after: Sequence[Event] = ()) -> None:
         """Typing on or off, in the live events (published with `after`'s events, which go first) and the inbox."""
-        await self._events.publish_many(conversation.id, [*after, _typing_event(on)])
+        await self._events.publish_many(conversation.id, [*after, broker_typing(on)])
         await self._inbox_typing(conversation, on)
 
     async def _inbox_typing(self, conversation: ConversationRecord, on: bool) -> None:
@@ -432,10 +439,6 @@ class ReplyService:
 def _elapsed_s(earlier: datetime, later: datetime) -> float:
     """Seconds between two inbox timestamps."""
     return (as_utc(later) - as_utc(earlier)).total_seconds()
-
-
-def _typing_event(on: bool) -> Event:
-    return "typing", {"who": "broker", "on": on}
 
 
 def _lead_of(conversation: ConversationRecord) -> LeadForm | None:

@@ -339,7 +339,8 @@ class SqlStore:
 
     # --- inbound outbox (accepted customer messages) -------------------------------------------------
     async def record_inbound(self, conversation_id: int, message_id: str, *, copy: HistoryCopy | None = None,
-                             events: Sequence[tuple[str, dict[str, Any]]] = ()) -> bool:
+                             events: Sequence[tuple[str, dict[str, Any]]] = (),
+                             received_at: datetime | None = None) -> bool:
         """Remember an accepted customer message before queueing it, in one transaction (one commit: one fsync on
         SQLite, where commits are the webhook's limit): the inbound row; the customer's wait if humans own the
         conversation (`mark_waiting`); our history copy of the message (`copy`, kept once); and, the first time
@@ -348,7 +349,8 @@ class SqlStore:
         async with self._write_turn, self._engine.begin() as connection:
             dialect = connection.dialect.name
             first = (await connection.execute(_insert_new(dialect, InboundMessage).returning(InboundMessage.id), {
-                "conversation_id": conversation_id, "message_id": message_id})).first() is not None
+                "conversation_id": conversation_id, "message_id": message_id,
+                "received_at": received_at or utcnow()})).first() is not None
             # A redelivery still starts a wait not running (a human took over since the first delivery).
             await connection.execute(_START_WAITING, {"conversation_id": conversation_id, "now": utcnow()})
             if copy is not None:

@@ -95,8 +95,8 @@ class RedisEventBus:
     async def publish(self, conversation_id: int, event_type: str, payload: Mapping[str, Any]) -> None:
         await self.publish_many(conversation_id, [(event_type, payload)])
 
-    async def publish_live(self, conversation_id: int, event_type: str, payload: Mapping[str, Any]) -> None:
-        await self._live(conversation_id, [(event_type, payload)])
+    async def publish_live(self, conversation_id: int, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        await self._live(conversation_id, events)
 
     async def publish_many(self, conversation_id: int, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         now = await self._live(conversation_id, events)
