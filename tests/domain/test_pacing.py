@@ -12,6 +12,7 @@ from aibroker.domain.pacing import (
     DEFAULT_PACING,
     LEGACY_DELAYS_MS,
     PacingPolicy,
+    ReplyPacer,
     detect_urgency,
     find_urgency,
     greeting_choreography,
@@ -167,3 +168,38 @@ def test_greeting_always_comes_after_joined(seed: int, ratio: float, joined: int
 def test_default_policy_is_the_legacy_table() -> None:
     assert dict(DEFAULT_PACING.delays_ms) == dict(LEGACY_DELAYS_MS)
     assert len(URGENT) + len(NOT_URGENT) >= 40
+
+
+# --- ReplyPacer: the one delay the API queues a reply with and the worker checks it against ------------------------
+PACER = ReplyPacer(DEFAULT_PACING, expected_generation_ms=100, sla_budget_ms=60_000)  # a roomy budget: no clip
+
+
+@pytest.mark.parametrize("persona_type", list(PersonaType))
+def test_the_pacer_draws_one_delay_per_message_whoever_asks(persona_type: PersonaType) -> None:
+    """Seeded by conversation and message: the API and a worker (or a retry, or another process) agree; another
+    message of the same conversation gets its own draw (FACTS §P: the persona's delay ±15 %)."""
+    calm, _ = LEGACY_DELAYS_MS[persona_type]
+    first = PACER.delay(persona_type, 7, "101", "what documents do I need?")
+    assert first == ReplyPacer(DEFAULT_PACING, 100, 60_000).delay(persona_type, 7, "101", "what documents do I need?")
+    draws = {PACER.delay(persona_type, 7, str(m), "what documents do I need?").ms for m in range(101, 121)}
+    assert len(draws) > 1 and all(calm * 0.85 - 1 <= ms <= calm * 1.15 + 1 for ms in draws)
+
+
+@pytest.mark.parametrize("text", ["I need the loan approved urgently", "OTP expiring tomorrow, how much can I borrow?",
+                                  "can reply asap? what is the max LTV"])
+def test_an_urgent_message_is_queued_with_the_urgent_delay(text: str) -> None:
+    for persona_type in PersonaType:
+        _, hurried = LEGACY_DELAYS_MS[persona_type]
+        delay = PACER.queued_delay(persona_type, 3, "9", text)
+        assert delay is not None and hurried * 0.85 - 1 <= delay.ms <= hurried * 1.15 + 1
+
+
+@pytest.mark.parametrize("text", ["can I speak to a human please", "talk to a real person", "this is useless!!",
+                                  "I want to get the ABSD refund after selling my old flat", "agent"])
+def test_a_handoff_trigger_is_queued_to_run_at_once(text: str) -> None:
+    assert all(PACER.queued_delay(persona_type, 3, "9", text) is None for persona_type in PersonaType)
+
+
+def test_a_delay_too_short_to_defer_is_queued_to_run_at_once() -> None:
+    no_room = ReplyPacer(DEFAULT_PACING, expected_generation_ms=4_500, sla_budget_ms=5_000)  # generation fills it
+    assert no_room.queued_delay(PersonaType.BALANCED, 3, "9", "what documents do I need?") is None

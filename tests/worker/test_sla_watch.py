@@ -39,12 +39,14 @@ async def _conversation(store: SqlStore, n: int) -> int:
 async def test_warning_then_violation_once_each(parts: tuple[Settings, SqlStore, RedisEventBus]) -> None:
     settings, store, bus = parts
     waiting, answered, human = [await _conversation(store, n) for n in (1, 2, 3)]
+    # Received at `start` exactly: the watcher's clock is then the only clock (the set-up below may take a while
+    # on a busy machine).
+    start = datetime.now().astimezone()
     for conversation_id in (waiting, answered, human):
-        await store.record_inbound(conversation_id, f"m{conversation_id}")
+        await store.record_inbound(conversation_id, f"m{conversation_id}", received_at=start)
     claim = await store.claim_reply(answered, message_key(f"m{answered}"))
     await store.complete_reply(answered, message_key(f"m{answered}"), claim.token, sent_message_id="r1")
     await store.set_ownership(human, owner=Owner.HUMAN)
-    start = datetime.now().astimezone()
     now = start
 
     def watch() -> SlaWatch:  # a fresh watcher each time: as if another worker process looked

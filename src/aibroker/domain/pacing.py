@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from aibroker.domain.handoff import detect_handoff
 from aibroker.domain.personas import PersonaType
 from aibroker.domain.text import PhraseMatch, PhraseMatcher
 
@@ -149,6 +150,15 @@ class ReplyPacer:
     def delay(self, persona_type: PersonaType, conversation_id: int, message_id: str, content: str) -> Delay:
         return self.policy.reply_delay(persona_type, detect_urgency(content), self.expected_generation_ms,
                                        self.sla_budget_ms, rng=random.Random(f"{conversation_id}:{message_id}"))
+
+    def queued_delay(self, persona_type: PersonaType, conversation_id: int, message_id: str,
+                     content: str) -> Delay | None:
+        """The delay to queue the reply to a message just accepted with; None to queue it to run at once: a handoff
+        trigger the message itself shows is answered at once, and a delay under MIN_DEFER_MS is not worth one."""
+        if detect_handoff(content) is not None:
+            return None
+        delay = self.delay(persona_type, conversation_id, message_id, content)
+        return delay if delay.ms >= MIN_DEFER_MS else None
 
 
 def reply_delay(persona_type: PersonaType, urgent: bool, expected_generation_ms: int,

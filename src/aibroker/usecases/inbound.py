@@ -27,10 +27,9 @@ from aibroker.domain.conversation import (
     Owner,
     Role,
 )
-from aibroker.domain.handoff import detect_handoff
 from aibroker.domain.jobs import IncomingMessageJob
 from aibroker.domain.live_events import broker_typing, mirrored
-from aibroker.domain.pacing import MIN_DEFER_MS, Delay, ReplyPacer
+from aibroker.domain.pacing import Delay, ReplyPacer
 from aibroker.domain.personas import PERSONAS_BY_NAME
 from aibroker.domain.ports import ConversationStore, EventPublisher, Inbox, JobQueue, MessageHistoryStore
 from aibroker.domain.scoring import queue_priority
@@ -193,13 +192,10 @@ class InboundEvents:
         """The human-like delay to queue this message's reply with; None when it is not paced here: pacing off, not
         the bot's conversation, no text known, a handoff trigger (answered at once), or no delay worth deferring."""
         persona = PERSONAS_BY_NAME.get(conversation.persona_name)
-        if self._pacer is None or conversation.owner != Owner.BOT or content is None or persona is None \
-                or detect_handoff(content) is not None:
+        if self._pacer is None or conversation.owner != Owner.BOT or content is None or persona is None:
             return None
-        delay = self._pacer.delay(persona.persona_type, conversation.id, message_id, content)
-        if delay.ms < MIN_DEFER_MS:
-            return None
-        if self._observe_delay is not None:
+        delay = self._pacer.queued_delay(persona.persona_type, conversation.id, message_id, content)
+        if delay is not None and self._observe_delay is not None:
             self._observe_delay(delay.seconds)
         return delay
 

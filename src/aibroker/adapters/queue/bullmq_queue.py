@@ -64,8 +64,8 @@ class BullJobQueue:
         self._queue = Queue(settings.queue_name, {"connection": connection_options(redis_url),
                                                    "prefix": settings.queue_prefix})
 
-    async def enqueue(self, job: Job, *, delay_ms: int = 0, priority: int = 0,
-                      unfinished: Callable[[], Awaitable[bool]] | None = None, new: bool = False) -> bool:
+    def options(self, job: Job, *, delay_ms: int = 0, priority: int = 0) -> dict[str, Any]:
+        """BullMQ's options for adding `job` (its id, retries, retention, delay and priority)."""
         opts: dict[str, Any] = {
             "jobId": job.job_id,
             "attempts": self._settings.job_attempts,
@@ -77,6 +77,11 @@ class BullJobQueue:
             opts["delay"] = delay_ms
         if priority > 0:
             opts["priority"] = priority
+        return opts
+
+    async def enqueue(self, job: Job, *, delay_ms: int = 0, priority: int = 0,
+                      unfinished: Callable[[], Awaitable[bool]] | None = None, new: bool = False) -> bool:
+        opts = self.options(job, delay_ms=delay_ms, priority=priority)
         # Queue.add blocks while Redis is down (the client retries for a long time): bound it (and, on an HTTP
         # request, by what is left of the request's Redis budget), so the caller gets a 503 it can retry.
         try:
