@@ -3,34 +3,36 @@
     .venv/bin/python -m bench.hold                        # C=10,000, one worker, WORKER_CONCURRENCY=100
 
 Issue #15 item 3: one worker holds 10,000 conversations in their delay with RSS ≤ 300 MB and < 5 % of a core
-while they wait, and answers them all as the delays end. A reply's delay is a delayed BullMQ job: the job's
-first run works out when the reply is due (receipt + the persona's delay), shows typing and goes to Redis's
-delayed set; it comes back when due and answers (`usecases/replies.py`). The run:
+while they wait, and answers them all as the delays end. A reply's delay is a delayed BullMQ job that the API
+queues when it accepts the message, with the broker shown typing (`usecases/inbound.py`): the job runs once, when
+the reply is due (`usecases/replies.py`). The run:
 
 1. API (`aibroker serve`, only for the worker heartbeats) and REPLY_SLA_MS=60000 so the delay is not clipped:
    every conversation has the conservative persona, so every reply is due 6 s ±15 % after its message.
 2. Setup (not measured), written directly through the product's models with multi-row INSERTs: C greeted
-   conversations, one customer message each, its `inbound_messages` row, and its job (`BullJobQueue.enqueue`)
-   on a PAUSED queue.
-3. THE measured worker (`aibroker worker`) starts; its RSS and CPU are read idle on the paused queue.
-4. Arrival: every message's receipt time (`inbound_messages.received_at`, the message's `created_at`) is set to
-   now, then the queue resumes: C fresh messages reach the worker at once, and each job's first run is the
-   real one (it reads the conversation, finds the reply due in ~6 s, shows typing, defers the job).
+   conversations, one customer message each, and its `inbound_messages` row.
+3. THE measured worker (`aibroker worker`) starts; its RSS and CPU are read idle on the empty queue.
+4. Arrival: every message is received now (`received_at` and the message's `created_at` set to one moment), and
+   the bench does for all C at once what the API does for each message it accepts: the typing indicator on, and
+   the job queued already delayed until the reply is due (receipt + `ReplyPacer`'s delay, the API's and the
+   worker's; the job options of `BullJobQueue.options`), added with BullMQ's `addBulk` in batches, so that all C
+   are queued before the first reply is due (how long it took is reported; a job added after its due moment
+   would run at once). `bench.webhook` measures the API's side of this per request.
 5. Sampled every `--interval` s until every reply is in: BullMQ's wait / active / delayed counts, HELD
-   conversations (job in the delayed set AND typing on), the worker's RSS and CPU.
+   conversations (job in the delayed set AND typing on), the worker's RSS and CPU, Redis's memory.
 
-Figures: peak held at once; the first runs (how many per second, worker CPU per first run) — with a 6 s delay
-the worker holds at most about (first runs per second × 6 s), which is the limit when it is below C; the
-worker's CPU and RSS WHILE WAITING (the sampling intervals in which nothing was waiting to run and nothing was
-active, only delayed jobs); the replies' lateness (sent − due, where due = receipt + the same seeded delay the
-worker draws); completion; duplicates and lost (reply ledger + visible messages, `audit_replies`).
+Figures: peak held at once; the worker's CPU and RSS WHILE WAITING (the sampling intervals in which nothing was
+waiting to run and nothing was active, only delayed jobs); the answering once replies come due (replies per
+second, worker CPU per reply: with C replies due within ~1.8 s of each other, one process answers them at its
+reply rate, which is the limit on "answered as the delays end"); the replies' lateness (sent − due); completion;
+how often a job started (1: never sent back to wait); duplicates and lost (reply ledger + visible messages,
+`audit_replies`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -44,18 +46,18 @@ from sqlalchemy import update
 
 from aibroker.adapters.db.engine import create_engine
 from aibroker.adapters.db.models import InboundMessage, InboxMessage
+from aibroker.adapters.inbox.builtin import TYPING_TTL_S, typing_key
 from aibroker.adapters.queue.bullmq_queue import BullJobQueue
 from aibroker.adapters.queue.redis_options import connection_options
 from aibroker.bootstrap import EXPECTED_GENERATION_MS
 from aibroker.config import Settings
 from aibroker.domain.jobs import IncomingMessageJob
-from aibroker.domain.pacing import DEFAULT_PACING, detect_urgency
+from aibroker.domain.pacing import DEFAULT_PACING, ReplyPacer
 from aibroker.domain.personas import PERSONAS_BY_NAME
 from aibroker.domain.scoring import queue_priority
 from bench.common import (
     CONSERVATIVE_LEAD,
     add_infra_args,
-    bounded,
     fmt,
     header,
     load_average,
@@ -107,13 +109,13 @@ class Setup:
     inbox_of: dict[int, int]  # inbox conversation id → conversation id
     messages: dict[int, str]  # conversation id → its customer message id
     contents: dict[int, str]  # conversation id → the message's text (its urgency sets the delay)
+    lead_scores: dict[int, int]  # conversation id → lead score (the job's priority)
     seconds: float
 
 
 async def setup_bulk(args: argparse.Namespace, infra: Infra, run: str) -> Setup:
-    """The state the API path leaves behind (greeted conversation + recorded, queued customer message): written
-    through the product's models (`bench.seed`), then one job per message through `BullJobQueue` on the paused
-    queue."""
+    """Greeted conversations with a recorded customer message each, written through the product's models
+    (`bench.seed`); the messages arrive (typing, jobs) in `arrive`."""
     t0 = time.monotonic()
     seeded = await seed_greeted(infra.database_url, args.conversations, run, CONSERVATIVE_LEAD)
     contents = [question(i, 0) for i in range(args.conversations)]
@@ -128,30 +130,19 @@ async def setup_bulk(args: argparse.Namespace, infra: Infra, run: str) -> Setup:
             {"conversation_id": c, "message_id": str(m), "received_at": now, "queued_at": now}
             for c, m in zip(seeded.conversations, messages, strict=True)])
     await engine.dispose()
-    settings = Settings(_env_file=None, REDIS_URL=infra.redis_url, QUEUE_PREFIX=infra.prefix,  # type: ignore[call-arg]
-                        QUEUE_NAME="aibroker")
-    jobs = BullJobQueue(settings, infra.redis_url)
-    await jobs.pause()
     pairs = list(zip(seeded.conversations, messages, strict=True))
-
-    async def enqueue(i: int) -> None:
-        c, m = pairs[i]
-        await jobs.enqueue(IncomingMessageJob(conversation_id=c, message_id=str(m), lead_score=seeded.lead_scores[i]),
-                           priority=queue_priority(seeded.lead_scores[i]))
-
-    await bounded(len(pairs), 16, enqueue)
-    await jobs.aclose()
     setup = Setup(seeded.conversations, dict(zip(seeded.inbox_ids, seeded.conversations, strict=True)),
                   {c: str(m) for c, m in pairs}, dict(zip(seeded.conversations, contents, strict=True)),
-                  round(time.monotonic() - t0, 2))
-    print(f"{len(pairs)} greeted conversations, a message and a job each on the paused queue, in "
-          f"{setup.seconds} s", flush=True)
+                  dict(zip(seeded.conversations, seeded.lead_scores, strict=True)), round(time.monotonic() - t0, 2))
+    print(f"{len(pairs)} greeted conversations with a recorded message each, in {setup.seconds} s", flush=True)
     return setup
 
 
-async def arrive(infra: Infra, setup: Setup) -> datetime:
-    """Every message is received now: its receipt time (what the worker's first run reads) set to now, then the
-    queue resumes. Returns the receipt time."""
+ARRIVAL_BATCH = 1000  # jobs per addBulk call
+
+
+async def stamp_received(infra: Infra, setup: Setup) -> datetime:
+    """Every message is received now (its `inbound_messages` row and its visible `created_at`); returns when."""
     engine = create_engine(Settings(_env_file=None, DATABASE_URL=infra.database_url).sqlalchemy_url)  # type: ignore[call-arg]
     received = datetime.now(UTC)
     async with engine.begin() as session:
@@ -161,20 +152,47 @@ async def arrive(infra: Infra, setup: Setup) -> datetime:
                                                          InboxMessage.conversation_id.in_(list(setup.inbox_of)))
                               .values(created_at=received))
     await engine.dispose()
-    queue = Queue("aibroker", {"connection": connection_options(infra.redis_url), "prefix": infra.prefix})
-    await queue.resume()
-    await queue.close()
     return received
 
 
+async def arrive(infra: Infra, setup: Setup, sla_ms: int) -> tuple[datetime, dict[str, Any]]:
+    """Every message is received now; then, for all at once, what the API does on accepting one: typing on, and
+    the job queued delayed until its reply is due. Returns the receipt time and how the queueing went."""
+    received = await stamp_received(infra, setup)
+    due = due_at(setup, sla_ms, received)
+    redis = aioredis.Redis.from_url(infra.redis_url)
+    pipe = redis.pipeline(transaction=False)
+    for inbox_id in setup.inbox_of:
+        pipe.set(typing_key(infra.prefix, str(inbox_id)), "1", ex=TYPING_TTL_S)
+    await pipe.execute()
+    await redis.aclose()
+    settings = Settings(_env_file=None, REDIS_URL=infra.redis_url, QUEUE_PREFIX=infra.prefix,  # type: ignore[call-arg]
+                        QUEUE_NAME="aibroker")
+    jobs = BullJobQueue(settings, infra.redis_url)
+    queue = Queue("aibroker", {"connection": connection_options(infra.redis_url), "prefix": infra.prefix})
+    late = 0
+    items = list(setup.messages.items())
+    for start in range(0, len(items), ARRIVAL_BATCH):
+        now_ms = time.time() * 1000
+        batch = []
+        for c, m in items[start:start + ARRIVAL_BATCH]:
+            due_ms = round(due[c] * 1000)
+            late += due_ms <= now_ms
+            job = IncomingMessageJob(conversation_id=c, message_id=m, lead_score=setup.lead_scores[c], due_at_ms=due_ms)
+            batch.append({"name": job.name, "data": job.model_dump(mode="json"), "opts": jobs.options(
+                job, delay_ms=max(0, int(due_ms - now_ms)), priority=queue_priority(setup.lead_scores[c]))})
+        await queue.addBulk(batch)
+    queued_s = time.time() - received.timestamp()
+    await queue.close()
+    await jobs.aclose()
+    return received, {"queued_all_after_s": round(queued_s, 2), "queued_after_due": late}
+
+
 def due_at(setup: Setup, sla_ms: int, received: datetime) -> dict[int, float]:
-    """When each reply is due (epoch s): receipt + the delay the worker draws (same policy, same seed)."""
-    out: dict[int, float] = {}
-    for c, m in setup.messages.items():
-        delay = DEFAULT_PACING.reply_delay(PERSONA.persona_type, detect_urgency(setup.contents[c]),
-                                           EXPECTED_GENERATION_MS["offline"], sla_ms, rng=random.Random(f"{c}:{m}"))
-        out[c] = (received + timedelta(milliseconds=delay.ms)).timestamp()
-    return out
+    """When each reply is due (epoch s): receipt + the delay the API and the worker draw (same pacer, same seed)."""
+    pacer = ReplyPacer(DEFAULT_PACING, EXPECTED_GENERATION_MS["offline"], sla_ms)
+    return {c: (received + timedelta(milliseconds=pacer.delay(PERSONA.persona_type, c, m, setup.contents[c]).ms))
+            .timestamp() for c, m in setup.messages.items()}
 
 
 async def sample(infra: Infra, setup: Setup, reader: DbReader, worker: Service, started: float) -> dict[str, Any]:
@@ -203,14 +221,16 @@ async def sample(infra: Infra, setup: Setup, reader: DbReader, worker: Service, 
 
 async def hold(args: argparse.Namespace, infra: Infra, setup: Setup, worker: Service, reader: DbReader
                ) -> dict[str, Any]:
-    await asyncio.sleep(2.0)  # the worker is up (heartbeat seen); let it settle on the paused queue
+    await asyncio.sleep(2.0)  # the worker is up (heartbeat seen); let it settle on the empty queue
     rss_idle = proc_status_kb(worker.pid, "VmRSS") or 0
     cpu_idle_start = cpu_seconds(worker.pid) or 0.0
     await asyncio.sleep(3.0)
     idle_cores = ((cpu_seconds(worker.pid) or 0.0) - cpu_idle_start) / 3.0
-    print(f"worker idle on the paused queue: RSS {rss_idle / 1024:.1f} MB, CPU {idle_cores:.3f} cores; "
+    print(f"worker idle on the empty queue: RSS {rss_idle / 1024:.1f} MB, CPU {idle_cores:.3f} cores; "
           f"{len(setup.messages)} messages arrive now", flush=True)
-    received = await arrive(infra, setup)
+    received, arrival = await arrive(infra, setup, args.sla_ms)
+    print(f"all queued (typing on, delayed until due) {arrival['queued_all_after_s']} s after the arrival; "
+          f"{arrival['queued_after_due']} queued after their due moment", flush=True)
     started = received.timestamp()
     series: list[dict[str, Any]] = []
     deadline = time.monotonic() + args.timeout
@@ -221,26 +241,23 @@ async def hold(args: argparse.Namespace, infra: Infra, setup: Setup, worker: Ser
             break
         await asyncio.sleep(max(0.0, args.interval - (time.time() - started - point["t"])))
     await asyncio.sleep(1.0)  # give a duplicate the chance to show up before counting
-    return {"received": received, "series": series, "rss_idle_kb": rss_idle, "idle_cores": idle_cores,
-            "rss_peak_kb": proc_status_kb(worker.pid, "VmHWM") or 0}
+    return {"received": received, "arrival": arrival, "series": series, "rss_idle_kb": rss_idle,
+            "idle_cores": idle_cores, "rss_peak_kb": proc_status_kb(worker.pid, "VmHWM") or 0}
 
 
-def first_runs(series: list[dict[str, Any]], total: int, first_due_s: float) -> dict[str, Any]:
-    """How fast the first runs went: until the first reply is due nothing comes back from the delayed set, so
-    every job not waiting and not active has had its first run (deferred, or answered if it found the reply due).
-    Measured over the samples before the first due moment (or until all first runs were done)."""
-    before = [p for p in series if p["t"] < first_due_s]
-    if len(before) < 2:
-        return {"per_s": None, "cpu_ms_each": None, "done_by_first_due": None}
-    done_at = next((p for p in before if p["waiting"] + p["active"] == 0), before[-1])
-    done = total - done_at["waiting"] - done_at["active"]
-    cpu = done_at["worker_cpu_s"] - series[0]["worker_cpu_s"]
-    window = done_at["t"] - series[0]["t"]
-    return {"per_s": round(done / window, 1) if window > 0 else None, "window_s": round(window, 2),
-            "done": done, "cpu_ms_each": round(cpu / done * 1000, 2) if done else None,
+def answering(series: list[dict[str, Any]], total: int) -> dict[str, Any]:
+    """The answering, from the first sample with a reply sent to the last sample: replies per second and the
+    worker's CPU per reply (what bounds "answered as the delays end" when C replies fall due at once)."""
+    busy = [p for p in series if p["answered"] > 0]
+    if len(busy) < 2:
+        return {"replies_per_s": None, "cpu_ms_each": None, "worker_cores": None}
+    first, last = busy[0], busy[-1]
+    window, done = last["t"] - first["t"], last["answered"] - first["answered"]
+    cpu = last["worker_cpu_s"] - first["worker_cpu_s"]
+    return {"replies_per_s": round(done / window, 1) if window > 0 else None, "window_s": round(window, 2),
+            "replies": done, "cpu_ms_each": round(cpu / done * 1000, 2) if done else None,
             "worker_cores": round(cpu / window, 2) if window > 0 else None,
-            "all_done_s": done_at["t"] if done == total else None,
-            "held_limit_at_6_s": round(done / window * 6) if window > 0 else None}
+            "drain_s_for_all": round(total / (done / window), 1) if window > 0 and done else None}
 
 
 def waiting_only(series: list[dict[str, Any]]) -> dict[str, Any]:
@@ -285,7 +302,7 @@ def analyse(args: argparse.Namespace, setup: Setup, held: dict[str, Any], ledger
         "hold": {"peak_held": peak.get("held", 0), "peak_held_at_s": peak.get("t"),
                  "peak_delayed": max((p["delayed"] for p in series), default=0),
                  "peak_typing": max((p["typing"] for p in series), default=0),
-                 "first_runs": first_runs(series, len(setup.messages), first_due_s),
+                 "arrival": held["arrival"], "answering": answering(series, len(setup.messages)),
                  "answered": len(replied),
                  "completion_s": round(max(replied) - started, 2) if replied and not timed_out else None,
                  "reply_after_arrival_ms": summarize((t - started) * 1000 for t in replied),
@@ -296,7 +313,7 @@ def analyse(args: argparse.Namespace, setup: Setup, held: dict[str, Any], ledger
             "redis_used_at_peak_held": peak.get("redis_used_mb"),
             "redis_used_per_conversation_kb": round(peak["redis_used_mb"] * 1024 / len(setup.messages), 2)
             if peak else None},
-        "worker_cpu": {"idle_on_paused_queue_cores": round(held["idle_cores"], 4),
+        "worker_cpu": {"idle_on_empty_queue_cores": round(held["idle_cores"], 4),
                        "while_waiting": waiting_only(series),
                        "whole_run_s": round(cpu_total, 1),
                        "per_reply_ms_all_included": round(cpu_total / len(replied) * 1000, 1) if replied else None},
@@ -325,30 +342,31 @@ async def drive(args: argparse.Namespace, infra: Infra, env: dict[str, str], bas
 
 def report(result: dict[str, Any]) -> None:
     h, m, cpu, c = result["hold"], result["worker_memory_mb"], result["worker_cpu"], result["correctness"]
-    first, waiting = h["first_runs"], cpu["while_waiting"]
+    answer, waiting = h["answering"], cpu["while_waiting"]
     show("hold: one worker, thousands of conversations in their delay", {
         "conversations / WORKER_CONCURRENCY": f"{result['mode']['conversations']} / "
                                               f"{result['mode']['worker_concurrency']}",
         "peak held (delayed + typing)": f"{h['peak_held']} at {h['peak_held_at_s']} s "
                                         f"(delayed set peak {h['peak_delayed']}, typing peak {h['peak_typing']})",
-        "first runs": f"{first['per_s']} per s, {first['cpu_ms_each']} ms of worker CPU each "
-                      f"(worker busy {first.get('worker_cores')} cores; all done after {first.get('all_done_s')} s; "
-                      f"replies due from "
-                      f"{result['phases_s']['first_due_s']} s) → at most ~{first.get('held_limit_at_6_s')} "
-                      f"held with a 6 s delay",
-        "worker while waiting": f"{waiting['cores']} cores over {waiting['seconds']} s, holding "
+        "arrival (typing on, jobs delayed)": f"all queued after {h['arrival']['queued_all_after_s']} s "
+                                             f"({h['arrival']['queued_after_due']} after their due moment); replies "
+                                             f"due from {result['phases_s']['first_due_s']} to "
+                                             f"{result['phases_s']['last_due_s']} s",
+        "answering": f"{answer['replies_per_s']} replies/s, {answer['cpu_ms_each']} ms of worker CPU each (worker "
+                     f"busy {answer['worker_cores']} cores): all C take ~{answer['drain_s_for_all']} s",
+        "worker while they wait": f"{waiting['cores']} cores over {waiting['seconds']} s, holding "
                                 f"{waiting['held_min']}–{waiting['held_max']}, RSS ≤ {waiting['rss_mb_max']} MB",
         "worker RSS idle → peak": f"{m['rss_idle']} → {m['rss_peak_sampled']} MB "
                                   f"({m['per_held_conversation_kb']} KB per held conversation)",
         "Redis memory at peak held": f"{m['redis_used_at_peak_held']} MB (all C jobs and their data: "
                                      f"{m['redis_used_per_conversation_kb']} KB per conversation)",
-        "worker CPU": f"idle {cpu['idle_on_paused_queue_cores']} cores; whole run {cpu['whole_run_s']} s, "
-                      f"{cpu['per_reply_ms_all_included']} ms per reply (first run included)",
+        "worker CPU": f"idle {cpu['idle_on_empty_queue_cores']} cores; whole run {cpu['whole_run_s']} s, "
+                      f"{cpu['per_reply_ms_all_included']} ms per reply (all included)",
         "answered": f"{h['answered']} of {c['messages']}" + (" (timed out)" if result["phases_s"]["timed_out"]
                                                              else f", last after {h['completion_s']} s"),
         "reply lateness (sent − due)": fmt(h["lateness_ms"]),
         "duplicates / lost": f"{c['duplicates']} / {'unknown (timed out)' if c['lost'] is None else c['lost']}",
-        "BullMQ: most starts of a job": f"{result['bullmq_jobs']['max_starts']} (a deferred job starts twice; "
+        "BullMQ: most starts of a job": f"{result['bullmq_jobs']['max_starts']} (1: run once, when due; "
                                         f"stalled: {result['bullmq_jobs']['stalled']}; completed jobs kept: "
                                         f"{result['bullmq_jobs']['jobs_found']})",
         "load average (start → end)": f"{result['load_average_at_start']} → {result['load_average_at_end']}",

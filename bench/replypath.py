@@ -9,9 +9,10 @@ process (the counters are SQLAlchemy event listeners on the worker's own engine)
 `worker.main.run_worker` (what `aibroker worker` runs, with the container it builds) in-process, against a
 private `redis-server` and a fresh database; nothing else talks to that Redis while it counts.
 
-1. Setup (not measured): N greeted conversations with one unanswered customer message each, and their jobs on a
-   paused queue (`bench.hold.setup_bulk`: the rows the API path leaves behind, written in bulk); when the busy
-   phase starts, every message is stamped received now and the queue resumes (`bench.hold.arrive`).
+1. Setup (not measured): N greeted conversations with one unanswered customer message each
+   (`bench.hold.setup_bulk`: the rows the API path leaves behind, written in bulk), and their jobs (to run at once:
+   pacing is off) on a paused queue; when the busy phase starts, every message is stamped received now
+   (`bench.hold.stamp_received`) and the queue resumes.
 2. Idle: the worker runs on the paused queue for `--idle` seconds: CPU and Redis commands per second.
 3. Busy: the queue is resumed and the worker answers all N; per reply: SQL statements (cursor executions;
    transactions and connection check-outs counted apart), Redis commands (from Redis's MONITOR feed, read by a
@@ -32,15 +33,20 @@ import time
 import uuid
 from typing import Any
 
+from bullmq import Queue
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aibroker.adapters.db.engine import create_engine
+from aibroker.adapters.queue.bullmq_queue import BullJobQueue
+from aibroker.adapters.queue.redis_options import connection_options
 from aibroker.bootstrap import build_container
 from aibroker.config import Settings
+from aibroker.domain.jobs import IncomingMessageJob
+from aibroker.domain.scoring import queue_priority
 from aibroker.worker.main import new_event_loop, run_worker
-from bench.common import add_infra_args, header, load_average, rel, show, write_results
-from bench.hold import arrive, setup_bulk
+from bench.common import add_infra_args, bounded, header, load_average, rel, show, write_results
+from bench.hold import Setup, setup_bulk, stamp_received
 from bench.system import Infra, infrastructure
 
 DEFAULT_REPLIES = 500
@@ -130,6 +136,23 @@ def delta(after: collections.Counter[str], before: collections.Counter[str]) -> 
     return collections.Counter({k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)})
 
 
+async def queue_paused(infra: Infra, setup: Setup) -> None:
+    """Every message's job, as the API queues it with pacing off (to run at once), on a paused queue."""
+    jobs = BullJobQueue(Settings(_env_file=None, REDIS_URL=infra.redis_url, QUEUE_PREFIX=infra.prefix,  # type: ignore[call-arg]
+                                 QUEUE_NAME="aibroker"), infra.redis_url)
+    await jobs.pause()
+    items = list(setup.messages.items())
+
+    async def enqueue(i: int) -> None:
+        c, m = items[i]
+        score = setup.lead_scores[c]
+        await jobs.enqueue(IncomingMessageJob(conversation_id=c, message_id=m, lead_score=score),
+                           priority=queue_priority(score))
+
+    await bounded(len(items), 16, enqueue)
+    await jobs.aclose()
+
+
 async def measure(args: argparse.Namespace, infra: Infra) -> dict[str, Any]:
     # A backlog waits longer than the reply SLA, and the SLA watch then publishes a warning and a breach for each
     # late message: a cost per late message, not per reply, so the SLA is set out of reach here.
@@ -137,6 +160,7 @@ async def measure(args: argparse.Namespace, infra: Infra) -> dict[str, Any]:
     run = uuid.uuid4().hex[:6]
     args.conversations = max(1, args.conversations)
     setup = await setup_bulk(args, infra, run)
+    await queue_paused(infra, setup)
     posted = setup.messages
     settings = Settings(_env_file=None, **env)  # type: ignore[arg-type]
     container = build_container(settings, infra.redis_url)
@@ -158,7 +182,10 @@ async def measure(args: argparse.Namespace, infra: Infra) -> dict[str, Any]:
         await asyncio.sleep(args.idle)
         idle_end = await point()
         busy_start = await point()
-        await arrive(infra, setup)  # every message received now (so none is older than the sweeper's grace)
+        await stamp_received(infra, setup)  # every message received now (none older than the sweeper's grace)
+        queue = Queue("aibroker", {"connection": connection_options(infra.redis_url), "prefix": infra.prefix})
+        await queue.resume()
+        await queue.close()
         polls = 0
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import redis.asyncio as aioredis
 from sqlalchemy import insert as insert_into
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,13 +28,15 @@ from aibroker.adapters.db.models import (
     InboxMessage,
     ReplyLedgerEntry,
 )
+from aibroker.adapters.inbox.builtin import TYPING_TTL_S, typing_key
 from aibroker.adapters.queue.bullmq_queue import BullJobQueue
 from aibroker.config import Settings
 from aibroker.domain.greetings import greeting_for
 from aibroker.domain.jobs import IncomingMessageJob
 from aibroker.domain.leads import LeadForm
 from aibroker.domain.ledger import greeting_key, source_tag
-from aibroker.domain.personas import persona_for_score
+from aibroker.domain.pacing import ReplyPacer
+from aibroker.domain.personas import PersonaType, persona_for_score
 from aibroker.domain.privacy import token_hash
 from aibroker.domain.scoring import queue_priority, score_lead
 from bench.common import lead
@@ -95,34 +98,57 @@ async def seed_greeted(database_url: str, count: int, run: str, variant: Mapping
     return Seeded(conversations, inbox_ids, tokens, [p.persona_type.value for p in personas], scores)
 
 
+@dataclass(frozen=True, slots=True)
+class DirectMessage:
+    conversation_id: int
+    inbox_id: int  # its built-in inbox conversation
+    lead_score: int
+    persona_type: PersonaType
+    text: str
+
+
 class DirectIntake:
     """What `POST /api/conversations/{id}/messages` leaves behind for the worker (the customer's message in the
-    built-in inbox, its `inbound_messages` row, its job), written by the driver itself in one multi-row INSERT
-    per batch: a load generator that offers hundreds of messages a second without the API process's cost per
-    request (it does not publish the live-UI event nor touch the conversation's waiting state, which the worker
-    does not read)."""
+    built-in inbox, its `inbound_messages` row, with pacing on the typing indicator, and its job, delayed until the
+    reply is due: `usecases/inbound.py`), written by the driver itself in one multi-row INSERT per batch: a load
+    generator that offers hundreds of messages a second without the API process's cost per request (it does not
+    publish the live-UI events nor touch the conversation's waiting state, which the worker does not read).
+    `pacer`: the API's (None: pacing off)."""
 
-    def __init__(self, database_url: str, redis_url: str, prefix: str) -> None:
+    def __init__(self, database_url: str, redis_url: str, prefix: str, pacer: ReplyPacer | None) -> None:
         self._engine = create_engine(Settings(_env_file=None, DATABASE_URL=database_url).sqlalchemy_url)  # type: ignore[call-arg]
         self._jobs = BullJobQueue(Settings(_env_file=None, REDIS_URL=redis_url, QUEUE_PREFIX=prefix,  # type: ignore[call-arg]
                                            QUEUE_NAME="aibroker"), redis_url)
+        self._redis = aioredis.Redis.from_url(redis_url)
+        self._prefix = prefix
+        self._pacer = pacer
 
-    async def post(self, messages: list[tuple[int, int, int, str]]) -> list[str]:
-        """(conversation id, inbox conversation id, lead score, text) each; their message ids, in order."""
+    async def post(self, messages: list[DirectMessage]) -> list[str]:
+        """The messages' ids, in order."""
         now = datetime.now(UTC)
         async with self._engine.begin() as db:
             ids = await insert_rows(db, InboxMessage, [
-                {"conversation_id": inbox_id, "role": "customer", "private": False, "activity": False,
-                 "created_at": now, "content": text} for _, inbox_id, _, text in messages])
+                {"conversation_id": m.inbox_id, "role": "customer", "private": False, "activity": False,
+                 "created_at": now, "content": m.text} for m in messages])
             await insert_rows(db, InboundMessage, [
-                {"conversation_id": c, "message_id": str(m), "received_at": now, "queued_at": now}
-                for (c, _, _, _), m in zip(messages, ids, strict=True)])
-        await asyncio.gather(*(self._jobs.enqueue(IncomingMessageJob(conversation_id=c, message_id=str(m),
-                                                                     lead_score=score),
-                                                  priority=queue_priority(score))
-                               for (c, _, score, _), m in zip(messages, ids, strict=True)))
+                {"conversation_id": m.conversation_id, "message_id": str(i), "received_at": now, "queued_at": now}
+                for m, i in zip(messages, ids, strict=True)])
+        delays = [self._pacer.queued_delay(m.persona_type, m.conversation_id, str(i), m.text) if self._pacer else None
+                  for m, i in zip(messages, ids, strict=True)]
+        if typing := [m.inbox_id for m, d in zip(messages, delays, strict=True) if d is not None]:
+            pipe = self._redis.pipeline(transaction=False)
+            for inbox_id in typing:
+                pipe.set(typing_key(self._prefix, str(inbox_id)), "1", ex=TYPING_TTL_S)
+            await pipe.execute()
+        received_ms = int(now.timestamp() * 1000)
+        await asyncio.gather(*(self._jobs.enqueue(
+            IncomingMessageJob(conversation_id=m.conversation_id, message_id=str(i), lead_score=m.lead_score,
+                               due_at_ms=received_ms + d.ms if d else None),
+            delay_ms=d.ms if d else 0, priority=queue_priority(m.lead_score))
+            for m, i, d in zip(messages, ids, delays, strict=True)))
         return [str(m) for m in ids]
 
     async def aclose(self) -> None:
         await self._jobs.aclose()
+        await self._redis.aclose()
         await self._engine.dispose()
