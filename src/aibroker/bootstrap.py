@@ -48,7 +48,7 @@ from aibroker.usecases.rollout import RolloutControl
 from aibroker.wiring_ops import OpsParts, build_ops
 from aibroker.wiring_rollout import build_rollout
 
-# What pacing assumes a reply takes to generate, so delay + generation stays inside the SLA budget.
+# What pacing assumes a reply takes to generate, so delay + generation lands before the SLA warning (ReplyPacer).
 EXPECTED_GENERATION_MS = {"llm": 1500, "offline": 100}
 
 

@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aibroker.domain.live_events import SLA_WARNING_SHARE, sla_level
 from aibroker.domain.pacing import (
     DEFAULT_PACING,
+    DEFAULT_SAFETY_MARGIN_MS,
     LEGACY_DELAYS_MS,
     PacingPolicy,
     ReplyPacer,
@@ -171,7 +173,7 @@ def test_default_policy_is_the_legacy_table() -> None:
 
 
 # --- ReplyPacer: the one delay the API queues a reply with and the worker checks it against ------------------------
-PACER = ReplyPacer(DEFAULT_PACING, expected_generation_ms=100, sla_budget_ms=60_000)  # a roomy budget: no clip
+PACER = ReplyPacer(DEFAULT_PACING, expected_generation_ms=100, reply_sla_ms=60_000)  # a roomy SLA: no clip
 
 
 @pytest.mark.parametrize("persona_type", list(PersonaType))
@@ -201,5 +203,20 @@ def test_a_handoff_trigger_is_queued_to_run_at_once(text: str) -> None:
 
 
 def test_a_delay_too_short_to_defer_is_queued_to_run_at_once() -> None:
-    no_room = ReplyPacer(DEFAULT_PACING, expected_generation_ms=4_500, sla_budget_ms=5_000)  # generation fills it
+    no_room = ReplyPacer(DEFAULT_PACING, expected_generation_ms=3_600, reply_sla_ms=5_000)  # fills 80 % of it
     assert no_room.queued_delay(PersonaType.BALANCED, 3, "9", "what documents do I need?") is None
+
+
+@given(persona_type=st.sampled_from(list(PersonaType)), urgent=st.booleans(),
+       generation=st.sampled_from([100, 1500]), sla=st.integers(3_000, 30_000), seed=st.integers(0, 10_000))
+def test_a_reply_sent_when_planned_raises_no_sla_warning(persona_type: PersonaType, urgent: bool, generation: int,
+                                                         sla: int, seed: int) -> None:
+    """The SLA watch warns once a message has waited 80 % of REPLY_SLA_MS (live_events.sla_level); the delay leaves
+    room for the expected generation (100 ms offline, 1,500 ms with an LLM) and the margin (sending, round trips)
+    before that point: sent as planned, the reply is in before the warning."""
+    text = "need it urgently" if urgent else "what documents do I need?"
+    delay = ReplyPacer(DEFAULT_PACING, generation, sla).delay(persona_type, seed, str(seed), text)
+    if not delay.over_budget:
+        planned = delay.ms + generation + DEFAULT_SAFETY_MARGIN_MS
+        assert planned <= sla * SLA_WARNING_SHARE
+        assert sla_level(planned - 1, sla) is None

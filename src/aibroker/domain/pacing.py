@@ -10,7 +10,8 @@ CLIPPED to the reply SLA (FACTS §S: P95 < 5 s from customer message to visible 
 so delay + expected generation + margin ≤ budget whenever the budget allows it at all. When
 generation alone is expected to blow the budget the delay is 0 and `Delay.over_budget` says so,
 so the caller can skip the typing theatre and alert. The same draw is used whatever the
-urgency, so for one seed the urgent delay is never longer than the non-urgent one.
+urgency, so for one seed the urgent delay is never longer than the non-urgent one. A reply's
+budget (`ReplyPacer`) is the SLA's warning point, 80 % of it: a reply on time comes before the warning.
 
 The greeting choreography (FACTS §S: "joined" after ~0.5 s, greeting after ~2 s) is jittered
 the same way. Nothing here sleeps: callers schedule the returned milliseconds.
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from aibroker.domain.handoff import detect_handoff
+from aibroker.domain.live_events import SLA_WARNING_SHARE
 from aibroker.domain.personas import PersonaType
 from aibroker.domain.text import PhraseMatch, PhraseMatcher
 
@@ -141,15 +143,21 @@ DEFAULT_PACING = PacingPolicy()
 class ReplyPacer:
     """The human-like delay before the reply to one customer message. Drawn from a seed of the message, so the API
     (which queues the reply already delayed when it accepts the message) and the worker (which checks that it is
-    due, e.g. for a job queued again by the sweeper) arrive at the same moment, as does every retry."""
+    due, e.g. for a job queued again by the sweeper) arrive at the same moment, as does every retry.
+
+    Clipped to the reply SLA's WARNING point (80 % of `reply_sla_ms`, `live_events.SLA_WARNING_SHARE`), not to the
+    SLA itself: a reply sent as planned (delay, generation, margin) is in before the SLA watch warns (clipped to
+    the whole SLA, a 4.4 s delay raised a warning at 4 s for most replies of the slower personas), and what is
+    left of the SLA is room for a queue or a slow generation."""
 
     policy: PacingPolicy
     expected_generation_ms: int
-    sla_budget_ms: int = DEFAULT_SLA_BUDGET_MS
+    reply_sla_ms: int = DEFAULT_SLA_BUDGET_MS
 
     def delay(self, persona_type: PersonaType, conversation_id: int, message_id: str, content: str) -> Delay:
         return self.policy.reply_delay(persona_type, detect_urgency(content), self.expected_generation_ms,
-                                       self.sla_budget_ms, rng=random.Random(f"{conversation_id}:{message_id}"))
+                                       int(self.reply_sla_ms * SLA_WARNING_SHARE),
+                                       rng=random.Random(f"{conversation_id}:{message_id}"))
 
     def queued_delay(self, persona_type: PersonaType, conversation_id: int, message_id: str,
                      content: str) -> Delay | None:

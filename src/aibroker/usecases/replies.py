@@ -96,7 +96,7 @@ class ReplyService:
         self._handoffs = handoffs
         self._locks = locks
         self._pacing = pacing
-        self.pacer = ReplyPacer(pacing, expected_generation_ms, sla_budget_ms)  # (the API paces with the same one)
+        self.pacer = ReplyPacer(pacing, expected_generation_ms, sla_budget_ms)  # (the API paces with the same)
         self._clock = clock
         self._rng = rng or random.Random()
         self._sleep = sleep
