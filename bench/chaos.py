@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--quiet", type=float, default=defaults.quiet_s, help="wait for late duplicates before counting")
     add("--seed", type=int, default=defaults.seed)
     add("--concurrency", type=int, default=defaults.worker_concurrency, help="WORKER_CONCURRENCY")
+    add("--pacing", choices=["on", "off"], default="off",
+        help="human-like delays (the API queues each reply delayed until due); off: replies at once, the most load")
     add("--database-url", default=None, help="an EMPTY database to use (default: a fresh SQLite file)")
     add("--work-dir", type=Path, default=None, help="logs and data (default: a temporary directory)")
     add("--results-dir", type=Path, default=RESULTS_DIR, help="default: bench/results")
@@ -81,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         timeout_share=args.timeout_share, timeout_s=args.timeout_s, kill_every_s=args.kill_every,
         redis_restart_at=None if args.redis_restart_at < 0 else args.redis_restart_at,
         redis_down_s=args.redis_down, handoff_share=args.handoff_share, drain_timeout_s=args.drain_timeout,
-        quiet_s=args.quiet, seed=args.seed, worker_concurrency=args.concurrency)
+        quiet_s=args.quiet, seed=args.seed, worker_concurrency=args.concurrency,
+        settings={"PACING_ENABLED": args.pacing == "on"})
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="aibroker-chaos-"))
     work_dir.mkdir(parents=True, exist_ok=True)
     database_url = args.database_url or f"sqlite:///{work_dir / 'aibroker.db'}"
