@@ -10,9 +10,11 @@ $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "aibroker needs Python >= 3.11"'
 	$(PYTHON) -m venv $(VENV)
 
+# uv (from PyPI, into the venv: nothing needed beyond Python) installs the same packages as pip in a fraction of
+# the time (pip: ~37-46 s for `.[dev]` with a warm cache; uv: a few seconds). The venv keeps its own pip.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet 'uv>=0.5'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
 	@touch $(STAMP)
 
 ## run: install, migrate and start everything on http://127.0.0.1:8000 (embedded Redis + SQLite)
