@@ -21,7 +21,7 @@ import redis as sync_redis
 from sqlalchemy import text
 
 from aibroker.adapters.db.engine import create_engine
-from tests.support.servers import WorkerProcess, free_port
+from tests.support.servers import WorkerProcess, free_port, terminate_all
 
 
 def redis_server_binary() -> str:
@@ -170,8 +170,7 @@ class WorkerPool:
 
     def stop(self) -> None:
         with self._lock:
-            for worker in self.workers:
-                worker.terminate(timeout_s=25)
+            terminate_all(self.workers, timeout_s=25)
             self.workers.clear()
 
     def logs(self) -> str:
