@@ -29,9 +29,12 @@ run: $(STAMP)
 # browser or Redis (the suite's processes used ~45 % of the 2 cores with two pytest processes), so a third one
 # fills the waits (8:07 -> 5:42 measured on 2 cores; TEST_WORKERS=0 runs everything in one process). Files go out
 # in collection order, where tests/conftest.py puts the `slow` ones first so the processes end together.
+# Bytecode is cached (the usual gitignored __pycache__) even where PYTHONDONTWRITEBYTECODE is set: without the cache,
+# each of the 100+ product processes the suite starts (workers, `serve`, `dev`, CLI runs) compiled aibroker's modules
+# again (~0.5 s of CPU each), and each pytest process redid pytest's assertion rewriting of every test module (~6 s).
 TEST_WORKERS ?= 3
 test: $(STAMP) browsers
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ## lint / typecheck: what CI runs before the tests
 lint: $(STAMP)
