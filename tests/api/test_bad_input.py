@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,11 +30,13 @@ def conversation_id(api: httpx.Client) -> int:
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, redis_url: str, pg_template: str | None) -> Iterator[httpx.Client]:
+def api(tmp_path_factory: pytest.TempPathFactory, redis_url: str, pg_template: str | None,
+        sqlite_template: Path) -> Iterator[httpx.Client]:
     """One server for the module (the cases are refusals or reads, so they can share it): the same settings
     `make_settings` builds, on a fresh database of the end-to-end backend."""
     tmp_path = tmp_path_factory.mktemp("bad-input")
-    database = _fresh_database("postgresql" if TEST_DATABASE_URL else "sqlite", tmp_path, pg_template)
+    database = _fresh_database("postgresql" if TEST_DATABASE_URL else "sqlite", tmp_path, pg_template,
+                               sqlite_template)
     db_url = next(database)
     prefix = f"t{uuid.uuid4().hex[:10]}"
     settings = Settings(_env_file=None, AIBROKER_DATA_DIR=str(tmp_path / "var"), DATABASE_URL=db_url,  # type: ignore[call-arg]

@@ -12,7 +12,7 @@ from pydantic import AliasChoices, SecretStr
 
 from aibroker.api.app import create_app
 from aibroker.config import Settings
-from tests.support.servers import WorkerProcess, serve_in_thread
+from tests.support.servers import WorkerProcess, serve_in_thread, terminate_all
 
 LEAD: dict[str, Any] = {
     "name": "Ann Tan", "email": "ann.tan@example.com", "phone": "+6591234567", "loanType": "new_purchase",
@@ -56,5 +56,4 @@ def running_workers(settings: Settings, tmp_path: Path, count: int = 1) -> Itera
     try:
         yield workers
     finally:
-        for worker in workers:
-            worker.terminate()
+        terminate_all(workers)
