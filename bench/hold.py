@@ -46,7 +46,6 @@ from sqlalchemy import update
 
 from aibroker.adapters.db.engine import create_engine
 from aibroker.adapters.db.models import InboundMessage, InboxMessage
-from aibroker.adapters.inbox.builtin import TYPING_TTL_S, typing_key
 from aibroker.adapters.queue.bullmq_queue import BullJobQueue
 from aibroker.adapters.queue.redis_options import connection_options
 from aibroker.bootstrap import EXPECTED_GENERATION_MS
@@ -68,7 +67,7 @@ from bench.common import (
     write_results,
 )
 from bench.observe import DbReader, audit_replies, job_stats
-from bench.seed import insert_rows, seed_greeted
+from bench.seed import insert_rows, seed_greeted, typing_on
 from bench.system import (
     Infra,
     Service,
@@ -161,10 +160,7 @@ async def arrive(infra: Infra, setup: Setup, sla_ms: int) -> tuple[datetime, dic
     received = await stamp_received(infra, setup)
     due = due_at(setup, sla_ms, received)
     redis = aioredis.Redis.from_url(infra.redis_url)
-    pipe = redis.pipeline(transaction=False)
-    for inbox_id in setup.inbox_of:
-        pipe.set(typing_key(infra.prefix, str(inbox_id)), "1", ex=TYPING_TTL_S)
-    await pipe.execute()
+    await typing_on(redis, infra.prefix, list(setup.inbox_of))
     await redis.aclose()
     settings = Settings(_env_file=None, REDIS_URL=infra.redis_url, QUEUE_PREFIX=infra.prefix,  # type: ignore[call-arg]
                         QUEUE_NAME="aibroker")

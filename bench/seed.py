@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -98,6 +98,17 @@ async def seed_greeted(database_url: str, count: int, run: str, variant: Mapping
     return Seeded(conversations, inbox_ids, tokens, [p.persona_type.value for p in personas], scores)
 
 
+async def typing_on(redis: aioredis.Redis, prefix: str, inbox_ids: Sequence[int]) -> None:
+    """The built-in inbox's typing indicator on for these conversations (as `BuiltinInbox.set_typing` sets it), in
+    one round trip."""
+    if not inbox_ids:
+        return
+    pipe = redis.pipeline(transaction=False)
+    for inbox_id in inbox_ids:
+        pipe.set(typing_key(prefix, str(inbox_id)), "1", ex=TYPING_TTL_S)
+    await pipe.execute()
+
+
 @dataclass(frozen=True, slots=True)
 class DirectMessage:
     conversation_id: int
@@ -135,11 +146,7 @@ class DirectIntake:
                 for m, i in zip(messages, ids, strict=True)])
         delays = [self._pacer.queued_delay(m.persona_type, m.conversation_id, str(i), m.text) if self._pacer else None
                   for m, i in zip(messages, ids, strict=True)]
-        if typing := [m.inbox_id for m, d in zip(messages, delays, strict=True) if d is not None]:
-            pipe = self._redis.pipeline(transaction=False)
-            for inbox_id in typing:
-                pipe.set(typing_key(self._prefix, str(inbox_id)), "1", ex=TYPING_TTL_S)
-            await pipe.execute()
+        await typing_on(self._redis, self._prefix, [m.inbox_id for m, d in zip(messages, delays, strict=True) if d])
         received_ms = int(now.timestamp() * 1000)
         await asyncio.gather(*(self._jobs.enqueue(
             IncomingMessageJob(conversation_id=m.conversation_id, message_id=str(i), lead_score=m.lead_score,
