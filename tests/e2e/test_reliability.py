@@ -184,6 +184,10 @@ def test_a_job_whose_workers_keep_dying_ends_in_one_apology_and_a_handoff(make_s
                 assert [f["name"] for f in failed] == ["incoming-message"] and "stalled" in failed[0]["reason"]
 
 
+def _apologies(api: httpx.Client, conversation_id: int) -> list[dict[str, Any]]:
+    return [m for m in _messages(api, conversation_id) if m["role"] == "bot" and "trouble" in m["content"]]
+
+
 def test_final_failure_apologises_once_hands_off_and_keeps_the_failed_job(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
                                                                           tmp_path: Path) -> None:
     settings: Settings = make_settings(e2e_db_url, JOB_ATTEMPTS=3)
@@ -192,11 +196,12 @@ def test_final_failure_apologises_once_hands_off_and_keeps_the_failed_job(make_s
         # A record no code path can answer (its broker persona was deleted by an operator): every attempt fails.
         execute(settings, "UPDATE conversations SET persona_name = 'Retired Broker' WHERE id = :c", c=conversation_id)
         _say(api, conversation_id, "hello?")
-        wait_for(lambda: _conversation(api, conversation_id)["owner"] == "human",
-                 what="handoff", timeout_s=40)
+        # The give-up hands off first and apologises second, after the job has left the queue: wait for the
+        # apology itself (waiting for the owner, then an idle queue, raced the apology's post).
+        wait_for(lambda: _apologies(api, conversation_id), what="the apology", timeout_s=40)
         wait_for(lambda: _idle(api), what="idle queue")
-        apologies = [m for m in _messages(api, conversation_id) if m["role"] == "bot" and "trouble" in m["content"]]
-        assert len(apologies) == 1
+        assert len(_apologies(api, conversation_id)) == 1
+        assert _conversation(api, conversation_id)["owner"] == "human"
         failed = api.get("/api/admin/queue/failed", headers=ADMIN).json()["failed"]
         assert [f["name"] for f in failed] == ["incoming-message"] and "Retired Broker" in failed[0]["reason"]
         assert failed[0]["attempts"] == 3
