@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 MESSAGE_TYPES = {"message:customer": "customer", "message:ai": "bot", "message:human": "human"}
@@ -30,6 +31,15 @@ EPHEMERAL_TYPES = frozenset({"typing"})
 # What the analytics mirror never keeps: the words themselves stay in the inbox (and erasure deletes them there).
 LIVE_ONLY_FIELDS = ("content",)
 SLA_WARNING_SHARE = 0.8  # of the reply SLA: a warning at 4 s of the 5 s target
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorRow:
+    """An event as the analytics mirror keeps it (`mirrored`), with the moment it happened."""
+    conversation_id: int
+    type: str
+    payload: dict[str, Any]
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)

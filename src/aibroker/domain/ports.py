@@ -25,6 +25,7 @@ from aibroker.domain.erasure import ErasureCounts, ErasureTarget
 from aibroker.domain.jobs import Job
 from aibroker.domain.leads import LeadForm
 from aibroker.domain.ledger import LedgerClaim
+from aibroker.domain.live_events import MirrorRow
 from aibroker.domain.memory import episode_of, fold_customer_facts
 from aibroker.domain.personas import Persona
 
@@ -143,6 +144,12 @@ class EventPublisher(Protocol):
     def gathered(self) -> AbstractAsyncContextManager[None]:
         """Within it (in this task), events still go out live at once, but their analytics rows are written together
         at its end, also when it ends with an error: one database write for a whole reply."""
+
+    def mirror_in(self) -> AbstractAsyncContextManager[list[MirrorRow]]:
+        """Within `gathered`: the rows gathered so far, for the caller to write in its own transaction (the reply's
+        ledger completion, `ConversationStore.complete_batch`). If the block ends with an error they are left to
+        `gathered`'s end. Outside `gathered`: none (each publish wrote its own)."""
+
     async def publish_live(self, conversation_id: int, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         """Like `publish_many`, without the analytics mirror: for a caller that wrote the events' `mirrored` rows in
         its own transaction (the inbound message's, `ConversationStore.record_inbound`), or has none (typing)."""
@@ -217,7 +224,7 @@ class ConversationStore(Protocol):
 
     async def complete_batch(self, conversation_id: int, keys: list[str], token: str, *, state: str = "sent",
                              sent_message_id: str | None = None, note: str | None = None,
-                             record_activity: bool = True) -> int: ...
+                             record_activity: bool = True, mirror: Sequence[MirrorRow] = ()) -> int: ...
 
     async def reply_key_of(self, conversation_id: int, key: str) -> str: ...
 

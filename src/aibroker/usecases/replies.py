@@ -311,8 +311,9 @@ class ReplyService:
             await self._handoffs.hand_off(current, decision)
         sent = await self._send(current, reply.text, source_tag(conversation.id, key), source=reply.source,
                                 asked=[m.content for m in history if m.role == Role.CUSTOMER], after=[typing_off])
-        await self._store.complete_batch(conversation.id, keys, claim.token, sent_message_id=sent.id,
-                                         record_activity=activity_outdated(current, self._clock()))
+        async with self._events.mirror_in() as mirror:  # the reply's analytics rows commit with its ledger rows
+            await self._store.complete_batch(conversation.id, keys, claim.token, sent_message_id=sent.id,
+                                             record_activity=activity_outdated(current, self._clock()), mirror=mirror)
         if self._observe_reply is not None:  # from the burst's first message, as the customer waited
             self._observe_reply(_elapsed_s(burst[0].created_at, sent.created_at))
         return f"answered {len(keys)} message(s)" + (" and handed off" if decision is not None else "")
@@ -395,8 +396,9 @@ class ReplyService:
         await self._handoffs.hand_off(conversation, decision)
         sent = await self._send(conversation, HANDOFF_TEXT, source_tag(conversation.id, leader_key),
                                 source="handoff")
-        await self._store.complete_batch(conversation.id, keys, token, sent_message_id=sent.id,
-                                         note=f"handoff:{decision.reason.value}")
+        async with self._events.mirror_in() as mirror:
+            await self._store.complete_batch(conversation.id, keys, token, sent_message_id=sent.id,
+                                             note=f"handoff:{decision.reason.value}", mirror=mirror)
         return f"handed off: {decision.reason.value}"
 
     async def _typing_wait(self, conversation: ConversationRecord, typing_ms: int) -> None:

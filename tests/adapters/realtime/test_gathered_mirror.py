@@ -72,3 +72,37 @@ async def test_outside_a_gathering_each_publish_writes_at_once(bus: tuple[RedisE
     events, store = bus
     await events.publish(4, "handoff", {"reason": "asked_for_human"})
     assert [kind for kind, _ in await _rows(store, 4)] == ["handoff"]
+
+
+async def test_rows_taken_into_the_ledgers_commit_are_written_there_once(bus: tuple[RedisEventBus, SqlStore]) -> None:
+    """The reply's completion writes the rows gathered so far in its own transaction (one commit for the ledger and
+    the events); what is published after that is written at the gathering's end, and nothing twice."""
+    events, store = bus
+    async with events.gathered():
+        await events.publish(5, "message:user", {"message_id": "7"})
+        async with events.mirror_in() as mirror:
+            assert [row.type for row in mirror] == ["message:user"]
+            # (no claim of that token: the ledger is unchanged, the reply's events are still recorded)
+            assert await store.complete_batch(5, ["message:7"], "another-token", mirror=mirror) == 0
+        assert [kind for kind, _ in await _rows(store, 5)] == ["message:user"]
+        await events.publish(5, "handoff", {"reason": "asked_for_human"})
+    assert [kind for kind, _ in await _rows(store, 5)] == ["message:user", "handoff"]
+
+
+async def test_rows_of_a_completion_that_failed_are_written_at_the_end(bus: tuple[RedisEventBus, SqlStore]) -> None:
+    events, store = bus
+    with pytest.raises(RuntimeError):
+        async with events.gathered():
+            await events.publish(6, "message:ai", {"message_id": "8"})
+            async with events.mirror_in() as mirror:
+                assert len(mirror) == 1
+                raise RuntimeError("the completion's commit failed")
+    assert [kind for kind, _ in await _rows(store, 6)] == ["message:ai"]
+
+
+async def test_outside_a_gathering_there_is_nothing_to_take(bus: tuple[RedisEventBus, SqlStore]) -> None:
+    events, store = bus
+    await events.publish(7, "handoff", {"reason": "asked_for_human"})
+    async with events.mirror_in() as mirror:
+        assert mirror == []
+    assert [kind for kind, _ in await _rows(store, 7)] == ["handoff"]

@@ -41,6 +41,7 @@ from aibroker.domain.conversation import (
     Owner,
 )
 from aibroker.domain.ledger import ClaimOutcome, LedgerClaim
+from aibroker.domain.live_events import MirrorRow
 
 
 def _conversation(row: Any) -> ConversationRecord:
@@ -306,12 +307,13 @@ class SqlStore:
 
     async def complete_batch(self, conversation_id: int, keys: list[str], token: str, *, state: str = "sent",
                              sent_message_id: str | None = None, note: str | None = None,
-                             record_activity: bool = True) -> int:
+                             record_activity: bool = True, mirror: Sequence[MirrorRow] = ()) -> int:
         """Mark these claims finished (see `complete_reply`); returns how many were still this token's.
         `record_activity` False: the sent message need not move the conversation's last activity (the caller knows
-        it recent: domain/conversation.py ACTIVITY_RESOLUTION)."""
+        it recent: domain/conversation.py ACTIVITY_RESOLUTION). `mirror`: the reply's analytics rows, written in the
+        same transaction (one commit for the ledger and the events), whether or not the claims were still ours."""
         activity = sent_message_id is not None and record_activity
-        async with (self._engine if activity else self._one_statement).begin() as connection:
+        async with (self._engine if activity or mirror else self._one_statement).begin() as connection:
             now = utcnow()
             result = await connection.execute(
                 update(ReplyLedgerEntry)
@@ -321,6 +323,10 @@ class SqlStore:
             if activity:
                 await connection.execute(update(Conversation).where(Conversation.id == conversation_id)
                                          .values(last_activity_at=now))
+            if mirror:
+                await connection.execute(insert(ChatEvent), [
+                    {"conversation_id": row.conversation_id, "type": row.type, "payload": row.payload,
+                     "created_at": row.at} for row in mirror])
             return int(getattr(result, "rowcount", 0) or 0)
 
     async def reply_key_of(self, conversation_id: int, key: str) -> str:

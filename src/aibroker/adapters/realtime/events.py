@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from aibroker.adapters.db.store import SqlStore
 from aibroker.adapters.queue.redis_budget import bounded
-from aibroker.domain.live_events import LiveEvent, mirrored, to_live
+from aibroker.domain.live_events import LiveEvent, MirrorRow, mirrored, to_live
 from aibroker.errors import DependencyUnavailable
 from aibroker.logging import get_logger
 
@@ -55,17 +55,9 @@ def _min_id_kept(now: float) -> str:
     return f"{int((now - STREAM_TTL_S) * 1000)}-0"
 
 
-@dataclass(frozen=True, slots=True)
-class _MirrorRow:
-    conversation_id: int
-    type: str
-    payload: dict[str, Any]
-    at: datetime
-
-
 @dataclass(slots=True)
 class _Gathering:
-    rows: list[_MirrorRow] = field(default_factory=list)
+    rows: list[MirrorRow] = field(default_factory=list)
     open: bool = True
 
 
@@ -100,7 +92,7 @@ class RedisEventBus:
 
     async def publish_many(self, conversation_id: int, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         now = await self._live(conversation_id, events)
-        kept = [_MirrorRow(conversation_id, event_type, row, datetime.fromtimestamp(now, UTC))
+        kept = [MirrorRow(conversation_id, event_type, row, datetime.fromtimestamp(now, UTC))
                 for event_type, payload in events if (row := mirrored(event_type, payload)) is not None]
         gathering = _gathering.get()
         if gathering is not None and gathering.open:
@@ -119,7 +111,15 @@ class RedisEventBus:
             gathering.open = False  # (a task started inside that publishes later mirrors its own events)
             await self._mirror(gathering.rows)
 
-    async def _mirror(self, rows: list[_MirrorRow]) -> None:
+    @asynccontextmanager
+    async def mirror_in(self) -> AsyncIterator[list[MirrorRow]]:
+        gathering = _gathering.get()
+        rows = list(gathering.rows) if gathering is not None and gathering.open else []
+        yield rows
+        if gathering is not None and rows:  # written by the caller (a task started inside may have added more since)
+            del gathering.rows[:len(rows)]
+
+    async def _mirror(self, rows: list[MirrorRow]) -> None:
         for conversation_id in dict.fromkeys(row.conversation_id for row in rows):
             mine = [row for row in rows if row.conversation_id == conversation_id]
             try:
