@@ -52,7 +52,8 @@ def api_schema(make_settings, e2e_db_url: str) -> Iterator[Any]:  # type: ignore
     settings = make_settings(e2e_db_url, CHATWOOT_ALLOW_UNSIGNED=True, ENQUEUE_TIMEOUT_S=15,
                              SESSION_SECRET="schemathesis-session-secret-0123456789")
     with running_api(settings) as client:
-        schema = schemathesis.openapi.from_url(f"{client.base_url}/openapi.json",
+        # (timeout: the schema's one read; schemathesis's own 10 s ran out once on a busy machine)
+        schema = schemathesis.openapi.from_url(f"{client.base_url}/openapi.json", timeout=60,
                                                config=SchemathesisConfig.from_str(CONFIG))
         schema.hook(filter_case)
         yield schema

@@ -103,7 +103,7 @@ class ApiProcess:
         self._log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout_s: float = 30.0) -> ApiProcess:
+    def start(self, timeout_s: float = 60.0) -> ApiProcess:  # (30 s ran out once on a busy machine)
         log = self._log_path.open("ab")
         self.process = subprocess.Popen([sys.executable, "-m", "aibroker.cli", "serve"], env=self._env,
                                         stdout=log, stderr=subprocess.STDOUT)
