@@ -46,8 +46,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from aibroker.bootstrap import EXPECTED_GENERATION_MS
-from aibroker.domain.live_events import SLA_WARNING_SHARE
-from aibroker.domain.pacing import DEFAULT_SAFETY_MARGIN_MS, LEGACY_DELAYS_MS
+from aibroker.domain.pacing import DEFAULT_PACING, LEGACY_DELAYS_MS, ReplyPacer
 from aibroker.domain.personas import PersonaType
 from bench import baseline_node
 from bench.common import (
@@ -272,8 +271,7 @@ def ours(worker_pid: int, client: httpx.AsyncClient, reader: DbReader, conversat
                 out[key] = (row["sent_at"], str(row["sent_message_id"]))
         return out
 
-    # As `ReplyPacer` clips a delay: to the SLA's warning point, less the expected generation and the margin.
-    clip_ms = int(sla_ms * SLA_WARNING_SHARE) - EXPECTED_GENERATION_MS["offline"] - DEFAULT_SAFETY_MARGIN_MS
+    clip_ms = ReplyPacer(DEFAULT_PACING, EXPECTED_GENERATION_MS["offline"], sla_ms).longest_delay_ms
     side = Side("ours", worker_pid, send, lambda: reader.finished_count("message:"), reply_times,
                 reader.typing_count, lambda index: conversations[index].nominal_ms(clip_ms))
     return side

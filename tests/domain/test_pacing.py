@@ -220,3 +220,19 @@ def test_a_reply_sent_when_planned_raises_no_sla_warning(persona_type: PersonaTy
         planned = delay.ms + generation + DEFAULT_SAFETY_MARGIN_MS
         assert planned <= sla * SLA_WARNING_SHARE
         assert sla_level(planned - 1, sla) is None
+
+
+@given(persona_type=st.sampled_from(list(PersonaType)), urgent=st.booleans(),
+       generation=st.sampled_from([100, 1500]), sla=st.integers(3_000, 30_000), seed=st.integers(0, 10_000))
+def test_no_delay_is_longer_than_the_pacers_clip(persona_type: PersonaType, urgent: bool, generation: int, sla: int,
+                                                 seed: int) -> None:
+    pacer = ReplyPacer(DEFAULT_PACING, generation, sla)
+    text = "need it urgently" if urgent else "what documents do I need?"
+    assert pacer.delay(persona_type, seed, str(seed), text).ms <= pacer.longest_delay_ms
+
+
+def test_the_clip_at_the_default_sla_is_the_warning_point_less_generation_and_margin() -> None:
+    # 80 % of 5,000 ms, less 100 ms of offline generation and the 500 ms margin; with an LLM (1,500 ms) 2,000 ms.
+    assert ReplyPacer(DEFAULT_PACING, 100, 5_000).longest_delay_ms == 3_400
+    assert ReplyPacer(DEFAULT_PACING, 1_500, 5_000).longest_delay_ms == 2_000
+    assert ReplyPacer(DEFAULT_PACING, 4_500, 5_000).longest_delay_ms == 0  # generation alone past the warning

@@ -124,7 +124,7 @@ class PacingPolicy:
         calm, hurried = self.delays_ms[persona_type]
         base = hurried if urgent else calm
         jittered = max(0, _jittered(base, self.jitter_ratio, rng))
-        room = sla_budget_ms - expected_generation_ms - safety_margin_ms
+        room = delay_room_ms(sla_budget_ms, expected_generation_ms, safety_margin_ms)
         ms = max(0, min(jittered, room))
         return Delay(ms=ms, base_ms=base, jittered_ms=jittered, clipped=ms < jittered, over_budget=room < 0)
 
@@ -137,6 +137,13 @@ class PacingPolicy:
 
 
 DEFAULT_PACING = PacingPolicy()
+
+
+def delay_room_ms(sla_budget_ms: int, expected_generation_ms: int,
+                  safety_margin_ms: int = DEFAULT_SAFETY_MARGIN_MS) -> int:
+    """The longest delay a budget allows: what is left of it after the expected generation and the margin (negative
+    when generation alone is expected to blow it)."""
+    return sla_budget_ms - expected_generation_ms - safety_margin_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +161,19 @@ class ReplyPacer:
     expected_generation_ms: int
     reply_sla_ms: int = DEFAULT_SLA_BUDGET_MS
 
+    @property
+    def budget_ms(self) -> int:
+        """What a delay and the generation must fit in: the SLA's warning point."""
+        return int(self.reply_sla_ms * SLA_WARNING_SHARE)
+
+    @property
+    def longest_delay_ms(self) -> int:
+        """The clip every delay it draws is held to (3,400 ms at the default 5 s SLA, offline)."""
+        return max(0, delay_room_ms(self.budget_ms, self.expected_generation_ms))
+
     def delay(self, persona_type: PersonaType, conversation_id: int, message_id: str, content: str) -> Delay:
         return self.policy.reply_delay(persona_type, detect_urgency(content), self.expected_generation_ms,
-                                       int(self.reply_sla_ms * SLA_WARNING_SHARE),
-                                       rng=random.Random(f"{conversation_id}:{message_id}"))
+                                       self.budget_ms, rng=random.Random(f"{conversation_id}:{message_id}"))
 
     def queued_delay(self, persona_type: PersonaType, conversation_id: int, message_id: str,
                      content: str) -> Delay | None:
