@@ -209,6 +209,47 @@ def parse_job(name: str, data: dict[str, Any]) -> Job:
     return model.model_validate(data)
 
 
+class _ProbeFirstWorker(Worker):
+    """bullmq's Worker, whose free slots look at the queue one first, the rest after it.
+
+    Its Python run loop starts a fetcher for every free slot before any of them runs (the Node original starts
+    them one by one, and stops as soon as one blocks on the queue). So every job reaching an idle worker at
+    concurrency 100 set off ~99 `moveToActive` scripts at once, all but one finding nothing: about half the
+    worker's CPU per reply at 10 replies/s (bench/README.md, `bench.pipeline --rate 10`).
+
+    Here, while a fetcher's script is out, the other fetchers wait for its answer. Found nothing: the queue is
+    drained, so one of them blocks on it (BZPOPMIN) and the rest return together, in one turn of bullmq's loop
+    (each turn costs a wait over every slot's task). Found a job: there may be more, so they all fetch at once,
+    as bullmq does, and a backlog is taken as fast as before."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._probe: asyncio.Future[bool] | None = None  # the first fetcher's script, while it is out: found a job?
+
+    async def getNextJob(self, token: str) -> BullJob | None:
+        if not self.drained and self._probe is not None:
+            await asyncio.shield(self._probe)
+        if not self.drained and not (self.closing or self.paused):
+            return await self._fetch(token)
+        # Drained: one fetcher blocks until a job comes (no await between this check and bullmq setting
+        # `waiting`, so exactly one does), and wakes the run loop, which starts fetchers again.
+        if self.waiting is not None or self.closing or self.paused:
+            return None
+        return await super().getNextJob(token)
+
+    async def _fetch(self, token: str) -> BullJob | None:
+        if self._probe is not None:  # after a probe that found a job: fetch beside the others
+            return await super().getNextJob(token)
+        probe = self._probe = asyncio.get_running_loop().create_future()
+        job = None
+        try:
+            job = await super().getNextJob(token)
+            return job
+        finally:
+            self._probe = None
+            probe.set_result(job is not None)
+
+
 async def start_worker(settings: Settings, redis_url: str, handler: JobHandler, *,
                        on_failed: Callable[[Job, str, bool], Awaitable[None]] | None = None) -> Worker:
     """Build and start a Worker inside the running event loop.
@@ -234,7 +275,7 @@ async def start_worker(settings: Settings, redis_url: str, handler: JobHandler, 
             log.info("job %s delayed %d ms without spending an attempt: %s", job.job_id, delay_ms, error)
             raise DelayedError(str(error)) from error
 
-    worker = Worker(settings.queue_name, process, {
+    worker = _ProbeFirstWorker(settings.queue_name, process, {
         "connection": connection_options(redis_url),
         "prefix": settings.queue_prefix,
         "concurrency": settings.worker_concurrency,
