@@ -302,6 +302,25 @@ def test_a_human_taking_over_while_the_reply_waits_silences_the_bot(make_setting
         assert _conversation(api, conversation_id)["typing"] is False  # typing shown, then off
 
 
+def test_a_human_taking_over_while_the_reply_is_generated_silences_the_bot(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
+                                                                           tmp_path: Path) -> None:
+    """The reply is claimed and being generated (a slow LLM) when an agent takes over: what was generated is not
+    sent, over the human, and the message's claim ends skipped."""
+    with slow_llm(4) as llm:
+        settings: Settings = make_settings(e2e_db_url, PACING_ENABLED=False, **llm_env(llm))
+        with running_api(settings) as api, running_workers(settings, tmp_path, count=1):
+            conversation_id = _lead(api)
+            message_id = _say(api, conversation_id, "what documents do I need for a bank loan?")
+            wait_for(lambda: len(llm.requests) >= 1, what="generating the reply", timeout_s=30)
+            taken = api.post(f"/api/console/conversations/{conversation_id}/takeover", headers=ADMIN)
+            assert taken.status_code == 200 and taken.json()["owner"] == "human"
+            wait_for(lambda: _idle(api), what="the reply's job ran to its end", timeout_s=30)
+            assert _roles(api, conversation_id) == ["bot", "customer"]
+            assert SLOW_ANSWER not in [m["content"] for m in _messages(api, conversation_id)]
+            rows = {r["key"]: r for r in ledger(settings, conversation_id)}
+            assert rows[f"message:{message_id}"]["state"] == "skipped"
+
+
 def test_redis_outage_gives_503_loses_nothing_and_recovers(make_settings, e2e_db_url: str,  # type: ignore[no-untyped-def]
                                                            tmp_path: Path) -> None:
     port = free_port()
