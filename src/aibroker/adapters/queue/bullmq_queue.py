@@ -212,8 +212,9 @@ def parse_job(name: str, data: dict[str, Any]) -> Job:
 class _ProbeFirstWorker(Worker):
     """bullmq's Worker, whose free slots look at the queue one first, the rest after it.
 
-    Its Python run loop starts a fetcher for every free slot before any of them runs (the Node original starts
-    them one by one, and stops as soon as one blocks on the queue). So every job reaching an idle worker at
+    Its Python run loop starts a fetcher for every free slot before any of them runs (BullMQ for Node awaits each
+    fetch before starting the next, "to avoid unnecessary calls to Redis in high concurrency scenarios", and stops
+    once one blocks on the queue). So every job reaching an idle worker at
     concurrency 100 set off ~99 `moveToActive` scripts at once, all but one finding nothing: about half the
     worker's CPU per reply at 10 replies/s (bench/README.md, `bench.pipeline --rate 10`).
 
