@@ -256,14 +256,17 @@ def answering(series: list[dict[str, Any]], total: int) -> dict[str, Any]:
             "drain_s_for_all": round(total / (done / window), 1) if window > 0 and done else None}
 
 
-def waiting_only(series: list[dict[str, Any]]) -> dict[str, Any]:
+def waiting_only(series: list[dict[str, Any]], first_due_s: float) -> dict[str, Any]:
     """The worker's cost WHILE conversations wait: sampling intervals that start and end with nothing waiting to
-    run and nothing active (only delayed jobs)."""
+    run and nothing active (only delayed jobs), and end before the first reply is due. (Without that last rule,
+    an interval that spans the first due moment bills the start of the answering to the wait: the queue's counts
+    lag the worker by a moment.)"""
     seconds = cpu = 0.0
     held: list[int] = []
     rss: list[int] = []
     for a, b in pairwise(series):
-        if a["waiting"] + a["active"] == 0 == b["waiting"] + b["active"] and a["delayed"] and b["delayed"]:
+        if a["waiting"] + a["active"] == 0 == b["waiting"] + b["active"] and a["delayed"] and b["delayed"] \
+                and b["t"] <= first_due_s:
             seconds += b["t"] - a["t"]
             cpu += b["worker_cpu_s"] - a["worker_cpu_s"]
             held.append(a["held"])
@@ -310,7 +313,7 @@ def analyse(args: argparse.Namespace, setup: Setup, held: dict[str, Any], ledger
             "redis_used_per_conversation_kb": round(peak["redis_used_mb"] * 1024 / len(setup.messages), 2)
             if peak else None},
         "worker_cpu": {"idle_on_empty_queue_cores": round(held["idle_cores"], 4),
-                       "while_waiting": waiting_only(series),
+                       "while_waiting": waiting_only(series, first_due_s),
                        "whole_run_s": round(cpu_total, 1),
                        "per_reply_ms_all_included": round(cpu_total / len(replied) * 1000, 1) if replied else None},
         "correctness": {"messages": len(setup.messages), "answered": len(replied), "unanswered_at_end": unanswered,
