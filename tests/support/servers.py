@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import signal
 import socket
@@ -98,6 +100,20 @@ def wait_for(predicate: Any, *, timeout_s: float = 15.0, interval_s: float = 0.1
         if last:
             return last
         time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what} (last value: {last!r})")
+
+
+async def until(predicate: Any, *, timeout_s: float = 20.0, interval_s: float = 0.05, what: str = "condition") -> Any:
+    """`wait_for` inside an event loop (the worker under test runs in it): `predicate` may be plain or async."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if inspect.isawaitable(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what} (last value: {last!r})")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
@@ -16,7 +15,7 @@ from aibroker.config import Settings
 from aibroker.domain.jobs import IncomingMessageJob, Job, NewConversationJob
 from aibroker.errors import DependencyUnavailable
 from tests.support.chaos_processes import PrivateRedis
-from tests.support.servers import free_port
+from tests.support.servers import free_port, until
 
 
 def _settings(redis_prefix: str, **env: object) -> Settings:
@@ -127,13 +126,6 @@ async def test_a_job_reaching_an_idle_worker_costs_a_few_scripts_not_one_per_slo
     async def handler(job: Job, attempt: int) -> None:
         handled.append(job.job_id)
 
-    async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
-        for _ in range(600):  # up to 30 s: a busy machine starts a worker slowly
-            if await condition():
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}")
-
     async def worker_blocked() -> bool:  # its blocking connection waits in BZPOPMIN for the next job
         return any(c["cmd"] == "bzpopmin" and "b" in c["flags"] for c in await client.client_list())
 
@@ -147,11 +139,11 @@ async def test_a_job_reaching_an_idle_worker_costs_a_few_scripts_not_one_per_slo
     queue = BullJobQueue(settings, redis.url)
     worker = await start_worker(settings, redis.url, handler)
     try:
-        await until(worker_blocked, "the worker to block on an empty queue")
+        await until(worker_blocked, timeout_s=30, what="the worker to block on an empty queue")
         await client.config_resetstat()
         await queue.enqueue(IncomingMessageJob(conversation_id=1, message_id="1"))
-        await until(completed, "the job to complete")
-        await until(worker_blocked, "the worker to block again")
+        await until(completed, timeout_s=30, what="the job to complete")
+        await until(worker_blocked, timeout_s=30, what="the worker to block again")
         assert handled == ["incoming-message-1-1"]
         # The queue's add (with its checks of the job's id), the fetch, one probe finding the queue empty, the
         # finish: about ten, whatever the concurrency (bullmq's own loop ran 240 here).

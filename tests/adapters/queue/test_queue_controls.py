@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-
 import pytest
 
 from aibroker.adapters.queue.bullmq_queue import BullJobQueue, start_worker
 from aibroker.config import Settings
 from aibroker.domain.jobs import IncomingMessageJob, Job, NewConversationJob
 from aibroker.errors import NotFound
+from tests.support.servers import until
 
 
 def _settings(redis_prefix: str) -> Settings:
     return Settings(_env_file=None, QUEUE_PREFIX=redis_prefix, JOB_ATTEMPTS=1,  # type: ignore[call-arg]
                     STALLED_INTERVAL_MS=1000, LOCK_DURATION_MS=3000)
-
-
-async def _until(predicate, timeout_s: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    """Poll `predicate` (plain or async) until it holds, within a generous deadline."""
-    async def holds() -> bool:
-        result = predicate()
-        return bool(await result if inspect.isawaitable(result) else result)
-
-    async def poll() -> None:
-        while True:
-            if await holds():
-                return
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(poll(), timeout_s)
 
 
 async def test_pause_keeps_jobs_drain_removes_them_and_failed_jobs_are_retried_or_removed(
@@ -55,7 +38,7 @@ async def test_pause_keeps_jobs_drain_removes_them_and_failed_jobs_are_retried_o
         counts = await queue.counts()
         assert counts["paused"] + counts["waiting"] == 1 and counts["completed"] == 0  # …and keeps it
         await queue.resume()
-        await _until(lambda: kept.job_id in ran)
+        await until(lambda: kept.job_id in ran)
         assert await queue.is_paused() is False
 
         await queue.pause()
@@ -68,13 +51,13 @@ async def test_pause_keeps_jobs_drain_removes_them_and_failed_jobs_are_retried_o
 
         for message in ("bad", "gone"):
             await queue.enqueue(IncomingMessageJob(conversation_id=1, message_id=message))
-        await _until(lambda: _count_failed(queue, 2))
+        await until(lambda: _count_failed(queue, 2))
         assert {(j["id"], j["reason"]) for j in await queue.failed_jobs()} == {
             ("incoming-message-1-bad", "inbox said no"), ("incoming-message-1-gone", "inbox said no")}
 
         failing.discard("incoming-message-1-bad")  # the inbox is back for this one
         await queue.retry_failed("incoming-message-1-bad")
-        await _until(lambda: "incoming-message-1-bad" in ran)
+        await until(lambda: "incoming-message-1-bad" in ran)
         await queue.remove_failed("incoming-message-1-gone")
         assert await queue.failed_jobs() == []
         with pytest.raises(NotFound):
@@ -84,10 +67,10 @@ async def test_pause_keeps_jobs_drain_removes_them_and_failed_jobs_are_retried_o
 
         failing.add("incoming-message-2-x")
         await queue.enqueue(IncomingMessageJob(conversation_id=2, message_id="x"))
-        await _until(lambda: _count_failed(queue, 1))
+        await until(lambda: _count_failed(queue, 1))
         failing.clear()
         assert await queue.retry_all_failed() == 1
-        await _until(lambda: "incoming-message-2-x" in ran)
+        await until(lambda: "incoming-message-2-x" in ran)
         assert ran.count("incoming-message-1-bad") == 1 and ran.count(kept.job_id) == 1
     finally:
         await worker.close()

@@ -17,6 +17,7 @@ from aibroker.adapters.queue.redis_options import redis_client
 from aibroker.config import Settings
 from aibroker.domain.jobs import IncomingMessageJob, Job
 from aibroker.errors import TransientInboxError
+from tests.support.servers import until
 
 
 def _settings(redis_prefix: str, **env: object) -> Settings:
@@ -42,13 +43,6 @@ async def _queue_and_worker(settings: Settings, redis_url: str, handler: JobHand
         await queue.aclose()
 
 
-async def _until(condition: Callable[[], object], timeout_s: float = 15.0) -> None:
-    for _ in range(int(timeout_s / 0.05)):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-
-
 async def test_a_job_that_failed_for_good_runs_again_when_queued_again(redis_url: str, redis_prefix: str) -> None:
     """The sweeper re-queues outstanding work by job id; a failed job with that id must not block it."""
     settings = _settings(redis_prefix, JOB_ATTEMPTS=2)
@@ -65,7 +59,7 @@ async def test_a_job_that_failed_for_good_runs_again_when_queued_again(redis_url
     job = IncomingMessageJob(conversation_id=1, message_id="5")
     async with _queue_and_worker(settings, redis_url, handler) as (queue, failures):
         assert await queue.enqueue(job) is True
-        await _until(lambda: len(failures) >= 2, timeout_s=10)
+        await until(lambda: len(failures) >= 2, timeout_s=10)
         assert [final for _, final in failures] == [False, True]
         assert [f["id"] for f in await queue.failed_jobs()] == [job.job_id]
         assert await queue.enqueue(job) is True  # replaced, with fresh attempts
@@ -105,7 +99,7 @@ async def test_the_sweeper_can_queue_a_completed_job_again(redis_url: str, redis
         assert await queue.enqueue(job, unfinished=ledger_says(False)) is False  # it answered after all
         assert await queue.enqueue(job, unfinished=ledger_says(True)) is True
         assert asked == [False, True]
-        await _until(lambda: len(runs) == 2)
+        await until(lambda: len(runs) == 2)
         assert runs == [1, 1]
 
 
@@ -119,7 +113,7 @@ async def test_unrecoverable_failures_are_final_whatever_the_attempts(redis_url:
 
     async with _queue_and_worker(settings, redis_url, handler) as (queue, failures):
         await queue.enqueue(IncomingMessageJob(conversation_id=1, message_id="6"))
-        await _until(lambda: failures)
+        await until(lambda: failures)
         await asyncio.sleep(0.3)
         assert failures == [("job stalled more than allowable limit", True)]
 
