@@ -284,8 +284,9 @@ class ReplyService:
             # order).
             burst = await self._burst(conversation, history, message, key, claim)
             keys = [key, *(message_key(m.id) for m in burst if m.id != message.id)]
-            context = ReplyContext(persona=persona, customer_first_name=_first_name(conversation),
-                                   lead=_lead_of(conversation), history=[m for m in history if m not in burst],
+            lead = _lead_of(conversation)  # (validated once: the e-mail check alone is a noticeable cost)
+            context = ReplyContext(persona=persona, customer_first_name=lead.address_name if lead else "there",
+                                   lead=lead, history=[m for m in history if m not in burst],
                                    new_messages=burst, now=self._clock())
             reply = await self._generator.generate(context)
         except BaseException:
@@ -448,11 +449,6 @@ def _lead_of(conversation: ConversationRecord) -> LeadForm | None:
         return LeadForm.model_validate(conversation.lead)
     except ValueError:
         return None
-
-
-def _first_name(conversation: ConversationRecord) -> str:
-    lead = _lead_of(conversation)
-    return lead.address_name if lead else "there"
 
 
 def _progress(history: list[ChatMessage], current: ChatMessage) -> ConversationProgress:

@@ -16,7 +16,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -87,7 +87,7 @@ class BuiltinInbox:
                   "private": private, "activity": activity, "created_at": utcnow()}
         try:
             async with self._one_statement.begin() as connection:
-                result = await connection.execute(insert(InboxMessage).values(values))
+                result = await connection.execute(_ADD_MESSAGE, values)
             (message_id,) = result.inserted_primary_key or (None,)
             return _to_chat_message(SimpleNamespace(id=message_id, **values))
         except IntegrityError as error:
@@ -155,11 +155,10 @@ class BuiltinInbox:
 
     async def list_messages(self, conversation_id: str, *, before: str | None = None,
                             limit: int = 100) -> list[ChatMessage]:
-        query = select(*InboxMessage.__table__.c).where(InboxMessage.conversation_id == _inbox_id(conversation_id))
-        if before is not None:
-            query = query.where(InboxMessage.id < int(before))
+        params = {"conversation_id": _inbox_id(conversation_id), "limit": limit}
         async with self._one_statement.connect() as connection:
-            rows = (await connection.execute(query.order_by(InboxMessage.id.desc()).limit(limit))).all()
+            rows = (await connection.execute(_LATEST, params) if before is None else await connection.execute(
+                _LATEST_BEFORE, {**params, "before": int(before)})).all()
         if not rows:  # (only then: is there such a conversation at all?)
             async with self._sessions() as session:
                 await self._conversation(session, conversation_id)
@@ -186,6 +185,13 @@ class BuiltinInbox:
         if row is None:
             raise NotFound(f"inbox conversation {conversation_id} not found")
         return row
+
+
+# The reply path's statements, built once (building one costs more CPU than running it: adapters/db/store.py).
+_ADD_MESSAGE = insert(InboxMessage)
+_LATEST = (select(*InboxMessage.__table__.c).where(InboxMessage.conversation_id == bindparam("conversation_id"))
+           .order_by(InboxMessage.id.desc()).limit(bindparam("limit")))
+_LATEST_BEFORE = _LATEST.where(InboxMessage.id < bindparam("before"))
 
 
 def _inbox_id(conversation_id: str) -> int:
