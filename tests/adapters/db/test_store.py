@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aibroker.adapters.db.engine import session_factory
@@ -15,6 +17,7 @@ from aibroker.adapters.db.models import Conversation
 from aibroker.adapters.db.store import SqlStore
 from aibroker.domain.conversation import ConversationStatus, Owner
 from aibroker.domain.ledger import ClaimOutcome
+from aibroker.domain.live_events import MirrorRow
 from aibroker.domain.personas import PERSONAS
 from aibroker.domain.privacy import token_hash
 
@@ -196,6 +199,59 @@ async def test_a_sent_reply_records_the_conversations_activity_unless_told_it_is
     second = await store.claim_reply(conversation.id, "message:2")
     await store.complete_batch(conversation.id, ["message:2"], second.token, sent_message_id="9")
     assert await last_activity() > long_ago + timedelta(days=1)
+
+
+def _count_transactions(engine: AsyncEngine) -> list[int]:
+    """BEGINs on this engine (autocommit's included), counted as they happen."""
+    begun = [0]
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(_connection: Any) -> None:
+        begun[0] += 1
+
+    return begun
+
+
+async def test_completions_arriving_together_commit_in_one_transaction_each_with_its_own_count(
+        engine: AsyncEngine) -> None:
+    """Group commit: six replies finishing at once are written in one transaction (their ledger rows, the
+    conversations' last activity, all their analytics rows), and each caller still learns how many of its claims
+    were its own: a claim another attempt took over meanwhile counts 0 and is left as it was."""
+    store = SqlStore(session_factory(engine))
+    conversations = [await _conversation(store, inbox_id=str(i), contact=f"c{i}") for i in range(6)]
+    claims = [await store.claim_reply(c.id, "message:1") for c in conversations]
+    taken_over = await store.claim_reply(conversations[5].id, "message:1")  # the last one's claim is not its own
+    at = datetime.now(UTC)
+    begun = _count_transactions(engine)
+    counts = await asyncio.gather(*(store.complete_batch(
+        c.id, ["message:1"], claim.token, sent_message_id=f"reply-{c.id}",
+        mirror=[MirrorRow(c.id, "message:ai", {"n": c.id}, at)]) for c, claim in zip(conversations, claims)))
+    assert counts == [1, 1, 1, 1, 1, 0]
+    assert begun[0] == 1
+    for c in conversations[:5]:
+        assert await store.ledger_entries(c.id) == [
+            {"key": "message:1", "state": "sent", "attempts": 1, "sent_message_id": f"reply-{c.id}"}]
+    assert (await store.ledger_entries(conversations[5].id))[0]["state"] == "claimed"
+    assert await store.count_events("message:ai") == 6  # (mirrored whether or not the claims were still ours)
+    assert (await store.complete_batch(conversations[5].id, ["message:1"], taken_over.token, sent_message_id="x")) == 1
+
+
+async def test_a_failed_group_commit_fails_every_completion_in_it_and_the_next_ones_are_written(
+        engine: AsyncEngine) -> None:
+    """One transaction: if it fails, none of its completions is written and every caller gets the error (its job
+    is then retried, as for a failure of its own). The writer goes on with what arrives next."""
+    store = SqlStore(session_factory(engine))
+    first, second = await _conversation(store, "1", "c1"), await _conversation(store, "2", "c2")
+    claims = [await store.claim_reply(c.id, "message:1") for c in (first, second)]
+    broken = MirrorRow(first.id, None, {}, datetime.now(UTC))  # type: ignore[arg-type]  # (NOT NULL: refused)
+    results = await asyncio.gather(
+        store.complete_batch(first.id, ["message:1"], claims[0].token, sent_message_id="a", mirror=[broken]),
+        store.complete_batch(second.id, ["message:1"], claims[1].token, sent_message_id="b"),
+        return_exceptions=True)
+    assert all(isinstance(result, IntegrityError) for result in results), results
+    assert [(await store.ledger_entries(c.id))[0]["state"] for c in (first, second)] == ["claimed", "claimed"]
+    assert await store.complete_batch(second.id, ["message:1"], claims[1].token, sent_message_id="b") == 1
+    assert (await store.ledger_entries(second.id))[0]["state"] == "sent"
 
 
 async def test_an_abandoned_write_is_rolled_back_though_idle_rollbacks_are_skipped(engine: AsyncEngine) -> None:

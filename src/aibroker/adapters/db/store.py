@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +57,21 @@ def _broker(row: Broker) -> BrokerRecord:
     return BrokerRecord.model_validate(row, from_attributes=True)
 
 
+@dataclass(frozen=True, slots=True)
+class _Completion:
+    """One `complete_batch` call waiting for its group commit."""
+
+    conversation_id: int
+    keys: list[str]
+    token: str
+    state: str
+    sent_message_id: str | None
+    note: str | None
+    activity: bool  # the sent message moves the conversation's last activity
+    mirror: Sequence[MirrorRow]
+    done: asyncio.Future[int]  # how many claims were still the token's
+
+
 class SqlStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
@@ -65,6 +81,8 @@ class SqlStore:
         # 100 ms) rather than queueing, so under load the webhook's writers slept more than they wrote and throughput
         # collapsed. Its writes take turns here instead, in arrival order (another process still meets the handler).
         self._write_turn = asyncio.Lock() if self._engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        self._completions: list[_Completion] = []  # waiting for the transaction in flight (`complete_batch`)
+        self._completing: asyncio.Future[None] | None = None  # the task writing them
 
     async def _insert_once(self, row: object) -> bool:
         """Insert `row`; False if a unique constraint says it is already there (the idempotency primitive
@@ -305,20 +323,58 @@ class SqlStore:
         """Mark these claims finished (see `complete_reply`); returns how many were still this token's.
         `record_activity` False: the sent message need not move the conversation's last activity (the caller knows
         it recent: domain/conversation.py ACTIVITY_RESOLUTION). `mirror`: the reply's analytics rows, written in the
-        same transaction (one commit for the ledger and the events), whether or not the claims were still ours."""
-        activity = sent_message_id is not None and record_activity
-        async with (self._engine if activity or mirror else self._one_statement).begin() as connection:
+        same transaction (one commit for the ledger and the events), whether or not the claims were still ours.
+
+        Group commit: completions that arrive while one is being written wait, and are then written together in
+        one transaction (each claim's UPDATE, one UPDATE for the activity, one INSERT for all the events). Alone, a
+        completion is written at once, as before; under load a reply's completion costs a fraction of a commit.
+        The caller returns only once its completion is committed; if that transaction fails, every completion in
+        it gets the error (and its job is retried, as for a failure of its own)."""
+        loop = asyncio.get_running_loop()
+        completion = _Completion(conversation_id, keys, token, state, sent_message_id, note,
+                                 sent_message_id is not None and record_activity, mirror, loop.create_future())
+        self._completions.append(completion)
+        writer = self._completing
+        if writer is None or writer.done() or writer.get_loop() is not loop:  # (a store may outlive a loop: tests)
+            self._completing = asyncio.ensure_future(self._complete_pending())
+        return await asyncio.shield(completion.done)
+
+    async def _complete_pending(self) -> None:
+        while self._completions:
+            batch, self._completions = self._completions, []
+            try:
+                counts = await self._complete(batch)
+            except Exception as error:
+                for completion in batch:
+                    _settle(completion.done, error=error)
+            except BaseException as error:  # cancelled (shutdown): nobody is left to write what waits
+                for completion in [*batch, *self._completions]:
+                    _settle(completion.done, error=error)
+                self._completions = []
+                raise
+            else:
+                for completion, count in zip(batch, counts, strict=True):
+                    _settle(completion.done, count)
+
+    async def _complete(self, batch: list[_Completion]) -> list[int]:
+        touched = list(dict.fromkeys(c.conversation_id for c in batch if c.activity))
+        events = [row for c in batch for row in c.mirror]
+        alone = len(batch) == 1 and not touched and not events  # (one statement: autocommit on PostgreSQL)
+        async with (self._one_statement if alone else self._engine).begin() as connection:
             now = utcnow()
-            result = await connection.execute(_COMPLETE, {
-                "of_conversation": conversation_id, "keys": keys, "token": token, "new_state": state,
-                "sent_id": sent_message_id, "done_note": note, "now": now})
-            if activity:
-                await connection.execute(_TOUCH, {"conversation_id": conversation_id, "now": now})
-            if mirror:
+            counts = []
+            for c in batch:
+                result = await connection.execute(_COMPLETE, {
+                    "of_conversation": c.conversation_id, "keys": c.keys, "token": c.token, "new_state": c.state,
+                    "sent_id": c.sent_message_id, "done_note": c.note, "now": now})
+                counts.append(int(getattr(result, "rowcount", 0) or 0))
+            if touched:
+                await connection.execute(_TOUCH, {"conversation_ids": touched, "now": now})
+            if events:
                 await connection.execute(_ADD_EVENTS, [
                     {"conversation_id": row.conversation_id, "type": row.type, "payload": row.payload,
-                     "created_at": row.at} for row in mirror])
-            return int(getattr(result, "rowcount", 0) or 0)
+                     "created_at": row.at} for row in events])
+        return counts
 
     async def reply_key_of(self, conversation_id: int, key: str) -> str:
         """The key whose tag the reply to `key` carries: its burst leader's, or its own."""
@@ -450,6 +506,16 @@ class SqlStore:
             await session.execute(select(1))
 
 
+def _settle(future: asyncio.Future[int], result: int = 0, *, error: BaseException | None = None) -> None:
+    """Give a waiting completion its result (unless its loop is gone, or it was settled already)."""
+    if future.done() or future.get_loop().is_closed():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
 def _finished(conversation_id: Any, key: Any) -> Any:
     """EXISTS: the ledger row of `key` is finished (sent or skipped)."""
     return select(ReplyLedgerEntry.id).where(ReplyLedgerEntry.conversation_id == conversation_id,
@@ -475,7 +541,7 @@ _COMPLETE = update(ReplyLedgerEntry).where(
     ReplyLedgerEntry.claim_token == bindparam("token")).values(
     state=bindparam("new_state"), sent_message_id=bindparam("sent_id"), note=bindparam("done_note"),
     completed_at=bindparam("now"))
-_TOUCH = update(Conversation).where(Conversation.id == bindparam("conversation_id")).values(
+_TOUCH = update(Conversation).where(Conversation.id.in_(bindparam("conversation_ids", expanding=True))).values(
     last_activity_at=bindparam("now"))
 _ADD_EVENTS = insert(ChatEvent)
 # A guarded UPDATE: the customer's wait for a human starts now, unless the bot owns it or a wait already runs.
