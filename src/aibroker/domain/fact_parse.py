@@ -28,12 +28,17 @@ _ORDINAL = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "
 _WORD_NUM = {"no": 0, "zero": 0, "one": 1, "a": 1, "an": 1, "two": 2, "three": 3}
 
 
+# Splits after each sentence's end. (`findall("[^.!?]*\?")` found the same questions, but tried every position of a
+# sentence that ended otherwise, to its end: quadratic, ~0.2 ms for a greeting, on every reply.)
+_AFTER_SENTENCE = re.compile(r"(?<=[.!?])")
+
+
 def asked_slots(bot_text: str) -> frozenset[Slot]:
     """Which inputs the bot's questions asked for, so a bare reply ("8k, 35") lands in the right slots.
 
     Only sentences ending in "?" count: the disclaimer's "final loan amount" is not a question.
     """
-    text = " ".join(re.findall(r"[^.!?]*\?", bot_text.lower()))
+    text = " ".join(sentence for sentence in _AFTER_SENTENCE.split(bot_text.lower()) if sentence.endswith("?"))
     if not text:
         return frozenset()
     cues: tuple[tuple[Slot, tuple[str, ...]], ...] = (
