@@ -225,7 +225,8 @@ async def test_completions_arriving_together_commit_in_one_transaction_each_with
     begun = _count_transactions(engine)
     counts = await asyncio.gather(*(store.complete_batch(
         c.id, ["message:1"], claim.token, sent_message_id=f"reply-{c.id}",
-        mirror=[MirrorRow(c.id, "message:ai", {"n": c.id}, at)]) for c, claim in zip(conversations, claims)))
+        mirror=[MirrorRow(c.id, "message:ai", {"n": c.id}, at)])
+        for c, claim in zip(conversations, claims, strict=True)))
     assert counts == [1, 1, 1, 1, 1, 0]
     assert begun[0] == 1
     for c in conversations[:5]:
