@@ -237,6 +237,43 @@ async def test_completions_arriving_together_commit_in_one_transaction_each_with
     assert (await store.complete_batch(conversations[5].id, ["message:1"], taken_over.token, sent_message_id="x")) == 1
 
 
+async def test_claims_arriving_together_are_inserted_in_one_statement_each_with_its_own_outcome(
+        engine: AsyncEngine) -> None:
+    """Group commit of claims: one INSERT for all of them. A key that has its row already is taken over as before
+    (an earlier attempt died), and of two claims of one key in the same group only one is first."""
+    store = SqlStore(session_factory(engine))
+    conversations = [await _conversation(store, inbox_id=str(i), contact=f"c{i}") for i in range(5)]
+    await store.claim_reply(conversations[0].id, "message:1")  # an attempt that died
+    inserts: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _count(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO reply_ledger"):
+            inserts.append(statement)
+
+    outcomes = await asyncio.gather(*(store.claim_reply(c.id, "message:1") for c in conversations),
+                                    store.claim_reply(conversations[1].id, "message:1"))
+    assert len(inserts) == 1
+    assert outcomes[0].outcome == ClaimOutcome.RECLAIMED and outcomes[0].attempts == 2
+    assert all(o.outcome == ClaimOutcome.CLAIMED for o in outcomes[2:5])
+    twins = (outcomes[1], outcomes[5])
+    assert sorted(o.outcome.value for o in twins) == sorted([ClaimOutcome.CLAIMED.value, ClaimOutcome.RECLAIMED.value])
+    for c, claim in zip(conversations[2:5], outcomes[2:5], strict=True):
+        assert await store.complete_reply(c.id, "message:1", claim.token, sent_message_id="9")
+
+
+async def test_a_claim_group_refused_for_a_vanished_conversation_claims_the_others_alone(engine: AsyncEngine) -> None:
+    """A claim for a conversation erased meanwhile makes its group's INSERT fail (foreign key). The others are then
+    claimed one by one, and the vanished one ends as before: nothing to answer."""
+    store = SqlStore(session_factory(engine))
+    conversation = await _conversation(store)
+    kept, vanished = await asyncio.gather(store.claim_reply(conversation.id, "message:1"),
+                                          store.claim_reply(conversation.id + 1000, "message:1"))
+    assert kept.outcome == ClaimOutcome.CLAIMED
+    assert vanished.outcome == ClaimOutcome.DONE
+    assert (await store.ledger_entries(conversation.id))[0]["state"] == "claimed"
+
+
 async def test_a_failed_group_commit_fails_every_completion_in_it_and_the_next_ones_are_written(
         engine: AsyncEngine) -> None:
     """One transaction: if it fails, none of its completions is written and every caller gets the error (its job

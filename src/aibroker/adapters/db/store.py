@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aibroker.adapters.db.capacity import released_for_idleness
 from aibroker.adapters.db.engine import engine_of, one_statement
+from aibroker.adapters.db.group_commit import GroupCommit
 from aibroker.adapters.db.models import (
     Broker,
     ChatEvent,
@@ -58,8 +59,17 @@ def _broker(row: Broker) -> BrokerRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class _Claim:
+    """One `claim_reply` call's new ledger row, waiting for its group commit."""
+
+    conversation_id: int
+    key: str
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Completion:
-    """One `complete_batch` call waiting for its group commit."""
+    """One `complete_batch` call, waiting for its group commit."""
 
     conversation_id: int
     keys: list[str]
@@ -69,7 +79,6 @@ class _Completion:
     note: str | None
     activity: bool  # the sent message moves the conversation's last activity
     mirror: Sequence[MirrorRow]
-    done: asyncio.Future[int]  # how many claims were still the token's
 
 
 class SqlStore:
@@ -77,12 +86,15 @@ class SqlStore:
         self.sessions = sessions
         self._engine = engine_of(sessions)  # (the reply path's methods: Core statements, see engine_of)
         self._one_statement = one_statement(self._engine)
+        self._new_claims = _insert_new(self._engine.dialect.name, ReplyLedgerEntry).returning(
+            ReplyLedgerEntry.conversation_id, ReplyLedgerEntry.key, ReplyLedgerEntry.claim_token)
         # SQLite lets one connection write at a time; the others wait in its busy handler, which sleeps (1, 2, 5 …
         # 100 ms) rather than queueing, so under load the webhook's writers slept more than they wrote and throughput
         # collapsed. Its writes take turns here instead, in arrival order (another process still meets the handler).
         self._write_turn = asyncio.Lock() if self._engine.dialect.name == "sqlite" else contextlib.nullcontext()
-        self._completions: list[_Completion] = []  # waiting for the transaction in flight (`complete_batch`)
-        self._completing: asyncio.Future[None] | None = None  # the task writing them
+        # Replies finishing (or starting) together share a transaction (adapters/db/group_commit.py).
+        self._claims: GroupCommit[_Claim, bool | None] = GroupCommit(self._insert_claims)
+        self._completions: GroupCommit[_Completion, int] = GroupCommit(self._complete)
 
     async def _insert_once(self, row: object) -> bool:
         """Insert `row`; False if a unique constraint says it is already there (the idempotency primitive
@@ -213,14 +225,15 @@ class SqlStore:
     async def claim_reply(self, conversation_id: int, key: str) -> LedgerClaim:
         """Claim the right to answer `key`. A row already sent/skipped means DONE; a row still claimed
         means an earlier attempt died mid-way (BullMQ only runs a job on one worker at a time), so it is
-        taken over and the caller must look for our tagged message in the inbox before sending."""
+        taken over and the caller must look for our tagged message in the inbox before sending. Claims arriving
+        together are inserted in one statement (group commit)."""
         token = uuid.uuid4().hex
-        try:
-            async with self._one_statement.begin() as connection:
-                await connection.execute(_CLAIM, {"conversation_id": conversation_id, "key": key, "claim_token": token})
+        inserted = await self._claims.submit(_Claim(conversation_id, key, token))
+        if inserted is None:  # its group was refused (say, a conversation erased meanwhile): alone, as it always was
+            inserted = await self._insert_claim_alone(_Claim(conversation_id, key, token))
+        if inserted:
             return LedgerClaim(ClaimOutcome.CLAIMED, token, 1)
-        except IntegrityError:  # the key has its row already: finished, or an earlier attempt's claim
-            pass
+        # The key has its row already: finished, or an earlier attempt's claim.
         async with self._one_statement.begin() as connection:
             result = await connection.execute(
                 update(ReplyLedgerEntry)
@@ -232,6 +245,27 @@ class SqlStore:
         if attempts is None:
             return LedgerClaim(ClaimOutcome.DONE, token, 0)
         return LedgerClaim(ClaimOutcome.RECLAIMED, token, int(attempts))
+
+    async def _insert_claims(self, claims: list[_Claim]) -> list[bool | None]:
+        """New claims in one INSERT (claims arriving together: group commit). True for each row inserted, False for
+        a key that has its row already (or came twice, to the same claim's earlier twin); None for all if the
+        INSERT was refused otherwise (then each is tried alone)."""
+        rows = [{"conversation_id": c.conversation_id, "key": c.key, "claim_token": c.token} for c in claims]
+        try:
+            async with self._one_statement.begin() as connection:
+                inserted = {tuple(row) for row in await connection.execute(self._new_claims, rows)}
+        except IntegrityError:
+            return [None] * len(claims)
+        return [(c.conversation_id, c.key, c.token) in inserted for c in claims]
+
+    async def _insert_claim_alone(self, claim: _Claim) -> bool:
+        try:
+            async with self._one_statement.begin() as connection:
+                await connection.execute(_CLAIM, {"conversation_id": claim.conversation_id, "key": claim.key,
+                                                  "claim_token": claim.token})
+            return True
+        except IntegrityError:  # the key has its row already (or its conversation is gone)
+            return False
 
     async def complete_reply(self, conversation_id: int, key: str, token: str, *, state: str = "sent",
                              sent_message_id: str | None = None, note: str | None = None) -> bool:
@@ -325,36 +359,12 @@ class SqlStore:
         it recent: domain/conversation.py ACTIVITY_RESOLUTION). `mirror`: the reply's analytics rows, written in the
         same transaction (one commit for the ledger and the events), whether or not the claims were still ours.
 
-        Group commit: completions that arrive while one is being written wait, and are then written together in
-        one transaction (each claim's UPDATE, one UPDATE for the activity, one INSERT for all the events). Alone, a
-        completion is written at once, as before; under load a reply's completion costs a fraction of a commit.
-        The caller returns only once its completion is committed; if that transaction fails, every completion in
-        it gets the error (and its job is retried, as for a failure of its own)."""
-        loop = asyncio.get_running_loop()
-        completion = _Completion(conversation_id, keys, token, state, sent_message_id, note,
-                                 sent_message_id is not None and record_activity, mirror, loop.create_future())
-        self._completions.append(completion)
-        writer = self._completing
-        if writer is None or writer.done() or writer.get_loop() is not loop:  # (a store may outlive a loop: tests)
-            self._completing = asyncio.ensure_future(self._complete_pending())
-        return await asyncio.shield(completion.done)
-
-    async def _complete_pending(self) -> None:
-        while self._completions:
-            batch, self._completions = self._completions, []
-            try:
-                counts = await self._complete(batch)
-            except Exception as error:
-                for completion in batch:
-                    _settle(completion.done, error=error)
-            except BaseException as error:  # cancelled (shutdown): nobody is left to write what waits
-                for completion in [*batch, *self._completions]:
-                    _settle(completion.done, error=error)
-                self._completions = []
-                raise
-            else:
-                for completion, count in zip(batch, counts, strict=True):
-                    _settle(completion.done, count)
+        Group commit (adapters/db/group_commit.py): completions arriving together are written in one transaction,
+        each claim's UPDATE, one UPDATE for the activity and one INSERT for all the events. If it fails, each of
+        them gets the error (and its job is retried, as for a failure of its own)."""
+        return await self._completions.submit(_Completion(
+            conversation_id, keys, token, state, sent_message_id, note, sent_message_id is not None and record_activity,
+            mirror))
 
     async def _complete(self, batch: list[_Completion]) -> list[int]:
         touched = list(dict.fromkeys(c.conversation_id for c in batch if c.activity))
@@ -504,16 +514,6 @@ class SqlStore:
     async def ping(self) -> None:
         async with self.sessions() as session:
             await session.execute(select(1))
-
-
-def _settle(future: asyncio.Future[int], result: int = 0, *, error: BaseException | None = None) -> None:
-    """Give a waiting completion its result (unless its loop is gone, or it was settled already)."""
-    if future.done() or future.get_loop().is_closed():
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
 
 
 def _finished(conversation_id: Any, key: Any) -> Any:
