@@ -425,6 +425,11 @@ class AlertState(Protocol):
         """True for the one process that judges the conditions this round."""
         ...
 
+    async def judging(self, read_at: float) -> bool:
+        """Record that figures read at `read_at` are judged now; False (judge nothing) if a round has already
+        judged figures read later: these are stale."""
+        ...
+
     async def active_since(self, name: str, active: bool, now: float) -> float | None:
         """When the condition became active (kept while it stays so); None once it is not."""
         ...

@@ -2,8 +2,9 @@
 
 Every process runs `AlertMonitor.run`; per round, one of them (the one that claims the round in Redis) reads the
 figures and judges the conditions. A start is sent by whoever sets the condition's firing flag (SET NX), an end by
-whoever deletes it: a storm cannot happen even when two rounds overlap. Each process also reports what only it can
-see (its own Chatwoot breaker, its LLM fallbacks) as short-lived signals, which the judging process reads.
+whoever deletes it: a storm cannot happen even when two rounds overlap, and a slow round's figures are not judged
+after a later round's newer ones. Each process also reports what only it can see (its own Chatwoot breaker, its LLM
+fallbacks) as short-lived signals, which the judging process reads.
 """
 
 from __future__ import annotations
@@ -39,7 +40,12 @@ class AlertMonitor:
             await self._state.signal(signal, ttl_s=self._every_s * 3)
         if not await self._state.claim_round(self._every_s):
             return []
-        return await self.judge(await self._read_figures())
+        read_at = self._clock()
+        figures = await self._read_figures()
+        if not await self._state.judging(read_at):  # a later round, quicker than this one, judged newer figures
+            log.info("alert round skipped: its figures were older than those already judged")
+            return []
+        return await self.judge(figures)
 
     async def judge(self, figures: Figures) -> list[str]:
         """Tell the starts and ends these figures make; returns the messages this process sent."""
