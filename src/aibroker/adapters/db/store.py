@@ -230,7 +230,8 @@ class SqlStore:
         token = uuid.uuid4().hex
         inserted = await self._claims.submit(_Claim(conversation_id, key, token))
         if inserted is None:  # its group was refused (say, a conversation erased meanwhile): alone, as it always was
-            inserted = await self._insert_claim_alone(_Claim(conversation_id, key, token))
+            inserted = await self._insert_once(ReplyLedgerEntry(conversation_id=conversation_id, key=key,
+                                                                claim_token=token))
         if inserted:
             return LedgerClaim(ClaimOutcome.CLAIMED, token, 1)
         # The key has its row already: finished, or an earlier attempt's claim.
@@ -257,15 +258,6 @@ class SqlStore:
         except IntegrityError:
             return [None] * len(claims)
         return [(c.conversation_id, c.key, c.token) in inserted for c in claims]
-
-    async def _insert_claim_alone(self, claim: _Claim) -> bool:
-        try:
-            async with self._one_statement.begin() as connection:
-                await connection.execute(_CLAIM, {"conversation_id": claim.conversation_id, "key": claim.key,
-                                                  "claim_token": claim.token})
-            return True
-        except IntegrityError:  # the key has its row already (or its conversation is gone)
-            return False
 
     async def complete_reply(self, conversation_id: int, key: str, token: str, *, state: str = "sent",
                              sent_message_id: str | None = None, note: str | None = None) -> bool:
@@ -534,7 +526,6 @@ _JOB_CONVERSATION_AND_MESSAGE = _JOB_CONVERSATION.add_columns(
                                              InboundMessage.message_id == bindparam("message_id"))
     .scalar_subquery().label("received_at"),
     _finished(Conversation.id, bindparam("message_key")).label("answered"))
-_CLAIM = insert(ReplyLedgerEntry)
 _COMPLETE = update(ReplyLedgerEntry).where(
     ReplyLedgerEntry.conversation_id == bindparam("of_conversation"),
     ReplyLedgerEntry.key.in_(bindparam("keys", expanding=True)),

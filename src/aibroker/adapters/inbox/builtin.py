@@ -155,10 +155,10 @@ class BuiltinInbox:
 
     async def list_messages(self, conversation_id: str, *, before: str | None = None,
                             limit: int = 100) -> list[ChatMessage]:
-        params = {"conversation_id": _inbox_id(conversation_id), "limit": limit}
+        query, params = (_LATEST, {}) if before is None else (_LATEST_BEFORE, {"before": int(before)})
         async with self._one_statement.connect() as connection:
-            rows = (await connection.execute(_LATEST, params) if before is None else await connection.execute(
-                _LATEST_BEFORE, {**params, "before": int(before)})).all()
+            rows = (await connection.execute(query, {"conversation_id": _inbox_id(conversation_id), "limit": limit,
+                                                     **params})).all()
         if not rows:  # (only then: is there such a conversation at all?)
             async with self._sessions() as session:
                 await self._conversation(session, conversation_id)
