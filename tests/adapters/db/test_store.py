@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aibroker.adapters.db.engine import session_factory
 from aibroker.adapters.db.migrate import migrate, migration_status
-from aibroker.adapters.db.models import Conversation
+from aibroker.adapters.db.models import ChatEvent, Conversation
 from aibroker.adapters.db.store import SqlStore
 from aibroker.domain.conversation import ConversationStatus, Owner
 from aibroker.domain.ledger import ClaimOutcome
@@ -235,6 +235,55 @@ async def test_completions_arriving_together_commit_in_one_transaction_each_with
     assert (await store.ledger_entries(conversations[5].id))[0]["state"] == "claimed"
     assert await store.count_events("message:ai") == 6  # (mirrored whether or not the claims were still ours)
     assert (await store.complete_batch(conversations[5].id, ["message:1"], taken_over.token, sent_message_id="x")) == 1
+
+
+async def test_a_group_of_completions_is_one_update_and_on_postgresql_one_statement(engine: AsyncEngine) -> None:
+    """A group's claims, bursts and all, are completed by one UPDATE; on PostgreSQL the last activity and the
+    analytics rows are part of that one statement. Each completion keeps its own state, note and count, the
+    activity moves only where asked, and the analytics rows come back as they were given."""
+    store = SqlStore(session_factory(engine))
+    burst, skipped, sent = [await _conversation(store, inbox_id=str(i), contact=f"c{i}") for i in range(3)]
+    leader = await store.claim_reply(burst.id, "message:1")
+    assert await store.join_batch(burst.id, ["message:2", "message:3"], "message:1", leader.token) == [
+        "message:2", "message:3"]
+    skip_claim = await store.claim_reply(skipped.id, "message:1")
+    sent_claim = await store.claim_reply(sent.id, "message:1")
+    at = datetime(2026, 12, 3, 21, 0, 0, 123456, tzinfo=UTC)
+    statements: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _count(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    counts = await asyncio.gather(
+        store.complete_batch(burst.id, ["message:1", "message:2", "message:3"], leader.token, sent_message_id="r1",
+                             record_activity=False),
+        store.complete_batch(skipped.id, ["message:1"], skip_claim.token, state="skipped", note="human owns it"),
+        store.complete_batch(sent.id, ["message:1"], sent_claim.token, sent_message_id="r3",
+                             mirror=[MirrorRow(sent.id, "message:ai", {"text": "Hi", "chips": ["a", "b"]}, at),
+                                     MirrorRow(sent.id, "typing", {"on": False}, at)]))
+    event.remove(engine.sync_engine, "before_cursor_execute", _count)
+    assert counts == [3, 1, 1]
+    ledger_updates = [s for s in statements if "UPDATE reply_ledger" in s]
+    assert len(ledger_updates) == 1
+    if engine.dialect.name == "postgresql":
+        assert len(statements) == 1
+    assert [e["state"] for e in await store.ledger_entries(burst.id)] == ["sent"] * 3
+    assert {e["sent_message_id"] for e in await store.ledger_entries(burst.id)} == {"r1"}
+    assert await store.ledger_entries(skipped.id) == [
+        {"key": "message:1", "state": "skipped", "attempts": 1, "sent_message_id": None}]
+    async with engine.connect() as connection:
+        notes = (await connection.execute(text("SELECT note FROM reply_ledger WHERE conversation_id = :c"),
+                                          {"c": skipped.id})).scalars().all()
+        rows = (await connection.execute(select(ChatEvent.type, ChatEvent.payload, ChatEvent.created_at).where(
+            ChatEvent.conversation_id == sent.id).order_by(ChatEvent.id))).all()
+    assert notes == ["human owns it"]
+    assert [tuple(row) for row in rows] == [("message:ai", {"text": "Hi", "chips": ["a", "b"]}, at),
+                                            ("typing", {"on": False}, at)]
+    after = {c.id: await store.get_conversation(c.id) for c in (burst, skipped, sent)}
+    assert after[sent.id].last_activity_at > sent.last_activity_at  # type: ignore[union-attr]
+    assert after[burst.id].last_activity_at == burst.last_activity_at  # type: ignore[union-attr]
+    assert after[skipped.id].last_activity_at == skipped.last_activity_at  # type: ignore[union-attr]
 
 
 async def test_claims_arriving_together_are_inserted_in_one_statement_each_with_its_own_outcome(

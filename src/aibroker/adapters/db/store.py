@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aibroker.adapters.db.capacity import released_for_idleness
+from aibroker.adapters.db.completions import (
+    COMPLETE_POSTGRESQL,
+    COMPLETE_SQLITE,
+    Completion,
+    claims_json,
+    counts,
+    events_json,
+)
 from aibroker.adapters.db.engine import engine_of, one_statement
 from aibroker.adapters.db.group_commit import GroupCommit
 from aibroker.adapters.db.models import (
@@ -67,20 +76,6 @@ class _Claim:
     token: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Completion:
-    """One `complete_batch` call, waiting for its group commit."""
-
-    conversation_id: int
-    keys: list[str]
-    token: str
-    state: str
-    sent_message_id: str | None
-    note: str | None
-    activity: bool  # the sent message moves the conversation's last activity
-    mirror: Sequence[MirrorRow]
-
-
 class SqlStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
@@ -94,7 +89,7 @@ class SqlStore:
         self._write_turn = asyncio.Lock() if self._engine.dialect.name == "sqlite" else contextlib.nullcontext()
         # Replies finishing (or starting) together share a transaction (adapters/db/group_commit.py).
         self._claims: GroupCommit[_Claim, bool | None] = GroupCommit(self._insert_claims)
-        self._completions: GroupCommit[_Completion, int] = GroupCommit(self._complete)
+        self._completions: GroupCommit[Completion, int] = GroupCommit(self._complete)
 
     async def _insert_once(self, row: object) -> bool:
         """Insert `row`; False if a unique constraint says it is already there (the idempotency primitive
@@ -352,31 +347,34 @@ class SqlStore:
         same transaction (one commit for the ledger and the events), whether or not the claims were still ours.
 
         Group commit (adapters/db/group_commit.py): completions arriving together are written in one transaction,
-        each claim's UPDATE, one UPDATE for the activity and one INSERT for all the events. If it fails, each of
-        them gets the error (and its job is retried, as for a failure of its own)."""
-        return await self._completions.submit(_Completion(
+        one UPDATE for all their claims, the activity and the events (adapters/db/completions.py: one statement on
+        PostgreSQL). If it fails, each of them gets the error (and its job is retried, as for a failure of its
+        own)."""
+        return await self._completions.submit(Completion(
             conversation_id, keys, token, state, sent_message_id, note, sent_message_id is not None and record_activity,
             mirror))
 
-    async def _complete(self, batch: list[_Completion]) -> list[int]:
+    async def _complete(self, batch: list[Completion]) -> list[int]:
+        """A group of completions: see adapters/db/completions.py."""
         touched = list(dict.fromkeys(c.conversation_id for c in batch if c.activity))
         events = [row for c in batch for row in c.mirror]
-        alone = len(batch) == 1 and not touched and not events  # (one statement: autocommit on PostgreSQL)
-        async with (self._one_statement if alone else self._engine).begin() as connection:
-            now = utcnow()
-            counts = []
-            for c in batch:
-                result = await connection.execute(_COMPLETE, {
-                    "of_conversation": c.conversation_id, "keys": c.keys, "token": c.token, "new_state": c.state,
-                    "sent_id": c.sent_message_id, "done_note": c.note, "now": now})
-                counts.append(int(getattr(result, "rowcount", 0) or 0))
+        now = utcnow()
+        if self._engine.dialect.name == "postgresql":  # one statement, in autocommit
+            async with self._one_statement.begin() as connection:
+                changed = await connection.execute(COMPLETE_POSTGRESQL, {
+                    "claims": claims_json(batch), "touched": json.dumps(touched), "events": events_json(events),
+                    "now": now})
+                return counts(batch, changed.tuples())
+        async with self._engine.begin() as connection:
+            changed = await connection.execute(COMPLETE_SQLITE, {"claims": claims_json(batch), "now": now})
+            result = counts(batch, changed.tuples())
             if touched:
                 await connection.execute(_TOUCH, {"conversation_ids": touched, "now": now})
             if events:
                 await connection.execute(_ADD_EVENTS, [
                     {"conversation_id": row.conversation_id, "type": row.type, "payload": row.payload,
                      "created_at": row.at} for row in events])
-        return counts
+        return result
 
     async def reply_key_of(self, conversation_id: int, key: str) -> str:
         """The key whose tag the reply to `key` carries: its burst leader's, or its own."""
@@ -526,12 +524,6 @@ _JOB_CONVERSATION_AND_MESSAGE = _JOB_CONVERSATION.add_columns(
                                              InboundMessage.message_id == bindparam("message_id"))
     .scalar_subquery().label("received_at"),
     _finished(Conversation.id, bindparam("message_key")).label("answered"))
-_COMPLETE = update(ReplyLedgerEntry).where(
-    ReplyLedgerEntry.conversation_id == bindparam("of_conversation"),
-    ReplyLedgerEntry.key.in_(bindparam("keys", expanding=True)),
-    ReplyLedgerEntry.claim_token == bindparam("token")).values(
-    state=bindparam("new_state"), sent_message_id=bindparam("sent_id"), note=bindparam("done_note"),
-    completed_at=bindparam("now"))
 _TOUCH = update(Conversation).where(Conversation.id.in_(bindparam("conversation_ids", expanding=True))).values(
     last_activity_at=bindparam("now"))
 _ADD_EVENTS = insert(ChatEvent)
