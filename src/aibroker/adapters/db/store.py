@@ -446,15 +446,12 @@ class SqlStore:
 
     async def unclaimed_inbound(self, conversation_id: int, message_ids: list[str]) -> set[str]:
         """Which of these messages were accepted (recorded inbound) and have no ledger row: nobody has taken them
-        on yet. (Messages a human owner's period let through without accepting them are not among them.)"""
-        claimed = select(ReplyLedgerEntry.id).where(
-            ReplyLedgerEntry.conversation_id == InboundMessage.conversation_id,
-            ReplyLedgerEntry.key == literal("message:") + InboundMessage.message_id).exists()
-        async with self.sessions() as session:
-            rows = await session.scalars(select(InboundMessage.message_id).where(
-                InboundMessage.conversation_id == conversation_id, InboundMessage.message_id.in_(message_ids),
-                ~claimed))
-            return {str(row) for row in rows.all()}
+        on yet. (Messages a human owner's period let through without accepting them are not among them.) On the
+        reply path: every reply in a conversation with earlier customer messages asks."""
+        async with self._one_statement.connect() as connection:
+            rows = await connection.execute(_UNCLAIMED, {"conversation_id": conversation_id,
+                                                         "message_ids": message_ids})
+            return {str(row) for row in rows.scalars()}
 
     async def ungreeted(self, *, created_before: datetime, created_after: datetime,
                         limit: int = 200) -> list[tuple[int, int]]:
@@ -524,6 +521,12 @@ _JOB_CONVERSATION_AND_MESSAGE = _JOB_CONVERSATION.add_columns(
                                              InboundMessage.message_id == bindparam("message_id"))
     .scalar_subquery().label("received_at"),
     _finished(Conversation.id, bindparam("message_key")).label("answered"))
+_UNCLAIMED = select(InboundMessage.message_id).where(
+    InboundMessage.conversation_id == bindparam("conversation_id"),
+    InboundMessage.message_id.in_(bindparam("message_ids", expanding=True)),
+    ~select(ReplyLedgerEntry.id).where(ReplyLedgerEntry.conversation_id == InboundMessage.conversation_id,
+                                       ReplyLedgerEntry.key == literal("message:") + InboundMessage.message_id)
+    .exists())
 _TOUCH = update(Conversation).where(Conversation.id.in_(bindparam("conversation_ids", expanding=True))).values(
     last_activity_at=bindparam("now"))
 _ADD_EVENTS = insert(ChatEvent)
