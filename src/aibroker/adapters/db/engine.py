@@ -1,4 +1,5 @@
-"""Engine and session factory. SQLite gets WAL and a busy timeout so the API and worker can share it.
+"""Engine and session factory. SQLite gets WAL and a busy timeout so the API and worker can share it, and its
+statements take one trip to aiosqlite's thread instead of four (adapters/db/sqlite_one_trip.py).
 
 No `pool_pre_ping`: it cost a round trip on every check-out (14 of the 52 statements a reply used to take). A
 connection the server dropped (a database restart, an idle timeout) is met where it is used instead: SQLAlchemy
@@ -14,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from aibroker.adapters.db import sqlite_one_trip
 from aibroker.errors import DependencyUnavailable
 
 RECYCLE_S = 1800
@@ -34,7 +37,12 @@ def create_engine(url: str, *, schema: str | None = None, log_sql: bool = False)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": 30}
+        connect_args = {"timeout": 30}
+        if sqlite_one_trip.available():  # (sqlite3.connect's arguments for this URL, as the dialect gives them)
+            args, params = SQLiteDialect_aiosqlite().create_connect_args(parsed)
+            kwargs["async_creator"] = sqlite_one_trip.connector(args, {**params, **connect_args})
+        else:
+            kwargs["connect_args"] = connect_args
     else:
         kwargs.update(pool_size=10, max_overflow=20, pool_recycle=RECYCLE_S)
         if schema:
