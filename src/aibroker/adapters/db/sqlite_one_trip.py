@@ -18,6 +18,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from functools import partial
+from threading import Thread
 from typing import Any
 
 import aiosqlite
@@ -34,8 +35,10 @@ def connector(args: Sequence[Any], kwargs: dict[str, Any]) -> Callable[[], OneTr
     (`dialect.create_connect_args(url)` and the engine's `connect_args`)."""
     def connect() -> OneTripConnection:
         connection = OneTripConnection(partial(sqlite3.connect, *args, **kwargs), iter_chunk_size=64)
-        thread = getattr(connection, "_thread", None)
-        if thread is not None:  # as SQLAlchemy's adapter does: a forgotten connection must not keep a process alive
+        # As SQLAlchemy's adapter does: a forgotten connection must not keep a process alive. (Before aiosqlite 0.22
+        # the connection was the thread.)
+        thread = getattr(connection, "_thread", connection)
+        if isinstance(thread, Thread):
             thread.daemon = True
         return connection
     return connect
