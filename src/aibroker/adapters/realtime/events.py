@@ -51,6 +51,30 @@ def global_stream_name(prefix: str) -> str:
     return f"{prefix}:aibroker:events:all"
 
 
+# A batch of events: each added to the conversation's stream (its expiry renewed) and to the global stream; then the
+# wake-up, after the entries (a woken reader finds them); with ARGV[6] a minimum id, the global stream's upkeep too.
+# One script instead of a pipeline of 2n + 2 commands: for a batch of two events, ~200 µs of the caller's CPU in
+# redis-py instead of ~300-330 (3,000 batches each way, on uvloop). Returns the conversation stream's entry ids.
+# KEYS: conversation stream, global stream. ARGV: stream maxlen, global maxlen, ttl, channel, wake-up, minid or "",
+# then the events.
+_APPEND_EVENTS = """
+local ids = {}
+for i = 7, #ARGV do
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'event', ARGV[i])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+for i = 7, #ARGV do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[i])
+end
+if ARGV[6] ~= '' then
+  redis.call('XTRIM', KEYS[2], 'MINID', '~', ARGV[6])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return ids
+"""
+
+
 def _min_id_kept(now: float) -> str:
     return f"{int((now - STREAM_TTL_S) * 1000)}-0"
 
@@ -83,6 +107,7 @@ class RedisEventBus:
         self._forward = forward
         self.failures = 0
         self._global_upkeep_at = 0.0
+        self._append_events = redis.register_script(_APPEND_EVENTS)
 
     async def publish(self, conversation_id: int, event_type: str, payload: Mapping[str, Any]) -> None:
         await self.publish_many(conversation_id, [(event_type, payload)])
@@ -143,24 +168,18 @@ class RedisEventBus:
         return now
 
     async def _append(self, conversation_id: int, encoded: list[str], now: float) -> list[str]:
-        """Add the events to the conversation's stream and the global one, then wake the live streams: one round
-        trip. Retention of the global stream (trim to 24 h, expiry) runs at most every `GLOBAL_UPKEEP_S` per
-        process: it is shared by every conversation, and approximate anyway (MAXLEN bounds it meanwhile)."""
-        stream, everything = stream_name(self._prefix, conversation_id), global_stream_name(self._prefix)
+        """Add the events to the conversation's stream and the global one, then wake the live streams: one script,
+        one round trip (`_APPEND_EVENTS`). Retention of the global stream (trim to 24 h, expiry) runs at most every
+        `GLOBAL_UPKEEP_S` per process: it is shared by every conversation, and approximate anyway (MAXLEN bounds it
+        meanwhile)."""
         upkeep = now - self._global_upkeep_at >= GLOBAL_UPKEEP_S
         try:
-            async with bounded(PUBLISH_TIMEOUT_S), self._redis.pipeline(transaction=False) as pipe:
-                for event in encoded:
-                    pipe.xadd(stream, {"event": event}, maxlen=STREAM_MAXLEN, approximate=True)
-                pipe.expire(stream, STREAM_TTL_S)
-                for event in encoded:
-                    pipe.xadd(everything, {"event": event}, maxlen=GLOBAL_STREAM_MAXLEN, approximate=True)
-                if upkeep:
-                    pipe.xtrim(everything, minid=_min_id_kept(now), approximate=True)
-                    pipe.expire(everything, STREAM_TTL_S)
-                # After the XADDs (a pipeline runs in order): a woken reader finds the entries there.
-                pipe.publish(channel_name(self._prefix), json.dumps({"conversation_id": conversation_id}))
-                results = await pipe.execute()
+            async with bounded(PUBLISH_TIMEOUT_S):
+                entry_ids = await self._append_events(
+                    keys=[stream_name(self._prefix, conversation_id), global_stream_name(self._prefix)],
+                    args=[STREAM_MAXLEN, GLOBAL_STREAM_MAXLEN, STREAM_TTL_S, channel_name(self._prefix),
+                          json.dumps({"conversation_id": conversation_id}), _min_id_kept(now) if upkeep else "",
+                          *encoded])
         except (TimeoutError, RedisError, OSError) as error:
             self.failures += 1
             log.warning("%d event(s) not published to redis: %s", len(encoded), type(error).__name__)
@@ -168,7 +187,7 @@ class RedisEventBus:
             return [f"{int(now * 1000)}-x{i}" for i in range(len(encoded))]
         if upkeep:
             self._global_upkeep_at = now
-        return [str(entry_id) for entry_id in results[:len(encoded)]]
+        return [str(entry_id) for entry_id in entry_ids]
 
     async def aclose(self) -> None:
         if self._forward is not None:
