@@ -137,10 +137,17 @@ async def test_webhook_receipts_deduplicate_and_can_be_forgotten(engine: AsyncEn
     assert await store.first_receipt("chatwoot", "message_created", "55")
 
 
-async def test_events_are_mirrored(engine: AsyncEngine) -> None:
+async def test_events_of_several_conversations_are_mirrored_in_one_write(engine: AsyncEngine) -> None:
     store = SqlStore(session_factory(engine))
-    await store.record_events(1, [("message:ai", {"message_id": "9"}), ("message:ai", {"message_id": "10"})])
-    assert await store.count_events("message:ai") == 2
+    at = datetime(2026, 12, 3, 22, 30, tzinfo=UTC)
+    await store.record_mirror([MirrorRow(1, "message:ai", {"message_id": "9"}, at),
+                               MirrorRow(2, "sla", {"level": "warning"}, at + timedelta(seconds=1))])
+    await store.record_mirror([])  # (nothing to write: no transaction)
+    assert await store.count_events("message:ai") == 1 and await store.count_events("sla") == 1
+    async with engine.connect() as connection:
+        rows = (await connection.execute(select(ChatEvent.conversation_id, ChatEvent.type, ChatEvent.created_at)
+                                         .order_by(ChatEvent.id))).all()
+    assert [tuple(row) for row in rows] == [(1, "message:ai", at), (2, "sla", at + timedelta(seconds=1))]
 
 
 async def test_message_history_orders_numerically_pages_back_and_deduplicates(engine: AsyncEngine) -> None:

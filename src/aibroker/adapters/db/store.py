@@ -371,9 +371,7 @@ class SqlStore:
             if touched:
                 await connection.execute(_TOUCH, {"conversation_ids": touched, "now": now})
             if events:
-                await connection.execute(_ADD_EVENTS, [
-                    {"conversation_id": row.conversation_id, "type": row.type, "payload": row.payload,
-                     "created_at": row.at} for row in events])
+                await connection.execute(_ADD_EVENTS, _mirror_rows(events))
         return result
 
     async def reply_key_of(self, conversation_id: int, key: str) -> str:
@@ -487,11 +485,11 @@ class SqlStore:
                                            .values(is_test=True))
             return bool(getattr(result, "rowcount", 0))
 
-    async def record_events(self, conversation_id: int | None, events: list[tuple[str, dict[str, Any]]], *,
-                            at: Sequence[datetime] | None = None) -> None:
-        """One INSERT for all of them. `at`: when each happened (default: now)."""
-        async with self._engine.begin() as connection:
-            await connection.execute(_ADD_EVENTS, _event_rows(conversation_id, events, at))
+    async def record_mirror(self, rows: Sequence[MirrorRow]) -> None:
+        """Analytics rows of already `mirrored` events, any conversations', in one INSERT."""
+        if rows:
+            async with self._engine.begin() as connection:
+                await connection.execute(_ADD_EVENTS, _mirror_rows(rows))
 
     async def count_events(self, event_type: str) -> int:
         async with self.sessions() as session:
@@ -538,12 +536,16 @@ _BY_INBOX_ID = select(Conversation.__table__).where(Conversation.inbox == bindpa
                                                     Conversation.inbox_conversation_id == bindparam("inbox_id"))
 
 
-def _event_rows(conversation_id: int | None, events: Sequence[tuple[str, dict[str, Any]]],
-                at: Sequence[datetime] | None = None) -> list[dict[str, Any]]:
-    """`chat_events` rows of already `mirrored` events; `at`: when each happened (default: now)."""
+def _event_rows(conversation_id: int, events: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """`chat_events` rows of already `mirrored` events, happening now."""
     now = utcnow()
-    return [{"conversation_id": conversation_id, "type": event_type, "payload": payload,
-             "created_at": at[i] if at is not None else now} for i, (event_type, payload) in enumerate(events)]
+    return _mirror_rows([MirrorRow(conversation_id, event_type, payload, now) for event_type, payload in events])
+
+
+def _mirror_rows(rows: Sequence[MirrorRow]) -> list[dict[str, Any]]:
+    """`chat_events` rows of `MirrorRow`s (each with its conversation and moment)."""
+    return [{"conversation_id": row.conversation_id, "type": row.type, "payload": row.payload, "created_at": row.at}
+            for row in rows]
 
 
 def _insert_new(dialect: str, model: Any) -> Any:

@@ -145,15 +145,13 @@ class RedisEventBus:
             del gathering.rows[:len(rows)]
 
     async def _mirror(self, rows: list[MirrorRow]) -> None:
-        for conversation_id in dict.fromkeys(row.conversation_id for row in rows):
-            mine = [row for row in rows if row.conversation_id == conversation_id]
-            try:
-                await self._store.record_events(conversation_id, [(row.type, row.payload) for row in mine],
-                                                at=[row.at for row in mine])
-            except Exception as error:  # analytics mirror must not break the reply path
-                self.failures += 1
-                log.warning("events %s not mirrored to the database: %s", ", ".join(row.type for row in mine),
-                            type(error).__name__)
+        """One write for all of them, whichever conversations they belong to."""
+        try:
+            await self._store.record_mirror(rows)
+        except Exception as error:  # analytics mirror must not break the reply path
+            self.failures += 1
+            kinds = ", ".join(dict.fromkeys(row.type for row in rows))
+            log.warning("events %s not mirrored to the database: %s", kinds, type(error).__name__)
 
     async def _live(self, conversation_id: int, events: Sequence[tuple[str, Mapping[str, Any]]]) -> float:
         """To Redis (the streams and the wake-up) and to the forwarder, if any. Returns the events' time."""
