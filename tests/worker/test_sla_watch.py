@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from aibroker.adapters.db.engine import create_engine, session_factory
 from aibroker.adapters.db.store import SqlStore
@@ -66,3 +68,34 @@ async def test_warning_then_violation_once_each(parts: tuple[Settings, SqlStore,
     for other in (answered, human):
         assert await bus.entries_after(other, None) == []
     assert await store.count_events("sla") == 2  # kept for analytics
+
+
+async def test_a_watcher_asks_redis_about_a_flag_once_and_mirrors_a_rounds_events_in_one_write(
+        parts: tuple[Settings, SqlStore, RedisEventBus]) -> None:
+    """Under a backlog a late message is in every round until it is answered: the same watcher does not ask Redis
+    about its flag again (the flag deleted behind its back is not set again by it; a fresh watcher would), and the
+    round's events are written to the analytics mirror together."""
+    settings, store, bus = parts
+    late = [await _conversation(store, n) for n in range(10, 15)]
+    start = datetime.now().astimezone()
+    for conversation_id in late:
+        await store.record_inbound(conversation_id, f"m{conversation_id}", received_at=start)
+    now = start + timedelta(milliseconds=4200)
+    watcher = SlaWatch(store, bus, bus._redis, settings.queue_prefix, target_ms=5000, clock=lambda: now)
+    inserts: list[str] = []
+
+    @event.listens_for(store.sessions.kw["bind"].sync_engine, "before_cursor_execute")
+    def _count(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO chat_events"):
+            inserts.append(statement)
+
+    assert await watcher.check() == 5
+    assert len(inserts) == 1 and await store.count_events("sla") == 5
+    flags = [f"{settings.queue_prefix}:aibroker:sla:{c}:m{c}:warning" for c in late]
+    assert await bus._redis.delete(*flags) == 5
+    assert await watcher.check() == 0  # remembered: Redis not asked again
+    assert await bus._redis.exists(*flags) == 0
+    fresh = SlaWatch(store, bus, bus._redis, settings.queue_prefix, target_ms=5000, clock=lambda: now)
+    assert await fresh.check() == 5  # (what the deleted flags would have let through)
+    now = start + timedelta(milliseconds=5300)
+    assert await watcher.check() == 5  # the next level is a new flag
