@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     report = ChaosRun(config, database_url, work_dir, log=lambda line: print(line, flush=True)).run()
     result = {**started, "load_average_at_end": load_average(), "work_dir": str(work_dir),
               "problems": report.problems(), **report.as_dict()}
-    path = write_results(args.results_dir, "chaos", result, args.tag)
+    # (pacing on gets its own result file unless tagged, as in bench.pipeline: one must not overwrite the other)
+    path = write_results(args.results_dir, "chaos", result, args.tag or ("pacing-on" if args.pacing == "on" else ""))
     print(report.summary())
     print(json.dumps({k: result[k] for k in ("customer_messages", "conversations", "answered", "handed_off",
                                              "lost", "duplicates", "replies", "greetings", "handoffs",
