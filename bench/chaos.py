@@ -5,7 +5,7 @@
 
 Runs the API and worker processes against the fake Chatwoot with faults, duplicate webhooks, worker SIGKILLs
 and a Redis restart (see tests/support/chaos.py, shared with tests/chaos/test_chaos.py), then prints the
-counts and writes them to bench/results/chaos[-<tag>]-<timestamp>.json and chaos[-<tag>]-latest.json.
+counts and writes them to bench/results/chaos[-pacing-on][-<tag>]-<timestamp>.json and …-latest.json.
 Exit status 1 when anything was lost or doubled.
 """
 
@@ -93,13 +93,14 @@ def main(argv: list[str] | None = None) -> int:
               "database, or a new --work-dir", file=sys.stderr)
         return 2
     print(f"chaos: work dir {work_dir} (logs in {work_dir / 'logs'})", flush=True)
-    started = header("chaos", args)
+    # The variant in the name, as bench.pipeline does: a pacing-on run never overwrites a pacing-off one, tag or not.
+    name = "chaos-pacing-on" if args.pacing == "on" else "chaos"
+    started = header(name, args)
 
     report = ChaosRun(config, database_url, work_dir, log=lambda line: print(line, flush=True)).run()
     result = {**started, "load_average_at_end": load_average(), "work_dir": str(work_dir),
               "problems": report.problems(), **report.as_dict()}
-    # (pacing on gets its own result file unless tagged, as in bench.pipeline: one must not overwrite the other)
-    path = write_results(args.results_dir, "chaos", result, args.tag or ("pacing-on" if args.pacing == "on" else ""))
+    path = write_results(args.results_dir, name, result, args.tag)
     print(report.summary())
     print(json.dumps({k: result[k] for k in ("customer_messages", "conversations", "answered", "handed_off",
                                              "lost", "duplicates", "replies", "greetings", "handoffs",
