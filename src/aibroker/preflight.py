@@ -12,9 +12,9 @@ import logging
 from urllib.parse import urlparse
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry  # the asyncio client's own: redis-py 8 warns on (and converts) the sync one
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 from sqlalchemy.engine import make_url
 
 from aibroker.adapters.queue.redis_options import connection_options
