@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check bench browsers clean
+.PHONY: run test lint typecheck check bench browsers clean lock
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "aibroker needs Python >= 3.11"'
@@ -14,10 +14,23 @@ $(BIN)/python:
 # the time (side by side on the busy 2-core machine: pip 104-154 s, uv 30-43 s). The venv keeps its own pip.
 # --compile-bytecode, as pip does: uv does not by default, and where PYTHONDONTWRITEBYTECODE is set every process
 # then compiled its imports again (the app's imports: ~2.5 s -> ~7 s of CPU).
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet 'uv>=0.5'
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
+# constraints.txt pins every package (and uv) to the versions the suite last passed with, so a new release
+# upstream cannot turn a clean checkout red (redis-py 8.2 did: a new warning on start-up lines); `make lock`
+# refreshes the pins from the newest releases pyproject.toml allows; run `make test` after it.
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt uv
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --constraint constraints.txt -e '.[dev]'
 	@touch $(STAMP)
+
+LOCK_VENV := $(VENV)-lock
+lock:
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet uv
+	$(LOCK_VENV)/bin/uv pip install --quiet --python $(LOCK_VENV)/bin/python -e '.[dev]'
+	{ echo '# The versions `make test` last passed with; `make lock` writes this file (see Makefile).'; \
+	  $(LOCK_VENV)/bin/uv pip freeze --python $(LOCK_VENV)/bin/python --exclude-editable \
+	    | grep -v -E '^(pip|setuptools)=='; } > constraints.txt
+	rm -rf $(LOCK_VENV)  # the next make run/test reinstalls: the stamp is older than constraints.txt
 
 ## run: install, migrate and start everything on http://127.0.0.1:8000 (embedded Redis + SQLite)
 run: $(STAMP)
