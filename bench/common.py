@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import os
 import platform
@@ -95,7 +96,32 @@ def code_version() -> dict[str, Any]:
             return ""
 
     changed = [line[3:] for line in git("status", "--porcelain", "--", "src").splitlines() if line.strip()]
-    return {"commit": git("rev-parse", "--short", "HEAD").strip() or None, "uncommitted_src_files": changed}
+    return {"commit": git("rev-parse", "--short", "HEAD").strip() or None, "uncommitted_src_files": changed,
+            "packages": packages()}
+
+
+# The libraries a reply's CPU runs through: a new release of one moves the figures as a commit would.
+KEY_PACKAGES = ("redis", "bullmq", "sqlalchemy", "aiosqlite", "asyncpg", "pydantic", "pydantic-core", "fastapi",
+                "starlette", "uvicorn", "uvloop", "httpx")
+
+
+def packages() -> dict[str, Any]:
+    """The key libraries' installed versions, and every installed version that differs from constraints.txt's pin
+    (none when installed by `make`)."""
+    def installed(name: str) -> str | None:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    pins: dict[str, str] = {}
+    with suppress(OSError):
+        for line in (REPO_ROOT / "constraints.txt").read_text().splitlines():
+            name, sep, version = line.partition("==")
+            if sep and not line.startswith("#"):
+                pins[name.strip()] = version.strip()
+    differing = {name: installed(name) for name, pin in pins.items() if installed(name) not in (pin, None)}
+    return {"key": {name: installed(name) for name in KEY_PACKAGES}, "differing_from_constraints_txt": differing}
 
 
 def header(name: str, args: argparse.Namespace) -> dict[str, Any]:
