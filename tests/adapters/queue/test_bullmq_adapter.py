@@ -116,7 +116,7 @@ async def test_embedded_redis_runs_bullmq_scripts(tmp_path, redis_prefix: str) -
 async def test_a_job_reaching_an_idle_worker_costs_a_few_scripts_not_one_per_slot(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """bullmq's Python run loop starts a fetcher per free slot before any runs: at concurrency 100 every job that
     woke an idle worker set off ~99 `moveToActive` scripts finding nothing (about half the worker's CPU per reply at
-    low rates).
+    low rates). Ours has one fetch out at a time, as BullMQ for Node does.
     Counted by a private Redis's command statistics, around one job, from an idle worker to an idle worker."""
     redis = PrivateRedis(tmp_path).start()
     client = aioredis.Redis.from_url(redis.url, decode_responses=True)
@@ -145,7 +145,7 @@ async def test_a_job_reaching_an_idle_worker_costs_a_few_scripts_not_one_per_slo
         await until(completed, timeout_s=30, what="the job to complete")
         await until(worker_blocked, timeout_s=30, what="the worker to block again")
         assert handled == ["incoming-message-1-1"]
-        # The queue's add (with its checks of the job's id), the fetch, one probe finding the queue empty, the
+        # The queue's add (with its checks of the job's id), the fetch, one fetch finding the queue empty, the
         # finish: about ten, whatever the concurrency (bullmq's own loop ran 240 here).
         assert await scripts() <= 12
     finally:
@@ -156,7 +156,7 @@ async def test_a_job_reaching_an_idle_worker_costs_a_few_scripts_not_one_per_slo
 
 
 async def test_a_backlog_fills_every_free_slot(redis_url: str, redis_prefix: str) -> None:
-    """The other side of fetching one first: when the queue holds jobs, the free slots take them all, each running
+    """The other side of one fetch at a time: when the queue holds jobs, the free slots take them all, each running
     beside the others (here 20 handlers must be running at once before any may finish)."""
     settings = _settings(redis_prefix, WORKER_CONCURRENCY=100)
     running: set[str] = set()

@@ -17,12 +17,17 @@ Two rules keep "accepted is never lost" true when jobs fail:
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import Any, TypeVar
 
 from bullmq import DelayedError, Queue, UnrecoverableError, Worker
 from bullmq import Job as BullJob
+from bullmq.timer import Timer
+from bullmq.utils import extract_result
 from redis.exceptions import RedisError
 
 from aibroker.adapters.queue.redis_budget import bounded
@@ -209,46 +214,73 @@ def parse_job(name: str, data: dict[str, Any]) -> Job:
     return model.model_validate(data)
 
 
-class _ProbeFirstWorker(Worker):
-    """bullmq's Worker, whose free slots look at the queue one first, the rest after it.
+class _FetchOneAtATimeWorker(Worker):
+    """bullmq's Worker with the run loop of BullMQ for Node (worker.ts `run`): one fetch at a time while a slot is
+    free, and finished work taken in the order it finishes, so a turn of the loop costs the same at any concurrency.
 
-    Its Python run loop starts a fetcher for every free slot before any of them runs (BullMQ for Node awaits each
-    fetch before starting the next, "to avoid unnecessary calls to Redis in high concurrency scenarios", and stops
-    once one blocks on the queue). So every job reaching an idle worker at
-    concurrency 100 set off ~99 `moveToActive` scripts at once, all but one finding nothing: about half the
-    worker's CPU per reply at 10 replies/s (bench/README.md, `bench.pipeline --rate 10`).
+    bullmq 3.4.4's Python loop, at every turn, starts a fetcher for every free slot and then waits over every slot's
+    task (`asyncio.wait` registers and removes a callback on each): at concurrency 100 with short replies, nearly all
+    slots are free, so each job set off ~99 fetches (each a `moveToActive` script, all but one finding nothing) and
+    each turn cost in proportion to the slots. That was a third of a reply's CPU at 100 replies/s (bench.pipeline,
+    alternating runs: 8.1-8.6 ms at concurrency 100, 5.2 ms at 10). Here one fetch is out at a time: when it finds
+    a job, the job starts and the next fetch goes out at once (a backlog fills the free slots one round trip apart);
+    when it finds nothing, the next fetch blocks on the queue (BZPOPMIN) until a job comes or the next delayed one
+    is due. Everything else is bullmq's own: `getNextJob`, `processJob`, locks, stalled checks, pause and close
+    (which wait on `processing`, kept here as the set of tasks in flight)."""
 
-    Here, while a fetcher's script is out, the other fetchers wait for its answer. Found nothing: the queue is
-    drained, so one of them blocks on it (BZPOPMIN) and the rest return together, in one turn of bullmq's loop
-    (each turn costs a wait over every slot's task). Found a job: there may be more, so they all fetch at once,
-    as bullmq does, and a backlog is taken as fast as before."""
+    async def run(self) -> None:
+        if self.running:  # type: ignore[has-type]  # (bullmq is untyped)
+            raise RuntimeError("Worker is already running")
+        await self._ensure_client_names()
+        self.lockManager.start()
+        self.stalledCheckTimer = Timer(self.opts["stalledInterval"] / 1000, self.runStalledJobsCheck, self.emit)
+        self.running = True
+        finished: asyncio.Queue[asyncio.Future[Any]] = asyncio.Queue()  # Node's AsyncFifoQueue
+        fetching: asyncio.Future[Any] | None = None
+        tokens = itertools.count(1)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._probe: asyncio.Future[bool] | None = None  # the first fetcher's script, while it is out: found a job?
+        def start(work: Awaitable[Any]) -> asyncio.Future[Any]:
+            task = asyncio.ensure_future(work)
+            self.processing.add(task)
+            task.add_done_callback(finished.put_nowait)
+            return task
 
-    async def getNextJob(self, token: str) -> BullJob | None:
-        if not self.drained and self._probe is not None:
-            await asyncio.shield(self._probe)
-        if not self.drained and not (self.closing or self.paused):
-            return await self._fetch(token)
-        # Drained: one fetcher blocks until a job comes (no await between this check and bullmq setting
-        # `waiting`, so exactly one does), and wakes the run loop, which starts fetchers again.
-        if self.waiting is not None or self.closing or self.paused:
-            return None
-        return await super().getNextJob(token)
-
-    async def _fetch(self, token: str) -> BullJob | None:
-        if self._probe is not None:  # after a probe that found a job: fetch beside the others
-            return await super().getNextJob(token)
-        probe = self._probe = asyncio.get_running_loop().create_future()
-        job = None
         try:
-            job = await super().getNextJob(token)
-            return job
+            while not self.closed:
+                if (fetching is None and not (self.closing or self.paused)
+                        and len(self.processing) < self.opts["concurrency"]):
+                    token = f"{self.id}:{next(tokens)}"
+                    fetching = start(self.retryIfFailed(functools.partial(self.getNextJob, token), {
+                        "delay_in_ms": self.opts.get("runRetryDelay"), "only_emit_error": True}))
+                if not self.processing:  # paused or closing, nothing in flight
+                    if self.closing:
+                        break
+                    await self.resume_event.wait()
+                    continue
+                task = await finished.get()
+                self.processing.discard(task)
+                if task is fetching:
+                    fetching = None
+                if task.cancelled():  # pause or close cancelled the fetcher's blocking wait, or close(force=True)
+                    continue
+                result = extract_result(task, self.emit)
+                if isinstance(result, BullJob):  # fetched, so moved to active: run it even while closing
+                    start(self.processJob(result, result.token))
+        except Exception:  # as in bullmq's loop, which prints it and returns: the worker takes no more jobs
+            log.exception("the queue's run loop failed: this worker takes no more jobs; restart it")
         finally:
-            self._probe = None
-            probe.set_result(job is not None)
+            self.running = False
+            if not self.closing:  # the loop failed or was cancelled: release what it started
+                for task in self.processing:
+                    task.cancel()
+                if self.waiting is not None and not self.waiting.done():
+                    self.waiting.cancel()
+                if self.processing:
+                    await asyncio.gather(*self.processing, return_exceptions=True)
+                self.processing.clear()
+            with suppress(Exception):
+                self.stalledCheckTimer.stop()
+            await self.lockManager.close()
 
 
 async def start_worker(settings: Settings, redis_url: str, handler: JobHandler, *,
@@ -276,7 +308,7 @@ async def start_worker(settings: Settings, redis_url: str, handler: JobHandler, 
             log.info("job %s delayed %d ms without spending an attempt: %s", job.job_id, delay_ms, error)
             raise DelayedError(str(error)) from error
 
-    worker = _ProbeFirstWorker(settings.queue_name, process, {
+    worker = _FetchOneAtATimeWorker(settings.queue_name, process, {
         "connection": connection_options(redis_url),
         "prefix": settings.queue_prefix,
         "concurrency": settings.worker_concurrency,
