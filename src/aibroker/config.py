@@ -76,9 +76,9 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(default="", validation_alias="TRUSTED_PROXIES")
 
     # --- worker and queue (FACTS §S: legacy concurrency 3 / 10 jobs/s; ours waits cheaply) --------
-    # Capped at 1000: bullmq 3.4.4's Python worker loop costs CPU in proportion to its concurrency (bench/hold:
-    # at 5000 an idle worker burns a core and answered nothing in 75 s; at 1000 it held 851 conversations in
-    # their delay). Scale out with more worker processes instead.
+    # Free slots cost nothing since the worker fetches one job at a time (bench.queue: 2,700 jobs/s at 10, 100 and
+    # 1000 alike). Capped at 1000 all the same: jobs beyond the database pool (PostgreSQL: 30 connections a process)
+    # and the LLM's rate limit would only queue there. Scale out with more worker processes instead.
     worker_concurrency: int = Field(default=100, ge=1, le=1000, validation_alias="WORKER_CONCURRENCY")
     job_attempts: int = Field(default=3, ge=1, le=20, validation_alias="JOB_ATTEMPTS")
     job_backoff_ms: int = Field(default=2000, ge=0, le=600_000, validation_alias="JOB_BACKOFF_MS")
