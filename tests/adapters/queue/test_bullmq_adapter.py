@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -176,5 +177,43 @@ async def test_a_backlog_fills_every_free_slot(redis_url: str, redis_prefix: str
         await asyncio.wait_for(all_running.wait(), 30)
         assert len(running) == 20
     finally:
+        await worker.close()
+        await queue.aclose()
+
+
+
+async def test_a_job_costs_a_few_tasks_whatever_the_concurrency(redis_url: str, redis_prefix: str) -> None:
+    """bullmq's own loop started a fetcher task for every free slot at each wake-up and waited over all of them, so
+    each job reaching a worker at concurrency 100 cost ~100 tasks and turns that cost in proportion to the slots (a
+    third of a reply's CPU; bench/README.md, `bench.queue`). Ours keeps one fetch out at a time. Counted by the event
+    loop's task factory (every task the worker and redis-py create) around 20 jobs, each reaching an idle worker."""
+    settings = _settings(redis_prefix, WORKER_CONCURRENCY=100)
+    handled: list[str] = []
+
+    async def handler(job: Job, attempt: int) -> None:
+        handled.append(job.job_id)
+
+    loop = asyncio.get_running_loop()
+    created = 0
+
+    def counting_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        nonlocal created
+        created += 1
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    queue = BullJobQueue(settings, redis_url)
+    worker = await start_worker(settings, redis_url, handler)
+    previous = loop.get_task_factory()
+    try:
+        await until(lambda: worker.waiting is not None, timeout_s=30, what="the worker to block on the empty queue")
+        loop.set_task_factory(counting_factory)
+        for number in range(20):
+            await queue.enqueue(IncomingMessageJob(conversation_id=number, message_id="1"))
+            await until(lambda n=number: len(handled) == n + 1 and worker.waiting is not None, timeout_s=30,
+                        what=f"job {number} done and the worker blocked again")
+        loop.set_task_factory(previous)
+        assert created / 20 <= 10, f"{created} tasks for 20 jobs"
+    finally:
+        loop.set_task_factory(previous)
         await worker.close()
         await queue.aclose()
