@@ -120,7 +120,8 @@ def packages() -> dict[str, Any]:
             name, sep, version = line.partition("==")
             if sep and not line.startswith("#"):
                 pins[name.strip()] = version.strip()
-    differing = {name: installed(name) for name, pin in pins.items() if installed(name) not in (pin, None)}
+    versions = {name: installed(name) for name in pins}
+    differing = {name: version for name, version in versions.items() if version not in (pins[name], None)}
     return {"key": {name: installed(name) for name in KEY_PACKAGES}, "differing_from_constraints_txt": differing}
 
 

@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(default="", validation_alias="TRUSTED_PROXIES")
 
     # --- worker and queue (FACTS §S: legacy concurrency 3 / 10 jobs/s; ours waits cheaply) --------
-    # Free slots cost nothing since the worker fetches one job at a time (bench.queue: 2,700 jobs/s at 10, 100 and
+    # Free slots cost nothing since the worker fetches one job at a time (bench.queue: ~2,600 jobs/s at 10, 100 and
     # 1000 alike). Capped at 1000 all the same: jobs beyond the database pool (PostgreSQL: 30 connections a process)
     # and the LLM's rate limit would only queue there. Scale out with more worker processes instead.
     worker_concurrency: int = Field(default=100, ge=1, le=1000, validation_alias="WORKER_CONCURRENCY")

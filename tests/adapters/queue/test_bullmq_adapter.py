@@ -181,7 +181,6 @@ async def test_a_backlog_fills_every_free_slot(redis_url: str, redis_prefix: str
         await queue.aclose()
 
 
-
 async def test_a_job_costs_a_few_tasks_whatever_the_concurrency(redis_url: str, redis_prefix: str) -> None:
     """bullmq's own loop started a fetcher task for every free slot at each wake-up and waited over all of them, so
     each job reaching a worker at concurrency 100 cost ~100 tasks and turns that cost in proportion to the slots (a
@@ -211,7 +210,6 @@ async def test_a_job_costs_a_few_tasks_whatever_the_concurrency(redis_url: str, 
             await queue.enqueue(IncomingMessageJob(conversation_id=number, message_id="1"))
             await until(lambda n=number: len(handled) == n + 1 and worker.waiting is not None, timeout_s=30,
                         what=f"job {number} done and the worker blocked again")
-        loop.set_task_factory(previous)
         assert created / 20 <= 10, f"{created} tasks for 20 jobs"
     finally:
         loop.set_task_factory(previous)
